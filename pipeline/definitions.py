@@ -1,0 +1,20 @@
+"""The single assembly point of the code location: `dagster dev -w workspace.yaml` loads this."""
+
+import dagster as dg
+
+from assets.aggregates import candles, changepoints, tracker_report
+from assets.catalog import daily_sample, task_catalog
+from assets.grading import agent_attempts, harness_controls, patch_evaluations
+from pipeline.resources import TrackerResource
+from sensors.jobs import JOBS
+from sensors.schedules import daily_evaluations
+from sensors.versions import version_sensor
+
+defs = dg.Definitions(
+    assets=[task_catalog, daily_sample, agent_attempts, patch_evaluations, harness_controls,
+            candles, changepoints, tracker_report],
+    jobs=JOBS,
+    schedules=[daily_evaluations],
+    sensors=[version_sensor],
+    resources={"tracker": TrackerResource()},
+)

@@ -1,0 +1,25 @@
+"""The Dagster resource that hands assets, sensors and schedules a Tracker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.config import home, load_config
+from pipeline.tracker import Tracker
+
+
+class TrackerResource(dg.ConfigurableResource):
+    """Where state lives and which tracking config to use; empty means the defaults.
+
+    Defaults: $CANDLEBENCH_HOME (else ./.candlebench), and $CANDLEBENCH_CONFIG (else the home's
+    tracking.yaml, else the packaged demo config).
+    """
+
+    home: str = ""
+    config_file: str = ""
+
+    def open(self) -> Tracker:
+        config = load_config(Path(self.config_file) if self.config_file else None)
+        return Tracker(Path(self.home) if self.home else home(), config)

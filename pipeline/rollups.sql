@@ -1,0 +1,18 @@
+-- Weekly and monthly candles rolled up from the daily ones: open is the first day's open,
+-- close the last day's close, high and low the extremes over the days; the pooled rate is
+-- recomputed from counts (the interval is left to the daily rows).
+CREATE OR REPLACE VIEW candles_weekly AS
+SELECT subject, date_trunc('week', date)::DATE AS week,
+       arg_min(open, date) AS open, max(high) AS high, min(low) AS low,
+       arg_max(close, date) AS close, sum(resolved) / sum(volume) AS rate,
+       sum(volume) AS volume, sum(harness_errors) AS harness_errors, sum(skipped) AS skipped,
+       sum(cost_usd) AS cost_usd, count(*) AS days
+FROM candles GROUP BY ALL;
+
+CREATE OR REPLACE VIEW candles_monthly AS
+SELECT subject, date_trunc('month', date)::DATE AS month,
+       arg_min(open, date) AS open, max(high) AS high, min(low) AS low,
+       arg_max(close, date) AS close, sum(resolved) / sum(volume) AS rate,
+       sum(volume) AS volume, sum(harness_errors) AS harness_errors, sum(skipped) AS skipped,
+       sum(cost_usd) AS cost_usd, count(*) AS days
+FROM candles GROUP BY ALL;

@@ -1,0 +1,183 @@
+"""The engine, assembled: config, warehouse, suite, agents and grader for one candlebench home.
+
+Assets, sensors and the command line all go through a Tracker, so each of them reads the
+configuration, opens the sandbox and builds agents the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.agents import Agent, Attempt, SimulatedAgent
+from pipeline.config import TrackingConfig, load_config
+from pipeline.demo_suite import DemoSuite
+from pipeline.grading import Grader, Verdict
+from pipeline.sandbox import Limits, open_sandbox
+from pipeline.sampling import panel
+from pipeline.tasks import Task
+from pipeline.warehouse import Warehouse
+
+
+class Tracker:
+    def __init__(self, home: Path, config: TrackingConfig | None = None) -> None:
+        self.home = Path(home)
+        self.config = config or load_config()
+        self.warehouse = Warehouse(self.home)
+
+    @cached_property
+    def suite(self) -> DemoSuite:
+        if self.config.suite != "demo":
+            raise ValueError(f"{self.config.path}: suite {self.config.suite!r} is not supported yet")
+        return DemoSuite(self.home / "repos")
+
+    @cached_property
+    def tasks(self) -> dict[str, Task]:
+        return {task.instance_id: task for task in self.suite.tasks()}
+
+    def sample(self, day: dt.date) -> list[Task]:
+        """The day's tasks. The default design is a fixed panel, the same every day."""
+        del day  # a fixed panel does not depend on the day; rotating designs will
+        return panel(list(self.tasks.values()), self.config.sample_size, self.config.sample_seed)
+
+    def history_start(self, today: dt.date) -> dt.date:
+        return today - dt.timedelta(days=self.config.history_days - 1)
+
+    def agent(self, subject: str) -> Agent:
+        spec = self.config.subject(subject)
+        if spec.adapter == "simulated":
+            return SimulatedAgent(
+                subject,
+                spec.scenario,
+                self.sample(dt.date.today()),
+                wrong_patch=self.suite.wrong_patch,
+                label_of=self.suite.difficulty,
+                default_start=self.history_start(dt.date.today()),
+            )
+        raise ValueError(f"subject {subject}: adapter {spec.adapter!r} is not available")
+
+    def trusted(self, subject: str) -> bool:
+        """Simulated agents only emit gold or derived patches; real agents' patches are untrusted."""
+        return self.config.subject(subject).adapter == "simulated"
+
+    @cached_property
+    def grader(self) -> Grader:
+        return Grader(
+            self.suite.checkout,
+            open_sandbox(self.config.sandbox),
+            self.warehouse.artifacts,
+            Limits(timeout_s=self.config.grading_timeout_s),
+        )
+
+    def run_attempts(self, subject: str, day: dt.date) -> list[Attempt]:
+        agent = self.agent(subject)
+        return [
+            agent.solve(task, day, trial)
+            for trial in range(self.config.trials)
+            for task in self.sample(day)
+        ]
+
+    def grade(self, pairs: list[tuple[Task, str]], trusted: bool, **options) -> list[Verdict]:
+        return self.grader.grade_many(
+            pairs, workers=self.config.grading_workers, trusted=trusted, **options
+        )
+
+
+def attempt_id(subject: str, day: dt.date, trial: int, instance_id: str) -> str:
+    return hashlib.sha256(f"{subject}|{day}|{trial}|{instance_id}".encode()).hexdigest()[:20]
+
+
+def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed: int) -> pl.DataFrame:
+    rows = [
+        {
+            "attempt_id": attempt_id(a.subject, a.date, a.trial, a.instance_id),
+            "date": a.date,
+            "subject": a.subject,
+            "trial": a.trial,
+            "instance_id": a.instance_id,
+            "started_at": a.started_at,
+            "patch": a.patch,
+            "cost_usd": a.cost_usd,
+            "input_tokens": a.input_tokens,
+            "output_tokens": a.output_tokens,
+            "cached_tokens": a.cached_tokens,
+            "turns": a.turns,
+            "duration_s": a.duration_s,
+            "exit_class": a.exit_class,
+            "agent_version": a.agent_version,
+            "failure_mode": a.failure_mode,
+            "transcript": a.transcript,
+            "sample_seed": seed,
+            "run_id": run_id,
+            "config_hash": config_hash,
+        }
+        for a in attempts
+    ]
+    return pl.DataFrame(rows, schema_overrides={"started_at": pl.Datetime("us")})
+
+
+TASK_COUNTS_SQL = """
+SELECT e.subject, e.date::VARCHAR AS date, e.instance_id,
+       sum(e.resolved::INT) AS s, count(*) AS m
+FROM evaluations e
+LEFT JOIN (SELECT DISTINCT date, instance_id FROM controls WHERE NOT ok) b
+       ON b.date = e.date AND b.instance_id = e.instance_id
+WHERE b.instance_id IS NULL AND e.outcome NOT IN ('harness_error', 'skipped')
+GROUP BY ALL ORDER BY 1, 2, 3
+"""
+RELEASES_SQL = """
+SELECT subject, agent_version, min(date)::VARCHAR AS first_seen
+FROM attempts GROUP BY ALL ORDER BY subject, first_seen
+"""
+
+
+def releases(connection) -> pl.DataFrame:
+    """Version changes per subject, from the versions its attempts recorded."""
+    seen = connection.sql(RELEASES_SQL).pl()
+    rows = []
+    for (name,), group in seen.group_by(["subject"], maintain_order=True):
+        versions = group.sort("first_seen").to_dicts()
+        for before, after in zip(versions, versions[1:], strict=False):
+            rows.append({"subject": name, "old_version": before["agent_version"],
+                         "new_version": after["agent_version"], "first_seen": after["first_seen"]})
+    return pl.DataFrame(rows, schema={"subject": pl.String, "old_version": pl.String,
+                                      "new_version": pl.String, "first_seen": pl.String})
+
+
+def detect_changepoints(connection) -> pl.DataFrame:
+    """Segment every subject's history; one row per changepoint."""
+    import numpy as np
+
+    from pipeline.changepoints import segment_history
+
+    counts = connection.sql(TASK_COUNTS_SQL).pl()
+    known = releases(connection)
+    found = []
+    for (name,), group in counts.group_by(["subject"], maintain_order=True):
+        dates = sorted(group["date"].unique().to_list())
+        tasks = sorted(group["instance_id"].unique().to_list())
+        row_of = {d: i for i, d in enumerate(dates)}
+        col_of = {t: j for j, t in enumerate(tasks)}
+        s = np.zeros((len(dates), len(tasks)))
+        m = np.zeros((len(dates), len(tasks)))
+        for rec in group.iter_rows(named=True):
+            s[row_of[rec["date"]], col_of[rec["instance_id"]]] = rec["s"]
+            m[row_of[rec["date"]], col_of[rec["instance_id"]]] = rec["m"]
+        subject_releases = [
+            (r["first_seen"], r["old_version"], r["new_version"])
+            for r in known.filter(pl.col("subject") == name).iter_rows(named=True)
+        ]
+        found += segment_history(name, dates, tasks, s, m, subject_releases)
+    return pl.DataFrame(
+        [{**cp.__dict__, "flipped_down": list(cp.flipped_down), "flipped_up": list(cp.flipped_up)}
+         for cp in found],
+        schema={"subject": pl.String, "date": pl.String, "before_rate": pl.Float64,
+                "after_rate": pl.Float64, "difference": pl.Float64, "ci_low": pl.Float64,
+                "ci_high": pl.Float64, "p_value": pl.Float64, "n_tasks": pl.Int64,
+                "flipped_down": pl.List(pl.String), "flipped_up": pl.List(pl.String),
+                "version_change": pl.String},
+    )
