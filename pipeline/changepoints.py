@@ -38,7 +38,8 @@ def pelt(
     """Optimal segmentation under `sum(cost) / dispersion + penalty * (#changes)`.
 
     Returns the indices where new segments start (excluding 0). Pruning is exact because the
-    binomial cost is additive: splitting a segment never raises its cost.
+    binomial cost is additive: splitting a segment never raises its cost; with a minimum
+    segment length a pruned start is kept until the start that beat it may be a boundary.
     """
     s = np.asarray(successes, dtype=float)
     m = np.asarray(trials, dtype=float)
@@ -49,16 +50,20 @@ def pelt(
     best[0] = -penalty
     last = np.zeros(n + 1, dtype=int)
     alive = np.array([0])
+    doomed = np.full(n + 1, n + 1)  # when a start was first shown never to win again
     for t in range(min_size, n + 1):
+        # A start doomed at time u can still win for ends before u + min_size, where the
+        # start that beat it is too close to be a boundary.
+        alive = alive[t < doomed[alive] + min_size]
         ready = alive[(t - alive >= min_size) & np.isfinite(best[alive])]
-        waiting = alive[t - alive < min_size]
         if len(ready):
             total = best[ready] + _segment_costs(cum_s, cum_m, ready, t) / dispersion
             choice = int(np.argmin(total))
             best[t] = total[choice] + penalty
             last[t] = ready[choice]
-            ready = ready[total <= best[t]]
-        alive = np.concatenate([ready, waiting, [t]])
+            losing = ready[(total > best[t]) & (doomed[ready] > n)]
+            doomed[losing] = t
+        alive = np.append(alive, t)
     bounds, t = [], n
     while t > 0:
         t = int(last[t])

@@ -48,7 +48,17 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_image(args: argparse.Namespace) -> int:
+    from pipeline.images import build_demo_image
+
+    image = build_demo_image(tag=args.tag, mirror=args.mirror, force=args.force)
+    print(image)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.sandbox import DEMO_IMAGE
+
     parser = argparse.ArgumentParser(prog="candlebench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="build the demo history through Dagster, then start the UI")
@@ -61,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     query = commands.add_parser("query", help="run a read-only SQL query on the warehouse")
     query.add_argument("sql")
     query.add_argument("--limit", type=int, default=50, help="rows to print")
+    build = commands.add_parser(
+        "build-image", help="build the Docker sandbox image locally (debootstrap, no registry)"
+    )
+    build.add_argument("--tag", default=DEMO_IMAGE, help="image tag (default: %(default)s)")
+    build.add_argument("--mirror", help="Debian mirror (default: the one apt uses here)")
+    build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
     args = parser.parse_args(argv)
-    handlers = {"demo": _demo, "ui": _ui, "query": _query}
+    handlers = {"demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image}
     return handlers[args.command](args)
 
 

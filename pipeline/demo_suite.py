@@ -110,8 +110,11 @@ class DemoSuite:
         digest = _suite_digest(self.root / "projects" / project) + "".join(
             _suite_digest(self.root / "tasks" / i) for i in sorted(tasks))
         if stamp.exists() and stamp.read_text() == digest:
-            base = _git(repo, "rev-parse", "base")
-            return {i: (base, _git(repo, "rev-parse", f"fix/{i}")) for i in tasks}
+            refs = dict(
+                reversed(line.split()) for line in _git(repo, "show-ref", "--tags").splitlines()
+            )
+            base = refs["refs/tags/base"]
+            return {i: (base, refs[f"refs/tags/fix/{i}"]) for i in tasks}
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.cache, prefix=f".{project}-") as scratch:
             work = Path(scratch) / project

@@ -43,25 +43,31 @@ def candle_chart(candles: pl.DataFrame, changes: pl.DataFrame, releases: pl.Data
     rate = base.mark_line(color="#313695", strokeWidth=1.5).encode(y="rate:Q")
     layers = [band, wick, body, rate]
     if changes.height:
+        first, last = candles["date"].min(), candles["date"].max()
+        late = first + (last - first) * 0.75  # labels of late changepoints go left of the rule
         marks = changes.with_columns(
             label=pl.format("{} → {} (p={})",
                             (pl.col("before_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
                             (pl.col("after_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
                             pl.col("p_value").map_elements(lambda p: f"{p:.1g}", return_dtype=pl.String)),
+            late=pl.col("date").str.to_date() > late,
         ).to_dicts()
         rules = alt.Chart(alt.Data(values=marks)).encode(x="date:T")
+        text = dict(dy=-4, color="#a50026", fontSize=11, fontWeight="bold")
         layers += [
             rules.mark_rule(color="#f46d43", strokeDash=[5, 3], strokeWidth=2),
-            rules.mark_text(align="left", dx=4, dy=-4, color="#a50026", fontSize=11,
-                            fontWeight="bold").encode(y=alt.value(14), text="label:N"),
+            rules.mark_text(align="left", dx=4, **text).encode(y=alt.value(14), text="label:N")
+                 .transform_filter("!datum.late"),
+            rules.mark_text(align="right", dx=-4, **text).encode(y=alt.value(14), text="label:N")
+                 .transform_filter("datum.late"),
         ]
     if releases.height:
         rel = alt.Chart(alt.Data(values=releases.to_dicts())).encode(x="first_seen:T")
         layers += [
             rel.mark_point(shape="triangle-down", filled=True, size=90, color="#542788")
-               .encode(y=alt.value(240)),
+               .encode(y=alt.value(34)),
             rel.mark_text(align="left", dx=6, color="#542788", fontSize=10)
-               .encode(y=alt.value(240), text="new_version:N"),
+               .encode(y=alt.value(34), text="new_version:N"),
         ]
     main = alt.layer(*layers).properties(width=820, height=260, title=title)
     volume = base.mark_bar(size=4, color="#999999").encode(

@@ -22,4 +22,12 @@ class TrackerResource(dg.ConfigurableResource):
 
     def open(self) -> Tracker:
         config = load_config(Path(self.config_file) if self.config_file else None)
-        return Tracker(Path(self.home) if self.home else home(), config)
+        root = Path(self.home) if self.home else home()
+        key = (root, config.path, config.digest)
+        if key not in _TRACKERS:
+            _TRACKERS[key] = Tracker(root, config)
+        return _TRACKERS[key]
+
+
+# One Tracker per process, home and config version: the suite and sandbox are built once.
+_TRACKERS: dict[tuple[Path, Path, str], Tracker] = {}

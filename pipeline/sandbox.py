@@ -154,6 +154,13 @@ class DockerSandbox:
 
     def run(self, workdir: Path, command: str, limits: Limits) -> RunResult:
         started = time.monotonic()
+        if os.getuid() == 0:
+            # The container runs as uid 1000: hand it the scratch work tree, or it can neither
+            # read a 0700 tree nor write into it. Never follow a patch's symlinks out of it.
+            os.chown(workdir, 1000, 1000, follow_symlinks=False)
+            for top, dirs, files in os.walk(workdir):
+                for name in dirs + files:
+                    os.chown(os.path.join(top, name), 1000, 1000, follow_symlinks=False)
         container = self.client.containers.create(
             self.image,
             ["bash", "-c", command],

@@ -1,0 +1,44 @@
+# Sourced by .ci/run: make a Docker daemon and the sandbox image available. Idempotent.
+# Installs docker.io and debootstrap, starts dockerd if `docker info` fails, waits up to 60 s,
+# then builds candlebench/demo-python:1 locally (no registry; skipped when already present).
+
+cb_docker_setup() {
+    local root driver i
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+    if command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1; then
+        echo "ci/docker: docker.io and debootstrap already installed"
+    else
+        echo "ci/docker: installing docker.io and debootstrap"
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            docker.io debootstrap >/dev/null || return 1
+    fi
+
+    if $sudo docker info >/dev/null 2>&1; then
+        echo "ci/docker: Docker daemon already running"
+    else
+        # overlay2 works on this kernel; fall back to vfs where overlay is unavailable.
+        driver="vfs"
+        grep -qw overlay /proc/filesystems && driver="overlay2"
+        echo "ci/docker: starting dockerd (storage driver $driver), log /tmp/dockerd.log"
+        $sudo sh -c "nohup dockerd --storage-driver=$driver >/tmp/dockerd.log 2>&1 &"
+        for i in $(seq 60); do
+            $sudo docker info >/dev/null 2>&1 && break
+            sleep 1
+        done
+        if ! $sudo docker info >/dev/null 2>&1; then
+            echo "ci/docker: dockerd did not come up within 60 s; tail of /tmp/dockerd.log:" >&2
+            tail -n 20 /tmp/dockerd.log >&2
+            return 1
+        fi
+        echo "ci/docker: Docker daemon up after ${i}s"
+    fi
+
+    echo "ci/docker: candlebench build-image"
+    (cd "$root" && $sudo "$root/.venv/bin/candlebench" build-image) || return 1
+}
+
+cb_docker_setup || { echo "ci/docker: Docker setup failed" >&2; return 1 2>/dev/null || exit 1; }

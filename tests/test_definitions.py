@@ -1,0 +1,63 @@
+"""The code location loads as `dagster dev` loads it, and the instance reads our dagster.yaml."""
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import dagster as dg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_definitions_load_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        import importlib
+
+        import pipeline.definitions as module
+
+        importlib.reload(module)
+    dg.Definitions.validate_loadable(module.defs)
+
+
+def test_asset_graph_snapshot():
+    from pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {"task_catalog", "daily_sample", "agent_attempts", "patch_evaluations",
+                    "harness_controls", "candles", "changepoints", "tracker_report"}
+    upstream = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
+                for k in graph.get_all_asset_keys()}
+    assert upstream["patch_evaluations"] == {"agent_attempts"}
+    assert upstream["candles"] == {"patch_evaluations", "harness_controls"}
+    assert upstream["tracker_report"] == {"changepoints"}
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    assert {"daily_job", "evaluation_job", "regrade_job", "candles_job", "report_job"} <= jobs
+    assert {s.name for s in defs.schedules} == {"daily_evaluations"}
+    assert {s.name for s in defs.sensors} == {"version_sensor"}
+
+
+def test_workspace_loads_through_the_cli(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CANDLEBENCH_HOME": str(tmp_path / "cb")}
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "resource" not in done.stderr.lower() or "missing" not in done.stderr.lower()
+
+
+def test_instance_uses_the_repository_dagster_yaml(tmp_path, monkeypatch):
+    from pipeline.history import prepare_dagster_home
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = prepare_dagster_home()
+    assert (home / "dagster.yaml").resolve() == ROOT / "dagster.yaml"
+    with dg.DagsterInstance.get() as instance:
+        assert Path(instance.root_directory) == home
+        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 4
+        assert instance.run_retries_enabled

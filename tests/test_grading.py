@@ -1,0 +1,118 @@
+"""Grading rules: parsing, the apply chain, invalid runs, skipped tests, timeouts, trust, cache."""
+
+import pytest
+
+from pipeline.grading import Grader, apply_patch, parse_pytest, strip_binary_hunks
+from pipeline.sandbox import Limits, ProcessSandbox
+
+
+def task_of(suite, instance_id="demo__textkit-001"):
+    return next(t for t in suite.tasks() if t.instance_id == instance_id)
+
+
+def test_parse_pytest_summary_lines():
+    output = "\n".join([
+        "PASSED tests/test_a.py::test_one",
+        "FAILED tests/test_a.py::test_two - AssertionError: boom",
+        "ERROR tests/test_a.py::test_three",
+        "XFAIL tests/test_a.py::test_four - reason",
+        "PASSED tests/test_a.py::test_p[a b]",
+        "PASSED tests/test_a.py::test_two",  # a later PASSED cannot clear a failure
+        "SKIPPED [1] tests/test_a.py:9: not today",
+    ])
+    assert parse_pytest(output) == {
+        "tests/test_a.py::test_one": "PASSED",
+        "tests/test_a.py::test_two": "FAILED",
+        "tests/test_a.py::test_three": "ERROR",
+        "tests/test_a.py::test_four": "XFAIL",
+        "tests/test_a.py::test_p[a b]": "PASSED",
+    }
+
+
+def test_fake_passed_lines_with_failing_exit_do_not_resolve(suite, tmp_path):
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
+    fake = "\n".join(f"PASSED {name}" for name in task.f2p + task.p2p)
+    verdict = grader.classify(task, "k", "git_apply", 1, fake, False, 0.1)
+    assert verdict.outcome == "unresolved" and "invalid" in verdict.reason
+
+
+def test_skipped_fail_to_pass_is_a_failure(suite, tmp_path):
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
+    output = "\n".join([f"PASSED {n}" for n in task.p2p] + ["SKIPPED [1] tests/x.py:1: skip"])
+    verdict = grader.classify(task, "k", "git_apply", 0, output, False, 0.1)
+    assert verdict.outcome == "unresolved" and verdict.f2p_passed == 0
+
+
+def test_patch_editing_graded_tests_is_undone(suite, grader):
+    """A patch that rewrites the graded test file cannot pass: the file is restored first."""
+    task = task_of(suite)
+    test_file = task.f2p[0].split("::")[0]
+    cheat = (
+        f"diff --git a/{test_file} b/{test_file}\nnew file mode 100644\n--- /dev/null\n"
+        f"+++ b/{test_file}\n@@ -0,0 +1,2 @@\n+def test_nothing():\n+    pass\n"
+    )
+    verdict = grader.grade(task, cheat)
+    assert verdict.outcome == "unresolved"
+    assert verdict.f2p_passed == 0
+
+
+def test_apply_chain_falls_back_to_fuzz(suite, tmp_path):
+    task = task_of(suite)
+    suite.checkout(task, tmp_path / "app")
+    # A stale first context line and no blob ids: git apply and --3way refuse, fuzz applies it.
+    lines, edited = [], False
+    for line in task.patch.splitlines(keepends=True):
+        if line.startswith("index "):
+            continue
+        if not edited and line.startswith(" ") and line.strip():
+            line, edited = line.rstrip("\n") + "  # drifted\n", True
+        lines.append(line)
+    assert edited
+    assert apply_patch(tmp_path / "app", "".join(lines)) == "patch_fuzz"
+
+
+def test_binary_hunks_are_stripped():
+    patch = (
+        "diff --git a/img.png b/img.png\nGIT binary patch\nliteral 3\nabc\n\n"
+        "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
+    )
+    assert strip_binary_hunks(patch).startswith("diff --git a/x.py")
+
+
+def test_unapplicable_patch_is_patch_failed(suite, grader):
+    task = task_of(suite)
+    verdict = grader.grade(task, "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n"
+                                 "@@ -1 +1 @@\n-x\n+y\n")
+    assert verdict.outcome == "patch_failed" and verdict.apply_step == ""
+
+
+def test_timeout_is_classified_and_killed(suite, tmp_path):
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path, Limits(timeout_s=2))
+    sleepy = (
+        "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n"
+        "+++ b/conftest.py\n@@ -0,0 +1,2 @@\n+import time\n+time.sleep(30)\n"
+    )
+    verdict = grader.grade(task, sleepy)
+    assert verdict.outcome == "timeout"
+    assert verdict.duration_s < 10
+
+
+def test_untrusted_patch_is_refused_without_a_sandbox(suite, tmp_path):
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
+    with pytest.raises(PermissionError, match="untrusted"):
+        grader.grade(task, task.patch, trusted=False)
+
+
+def test_identical_patch_is_graded_once(suite, tmp_path):
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
+    first = grader.grade(task, task.patch)
+    second = grader.grade(task, task.patch)
+    assert not first.cached and second.cached
+    assert second.outcome == first.outcome == "resolved"
+    folder = tmp_path / first.grade_key[:2] / first.grade_key
+    assert {p.name for p in folder.iterdir()} >= {"patch.diff", "eval.sh", "output.log", "verdict.json"}
