@@ -20,9 +20,15 @@ cb_docker_setup() {
     if $sudo docker info >/dev/null 2>&1; then
         echo "ci/docker: Docker daemon already running"
     else
-        # overlay2 works on this kernel; fall back to vfs where overlay is unavailable.
+        # overlay2 works here (kernel overlay, /var/lib on ext4); vfs where overlay can't work:
+        # no overlay module, or /var/lib itself on overlayfs (nested overlay). Override with
+        # CB_DOCKER_STORAGE_DRIVER.
         driver="vfs"
-        grep -qw overlay /proc/filesystems && driver="overlay2"
+        if grep -qw overlay /proc/filesystems \
+            && [ "$(stat -f -c %T /var/lib 2>/dev/null)" != "overlayfs" ]; then
+            driver="overlay2"
+        fi
+        driver="${CB_DOCKER_STORAGE_DRIVER:-$driver}"
         echo "ci/docker: starting dockerd (storage driver $driver), log /tmp/dockerd.log"
         $sudo sh -c "nohup dockerd --storage-driver=$driver >/tmp/dockerd.log 2>&1 &"
         for i in $(seq 60); do
