@@ -30,7 +30,7 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
     window = context.partition_key_range
     start, end = dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
     with engine.warehouse.connect() as connection:
-        written = refresh_candles(connection, start, end, context.run_id)
+        written = refresh_candles(connection, start, end, context.run.run_id)
         latest = connection.execute(
             "SELECT subject, rate FROM candles WHERE date = ? ORDER BY subject", [end]
         ).fetchall()
@@ -56,9 +56,10 @@ def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
     engine = tracker.open()
     with engine.warehouse.connect() as connection:
         found = detect_changepoints(connection)
-        known = releases(connection)
-        connection.execute("CREATE OR REPLACE TABLE changepoints AS SELECT * FROM found")
-        connection.execute("CREATE OR REPLACE TABLE releases AS SELECT * FROM known")
+        for name, frame in (("changepoints", found), ("releases", releases(connection))):
+            connection.register(f"new_{name}", frame)
+            connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM new_{name}")
+            connection.unregister(f"new_{name}")
     lines = [
         f"| {r['subject']} | {r['date']} | {r['before_rate']:.1%} | {r['after_rate']:.1%} | "
         f"{r['difference']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}] | {r['p_value']:.2g} | "

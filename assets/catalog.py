@@ -49,7 +49,7 @@ def daily_sample(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
             "instance_id": [t.instance_id for t in chosen],
             "position": list(range(len(chosen))),
             "sample_seed": [engine.config.sample_seed] * len(chosen),
-            "run_id": [context.run_id] * len(chosen),
+            "run_id": [context.run.run_id] * len(chosen),
             "config_hash": [engine.config.digest] * len(chosen),
         })
         engine.warehouse.write_partition("samples", frame, date=day)

@@ -25,7 +25,7 @@ def agent_attempts(context: dg.AssetExecutionContext, tracker: TrackerResource) 
     day, subject = keys_of(context)
     engine = tracker.open()
     attempts = engine.run_attempts(subject, dt.date.fromisoformat(day))
-    frame = attempts_frame(attempts, context.run_id, engine.config.digest, engine.config.sample_seed)
+    frame = attempts_frame(attempts, context.run.run_id, engine.config.digest, engine.config.sample_seed)
     engine.warehouse.write_partition("attempts", frame, subject=subject, date=day)
     versions = sorted({a.agent_version for a in attempts})
     return dg.MaterializeResult(metadata={
@@ -62,7 +62,7 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
             "f2p_total": v.f2p_total, "p2p_passed": v.p2p_passed, "p2p_total": v.p2p_total,
             "grade_key": v.grade_key, "cached": v.cached, "artifact_dir": v.artifact_dir,
             "grader_version": v.grader_version, "env_fingerprint": v.env_fingerprint,
-            "sandbox": engine.grader.sandbox.name, "run_id": context.run_id,
+            "sandbox": engine.grader.sandbox.name, "run_id": context.run.run_id,
             "config_hash": row["config_hash"],
         }
         for row, v in zip(attempts.iter_rows(named=True), verdicts, strict=True)
@@ -110,7 +110,7 @@ def harness_controls(context: dg.AssetExecutionContext, tracker: TrackerResource
                     "date": dt.date.fromisoformat(day), "instance_id": task.instance_id,
                     "control": control, "outcome": v.outcome, "ok": ok, "cached": v.cached,
                     "artifact_dir": v.artifact_dir, "grader_version": v.grader_version,
-                    "env_fingerprint": v.env_fingerprint, "run_id": context.run_id,
+                    "env_fingerprint": v.env_fingerprint, "run_id": context.run.run_id,
                     "config_hash": engine.config.digest,
                 })
         engine.warehouse.write_partition("controls", pl.DataFrame(rows), date=day)

@@ -86,13 +86,16 @@ def build_history(
         result = defs.resolve_job_def(job).execute_in_process(instance=instance, **options)
         timings.add(stage, result, time.monotonic() - began)
 
+    # Attempts are expensive and never recomputed implicitly: partitions already graded stay.
+    done = instance.get_materialized_partitions(dg.AssetKey("patch_evaluations"))
     progress(f"history {start} .. {end}: {days} days, subjects {', '.join(subjects)}")
     run("catalog", "catalog_job")
     run("sample_and_controls", "daily_job", tags=window)
     for offset in range(days):
         day = (start + dt.timedelta(days=offset)).isoformat()
         for name in subjects:
-            run("attempts_and_grading", "evaluation_job", partition_key=date_key(day, name))
+            if str(date_key(day, name)) not in done:
+                run("attempts_and_grading", "evaluation_job", partition_key=date_key(day, name))
         if offset % 10 == 9 or offset == days - 1:
             progress(f"  {offset + 1}/{days} days graded ({timings.runs} runs so far)")
     run("candles", "candles_job", tags=window)

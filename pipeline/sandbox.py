@@ -7,6 +7,7 @@ name in the tracking config; `auto` takes Docker when a daemon and the image are
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -111,10 +112,8 @@ class ProcessSandbox:
             except subprocess.TimeoutExpired:
                 timed_out = True
             # Kill the whole session: nothing the tests started may outlive the evaluation.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         output, truncated = _read_capped(log, limits.output_bytes)
         log.unlink(missing_ok=True)
@@ -153,6 +152,9 @@ class DockerSandbox:
         return self.image_id.removeprefix("sha256:")[:16]
 
     def run(self, workdir: Path, command: str, limits: Limits) -> RunResult:
+        import docker
+        from docker.types import LogConfig
+
         started = time.monotonic()
         if os.getuid() == 0:
             # The container runs as uid 1000: hand it the scratch work tree, or it can neither
@@ -176,6 +178,9 @@ class DockerSandbox:
             user=f"{os.getuid()}:{os.getgid()}" if os.getuid() != 0 else "1000:1000",
             environment={"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
             labels={CONTAINER_LABEL: "1"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            log_config=LogConfig(type="json-file", config={"max-size": "8m", "max-file": "1"}),
         )
         timed_out = False
         try:
@@ -186,8 +191,13 @@ class DockerSandbox:
             except Exception:  # requests' ReadTimeout: the container ran past its time
                 timed_out = True
                 exit_code = None
-                container.kill()
-            raw = container.logs(stdout=True, stderr=True, tail="all")
+                with contextlib.suppress(docker.errors.APIError):  # it may have just exited
+                    container.kill()
+            raw = b""
+            for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
+                raw += chunk
+                if len(raw) > limits.output_bytes:
+                    break
         finally:
             container.remove(force=True)
         truncated = len(raw) > limits.output_bytes

@@ -17,8 +17,8 @@ from pipeline.agents import Agent, Attempt, SimulatedAgent
 from pipeline.config import TrackingConfig, load_config
 from pipeline.demo_suite import DemoSuite
 from pipeline.grading import Grader, Verdict
-from pipeline.sandbox import Limits, open_sandbox
 from pipeline.sampling import panel
+from pipeline.sandbox import Limits, open_sandbox
 from pipeline.tasks import Task
 from pipeline.warehouse import Warehouse
 

@@ -5,23 +5,22 @@ import dagster as dg
 from assets.aggregates import candles, changepoints, tracker_report
 from assets.catalog import daily_sample, task_catalog
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
-from pipeline.partitions import date, date_by_subject
 
 catalog_job = dg.define_asset_job("catalog_job", selection=[task_catalog])
 daily_job = dg.define_asset_job(
-    "daily_job", selection=[daily_sample, harness_controls], partitions_def=date,
+    "daily_job", selection=[daily_sample, harness_controls],
     description="The day's sample and harness controls (batched over a date range in one run).",
 )
 evaluation_job = dg.define_asset_job(
-    "evaluation_job", selection=[agent_attempts, patch_evaluations], partitions_def=date_by_subject,
+    "evaluation_job", selection=[agent_attempts, patch_evaluations],
     description="One subject's attempts for one day, and their grading.",
 )
 regrade_job = dg.define_asset_job(
-    "regrade_job", selection=[patch_evaluations], partitions_def=date_by_subject,
+    "regrade_job", selection=[patch_evaluations],
     description="Re-grade stored attempts without asking the agent again.",
 )
 candles_job = dg.define_asset_job(
-    "candles_job", selection=[candles], partitions_def=date,
+    "candles_job", selection=[candles],
     description="Candles for a date range, in one run.",
 )
 report_job = dg.define_asset_job(

@@ -59,5 +59,7 @@ def test_instance_uses_the_repository_dagster_yaml(tmp_path, monkeypatch):
     assert (home / "dagster.yaml").resolve() == ROOT / "dagster.yaml"
     with dg.DagsterInstance.get() as instance:
         assert Path(instance.root_directory) == home
-        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 4
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 4
+        assert concurrency.pool_config.default_pool_limit == 2
         assert instance.run_retries_enabled
