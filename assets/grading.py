@@ -6,7 +6,7 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
-from assets.catalog import daily_sample, task_catalog
+from assets.catalog import DAILY, daily_sample, task_catalog
 from pipeline.partitions import date, date_by_subject, keys_of
 from pipeline.resources import TrackerResource
 from pipeline.tracker import attempts_frame
@@ -87,6 +87,7 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[task_catalog],
     pool="sandbox",
+    automation_condition=DAILY,
     description="The gold and the empty patch of every sampled task: gold must resolve, empty must "
     "not. Tasks that break this are excluded for the day. Graded fresh for today; past days "
     "reuse the cached verdict for the same environment (marked cached).",

@@ -6,8 +6,10 @@ from assets.aggregates import candles, changepoints, tracker_report
 from assets.catalog import daily_sample, task_catalog
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
 from pipeline.resources import TrackerResource
+from sensors.harness import harness_retry_sensor
 from sensors.jobs import JOBS
 from sensors.schedules import daily_evaluations
+from sensors.subjects import subjects_sensor
 from sensors.versions import version_sensor
 
 defs = dg.Definitions(
@@ -15,6 +17,6 @@ defs = dg.Definitions(
             candles, changepoints, tracker_report],
     jobs=JOBS,
     schedules=[daily_evaluations],
-    sensors=[version_sensor],
+    sensors=[version_sensor, subjects_sensor, harness_retry_sensor],
     resources={"tracker": TrackerResource()},
 )

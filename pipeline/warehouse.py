@@ -87,6 +87,12 @@ class Warehouse:
                     f"read_parquet('{self.glob(table)}', union_by_name = true)"
                 )
 
+    def scan(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:
+        """Query the lake's tables without opening the DuckDB file: safe while a writer holds it."""
+        with duckdb.connect() as connection:
+            self._create_views(connection)
+            return connection.sql(sql, params=params).pl()
+
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """Run a read query and return a polars frame."""
         if not self.db_path.exists():

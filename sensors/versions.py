@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from pipeline.partitions import date_key, subject
+from pipeline.partitions import date_key
 from pipeline.resources import TrackerResource
 from sensors.jobs import evaluation_job
 
@@ -15,20 +15,19 @@ from sensors.jobs import evaluation_job
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Polls each subject's version(); on a change requests a re-run of today's "
-    "partition with the new version. Also adds a partition for every configured subject.",
+    "partition with the new version.",
 )
 def version_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
     engine = tracker.open()
     seen = json.loads(context.cursor) if context.cursor else {}
     today = dt.date.today()
-    names = [s.name for s in engine.config.subjects]
-    missing = [n for n in names if not context.instance.has_dynamic_partition("subject", n)]
     requests = []
-    for name in names:
+    for name in [s.name for s in engine.config.subjects]:
         version = engine.agent(name).version(today)
         previous = seen.get(name)
         seen[name] = version
-        if previous is not None and previous != version:
+        known = context.instance.has_dynamic_partition("subject", name)
+        if previous is not None and previous != version and known:
             context.log.info(f"{name}: version {previous} -> {version}; re-running {today}")
             requests.append(dg.RunRequest(
                 run_key=f"version:{name}:{version}:{today}",
@@ -36,8 +35,4 @@ def version_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource
                 tags={"candlebench/trigger": "version", "candlebench/old_version": previous,
                       "candlebench/new_version": version},
             ))
-    return dg.SensorResult(
-        run_requests=requests,
-        cursor=json.dumps(seen, sort_keys=True),
-        dynamic_partitions_requests=[subject.build_add_request(missing)] if missing else [],
-    )
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))

@@ -37,7 +37,7 @@ def test_asset_graph_snapshot():
     jobs = {job.name for job in defs.resolve_all_job_defs()}
     assert {"daily_job", "evaluation_job", "regrade_job", "candles_job", "report_job"} <= jobs
     assert {s.name for s in defs.schedules} == {"daily_evaluations"}
-    assert {s.name for s in defs.sensors} == {"version_sensor"}
+    assert {s.name for s in defs.sensors} == {"version_sensor", "subjects_sensor", "harness_retry_sensor"}
 
 
 def test_workspace_loads_through_the_cli(tmp_path):

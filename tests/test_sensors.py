@@ -6,7 +6,9 @@ import json
 import dagster as dg
 
 from pipeline.resources import TrackerResource
+from sensors.harness import harness_retry_sensor
 from sensors.schedules import daily_evaluations
+from sensors.subjects import subjects_sensor
 from sensors.versions import version_sensor
 
 
@@ -16,17 +18,25 @@ def tick(instance, cursor=None):
     return version_sensor(context)
 
 
-def test_version_sensor_adds_subjects_then_reruns_on_a_change(tmp_path, monkeypatch):
+def test_subjects_sensor_adds_missing_partitions_once(tmp_path, monkeypatch):
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
     with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("subject", ["sim-codex"])
+        context = dg.build_sensor_context(instance=instance, resources={"tracker": TrackerResource()})
+        (request,) = subjects_sensor(context).dynamic_partitions_requests
+        assert list(request.partition_keys) == ["sim-claude-code"]
+        instance.add_dynamic_partitions("subject", ["sim-claude-code"])
+        assert isinstance(subjects_sensor(context), dg.SkipReason)
+
+
+def test_version_sensor_reruns_today_on_a_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("subject", ["sim-claude-code", "sim-codex"])
         first = tick(instance)
         assert first.run_requests == []
-        (request,) = first.dynamic_partitions_requests
-        assert set(request.partition_keys) == {"sim-claude-code", "sim-codex"}
         seen = json.loads(first.cursor)
         assert set(seen) == {"sim-claude-code", "sim-codex"}
-
-        instance.add_dynamic_partitions("subject", list(seen))
         assert tick(instance, first.cursor).run_requests == []
 
         changed = json.dumps({**seen, "sim-codex": "gpt-0-old"})
@@ -47,3 +57,33 @@ def test_daily_schedule_requests_one_run_per_known_subject():
         dg.MultiPartitionKey({"date": "2026-11-27", "subject": "sim-claude-code"})
     ]
     assert requests[0].run_key == "daily:2026-11-27:sim-claude-code"
+
+
+def test_harness_retry_sensor_regrades_a_broken_partition_a_bounded_number_of_times(tmp_path, monkeypatch):
+    import polars as pl
+
+    from pipeline.warehouse import Warehouse
+    from sensors import harness
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    today = dt.date.today()
+    outcomes = ["harness_error"] * 3 + ["resolved"] * 7
+    frame = pl.DataFrame({
+        "attempt_id": [f"a{i}" for i in range(10)], "date": [today] * 10, "subject": ["sim-codex"] * 10,
+        "trial": [0] * 10, "instance_id": [f"t{i}" for i in range(10)], "outcome": outcomes,
+        "resolved": [o == "resolved" for o in outcomes], "apply_step": ["git_apply"] * 10,
+        "f2p_passed": [0] * 10, "f2p_total": [1] * 10, "p2p_passed": [0] * 10, "p2p_total": [1] * 10,
+        "grade_key": ["k"] * 10, "cached": [False] * 10, "artifact_dir": ["/x"] * 10,
+        "grader_version": ["1"] * 10, "env_fingerprint": ["e"] * 10, "sandbox": ["process"] * 10,
+        "run_id": ["r"] * 10, "config_hash": ["c"] * 10,
+    })
+    Warehouse(tmp_path).write_partition("evaluations", frame, subject="sim-codex", date=today)
+    with dg.instance_for_test() as instance:
+        cursor, keys = None, []
+        for _ in range(harness.MAX_RETRIES + 2):
+            context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                              resources={"tracker": TrackerResource()})
+            result = harness_retry_sensor(context)
+            keys += [r.run_key for r in result.run_requests]
+            cursor = result.cursor
+    assert keys == [f"harness-retry:{today}|sim-codex:{n}" for n in range(1, harness.MAX_RETRIES + 1)]

@@ -1,0 +1,20 @@
+"""The subjects sensor: every subject in the tracking config gets its `subject` partition."""
+
+import dagster as dg
+
+from pipeline.partitions import subject
+from pipeline.resources import TrackerResource
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a dynamic `subject` partition when a subject is added to the tracking config.",
+)
+def subjects_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
+    names = [s.name for s in tracker.open().config.subjects]
+    missing = [n for n in names if not context.instance.has_dynamic_partition("subject", n)]
+    if not missing:
+        return dg.SkipReason("every configured subject has its partition")
+    context.log.info(f"adding subject partitions: {', '.join(missing)}")
+    return dg.SensorResult(dynamic_partitions_requests=[subject.build_add_request(missing)])
