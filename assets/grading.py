@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 
 from assets.catalog import DAILY, daily_sample, task_catalog
+from pipeline.grading import OUTCOMES
 from pipeline.partitions import date, date_by_subject, keys_of
 from pipeline.resources import TrackerResource
 from pipeline.tracker import attempts_frame
@@ -75,7 +76,7 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
         "graded": graded,
         "cached": sum(v.cached for v in verdicts),
         "sandbox": engine.grader.sandbox.name,
-        **{f"outcome_{name}": count for name, count in sorted(outcomes.items())},
+        **{f"outcome_{name}": outcomes[name] for name in (*OUTCOMES, "skipped")},
     })
 
 

@@ -4,15 +4,17 @@
 CREATE OR REPLACE VIEW candles_weekly AS
 SELECT subject, date_trunc('week', date)::DATE AS week,
        arg_min(open, date) AS open, max(high) AS high, min(low) AS low,
-       arg_max(close, date) AS close, sum(resolved) / sum(volume) AS rate,
-       sum(volume) AS volume, sum(harness_errors) AS harness_errors, sum(skipped) AS skipped,
+       arg_max(close, date) AS close, (sum(resolved) / sum(volume))::DOUBLE AS rate,
+       sum(volume)::BIGINT AS volume, sum(harness_errors)::BIGINT AS harness_errors,
+       sum(skipped)::BIGINT AS skipped,
        sum(cost_usd) AS cost_usd, count(*) AS days
 FROM candles GROUP BY ALL;
 
 CREATE OR REPLACE VIEW candles_monthly AS
 SELECT subject, date_trunc('month', date)::DATE AS month,
        arg_min(open, date) AS open, max(high) AS high, min(low) AS low,
-       arg_max(close, date) AS close, sum(resolved) / sum(volume) AS rate,
-       sum(volume) AS volume, sum(harness_errors) AS harness_errors, sum(skipped) AS skipped,
+       arg_max(close, date) AS close, (sum(resolved) / sum(volume))::DOUBLE AS rate,
+       sum(volume)::BIGINT AS volume, sum(harness_errors)::BIGINT AS harness_errors,
+       sum(skipped)::BIGINT AS skipped,
        sum(cost_usd) AS cost_usd, count(*) AS days
 FROM candles GROUP BY ALL;

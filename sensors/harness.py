@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipeline.partitions import date_key
 from pipeline.resources import TrackerResource
-from sensors.jobs import regrade_job
+from sensors.jobs import regrade_job, tick_interval
 
 THRESHOLD = 0.2  # share of harness_error among a partition's evaluations
 MAX_RETRIES = 2  # per partition; after that the errors stand and the candles count them
@@ -22,7 +22,7 @@ GROUP BY ALL HAVING share > $threshold ORDER BY date, subject
 
 @dg.sensor(
     job=regrade_job,
-    minimum_interval_seconds=600,
+    minimum_interval_seconds=tick_interval(600),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=f"Re-grades (without asking the agent again) partitions of the last {LOOKBACK_DAYS} "
     f"days whose share of harness_error exceeds {THRESHOLD:.0%}, at most {MAX_RETRIES} times each.",

@@ -1,5 +1,7 @@
 """Jobs that schedules, sensors and the command line launch."""
 
+import os
+
 import dagster as dg
 
 from assets.aggregates import candles, changepoints, tracker_report
@@ -29,3 +31,8 @@ report_job = dg.define_asset_job(
 )
 
 JOBS = [catalog_job, daily_job, evaluation_job, regrade_job, candles_job, report_job]
+
+
+def tick_interval(default_s: int) -> int:
+    """Seconds between sensor ticks; CANDLEBENCH_SENSOR_INTERVAL_S overrides (tests tick fast)."""
+    return int(os.environ.get("CANDLEBENCH_SENSOR_INTERVAL_S", default_s))

@@ -4,10 +4,11 @@ import dagster as dg
 
 from pipeline.partitions import subject
 from pipeline.resources import TrackerResource
+from sensors.jobs import tick_interval
 
 
 @dg.sensor(
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=tick_interval(60),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a dynamic `subject` partition when a subject is added to the tracking config.",
 )

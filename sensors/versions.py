@@ -7,12 +7,12 @@ import dagster as dg
 
 from pipeline.partitions import date_key
 from pipeline.resources import TrackerResource
-from sensors.jobs import evaluation_job
+from sensors.jobs import evaluation_job, tick_interval
 
 
 @dg.sensor(
     job=evaluation_job,
-    minimum_interval_seconds=300,
+    minimum_interval_seconds=tick_interval(300),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Polls each subject's version(); on a change requests a re-run of today's "
     "partition with the new version.",

@@ -1,0 +1,122 @@
+"""Altair charts, rendered to PNG and SVG by vl-convert (no browser, no CDN)."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import vl_convert as vlc
+
+RISING, FALLING = "#1a9850", "#d73027"
+WIDTH = 860
+
+
+def _values(frame: pl.DataFrame) -> alt.Data:
+    return alt.Data(values=frame.with_columns(pl.col(pl.Date).cast(pl.String)).to_dicts())
+
+
+def _bar_size(days: int) -> float:
+    """Candle bodies as wide as the plot allows: readable at 95 days and at two years."""
+    return max(1.0, min(14.0, 0.6 * WIDTH / max(days, 1)))
+
+
+def _changepoint_layers(changes: pl.DataFrame, first, last) -> list[alt.Chart]:
+    if not changes.height:
+        return []
+    late = first + (last - first) * 0.7  # labels of late changepoints go left of their rule
+    marks = changes.with_columns(
+        label=pl.format(
+            "{} → {} (p={}){}",
+            (pl.col("before_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
+            (pl.col("after_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
+            pl.col("p_value").map_elements(lambda p: f"{p:.1g}", return_dtype=pl.String),
+            pl.when(pl.col("version_change") == "").then(pl.lit(", no release"))
+            .otherwise(pl.lit("")),
+        ),
+        late=pl.col("date").str.to_date() > late,
+    )
+    rules = alt.Chart(_values(marks)).encode(x="date:T")
+    text = dict(dy=-4, color="#a50026", fontSize=11, fontWeight="bold")
+    return [
+        rules.mark_rule(color="#f46d43", strokeDash=[5, 3], strokeWidth=2),
+        rules.mark_text(align="left", dx=4, **text).encode(y=alt.value(14), text="label:N")
+        .transform_filter("!datum.late"),
+        rules.mark_text(align="right", dx=-4, **text).encode(y=alt.value(14), text="label:N")
+        .transform_filter("datum.late"),
+    ]
+
+
+def candle_chart(
+    candles: pl.DataFrame,
+    changes: pl.DataFrame,
+    releases: pl.DataFrame,
+    title: str,
+    period: str = "date",
+    monitor: pl.DataFrame | None = None,
+) -> alt.VConcatChart:
+    """Candles (body open -> close, wick low -> high), the pooled rate with its 95% band,
+    changepoints as labelled rules, releases as markers, a volume strip, and the online
+    detector's statistic against its alarm threshold when `monitor` is given."""
+    days = candles.height
+    x = alt.X(f"{period}:T", title=None, axis=alt.Axis(format="%b %d" if days < 200 else "%b %Y"))
+    y_scale = alt.Scale(domain=[0, 1])
+    base = alt.Chart(_values(candles)).encode(x=x)
+    direction = alt.condition("datum.close >= datum.open", alt.value(RISING), alt.value(FALLING))
+    layers = []
+    if "ci_low" in candles.columns:
+        layers.append(base.mark_area(opacity=0.18, color="#4575b4").encode(
+            y=alt.Y("ci_low:Q", scale=y_scale, axis=alt.Axis(format="%", title="pass rate")),
+            y2="ci_high:Q",
+        ))
+    size = _bar_size(days)
+    layers += [
+        base.mark_rule(strokeWidth=max(1.0, size / 4)).encode(
+            y=alt.Y("low:Q", scale=y_scale, axis=alt.Axis(format="%", title="pass rate")),
+            y2="high:Q", color=direction),
+        base.mark_bar(size=size).encode(
+            y="open:Q", y2="close:Q", color=direction,
+            tooltip=[alt.Tooltip(f"{period}:T"), alt.Tooltip("rate:Q", format=".1%"),
+                     alt.Tooltip("open:Q", format=".1%"), alt.Tooltip("close:Q", format=".1%"),
+                     "volume:Q"]),
+        base.mark_line(color="#313695", strokeWidth=1.5).encode(y="rate:Q"),
+    ]
+    if period == "date":
+        layers += _changepoint_layers(changes, candles["date"].min(), candles["date"].max())
+        if releases.height:
+            rel = alt.Chart(_values(releases)).encode(x="first_seen:T")
+            layers += [
+                rel.mark_point(shape="triangle-down", filled=True, size=90, color="#542788")
+                .encode(y=alt.value(34)),
+                rel.mark_text(align="left", dx=6, color="#542788", fontSize=10)
+                .encode(y=alt.value(34), text="new_version:N"),
+            ]
+    panels = [alt.layer(*layers).properties(width=WIDTH, height=260, title=title)]
+    panels.append(base.mark_bar(size=size, color="#999999").encode(
+        y=alt.Y("volume:Q", title="graded")).properties(width=WIDTH, height=45))
+    if monitor is not None and monitor.height:
+        watch = alt.Chart(_values(monitor)).encode(x=alt.X("date:T", title=None))
+        panels.append(alt.layer(
+            watch.mark_line(color="#542788").encode(y=alt.Y("statistic:Q", title="CUSUM")),
+            watch.mark_rule(color="#d73027", strokeDash=[4, 2]).encode(y="threshold:Q"),
+        ).properties(width=WIDTH, height=70))
+    return alt.vconcat(*panels, spacing=4).configure_view(stroke=None)
+
+
+def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerChart:
+    """Every subject's pooled daily pass rate on one time axis, changepoints as ticks."""
+    lines = alt.Chart(_values(candles)).mark_line(strokeWidth=1.6).encode(
+        x=alt.X("date:T", title=None),
+        y=alt.Y("rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="pass rate")),
+        color=alt.Color("subject:N", legend=alt.Legend(orient="top", title=None)),
+        tooltip=["subject:N", "date:T", alt.Tooltip("rate:Q", format=".1%")],
+    )
+    layers = [lines]
+    if changes.height:
+        layers.append(alt.Chart(_values(changes)).mark_rule(strokeDash=[5, 3], strokeWidth=2).encode(
+            x="date:T", color="subject:N"))
+    return alt.layer(*layers).properties(width=WIDTH, height=220, title="All subjects")
+
+
+def render(chart: alt.TopLevelMixin, scale: float = 2) -> tuple[bytes, str]:
+    """PNG bytes and SVG text of a chart."""
+    spec = chart.to_json()
+    return vlc.vegalite_to_png(spec, scale=scale), vlc.vegalite_to_svg(spec)
