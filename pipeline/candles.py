@@ -13,7 +13,9 @@ from pathlib import Path
 import duckdb
 
 CANDLES_SQL = (Path(__file__).parent / "candles.sql").read_text()
-ROLLUPS_SQL = (Path(__file__).parent / "rollups.sql").read_text()
+ROLLUP_SQL = (Path(__file__).parent / "rollups.sql").read_text()
+ROLLUPS_SQL = "\n".join(ROLLUP_SQL.format(period=period, view=view)
+                        for period, view in (("week", "weekly"), ("month", "monthly")))
 CANDLES_TABLE = """
 CREATE TABLE IF NOT EXISTS candles (
     date DATE, subject VARCHAR, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,

@@ -69,14 +69,22 @@ def build_history(
     days: int | None = None,
     instance: dg.DagsterInstance | None = None,
     progress: Callable[[str], None] = print,
+    subjects: list[str] | None = None,
+    regrade_only: bool = False,
+    redo: bool = False,
 ) -> Timings:
+    """Run every stage for `days` days ending `end`, through Dagster runs on `instance`.
+
+    Partitions already graded are kept unless `redo`: attempts are expensive and never
+    recomputed implicitly. `regrade_only` re-grades stored attempts without asking any agent.
+    """
     from pipeline.definitions import defs
 
     config = load_config()
     days = days or config.history_days
     start = end - dt.timedelta(days=days - 1)
     instance = instance or dg.DagsterInstance.get()
-    subjects = [s.name for s in config.subjects]
+    subjects = subjects or [s.name for s in config.subjects]
     known = set(instance.get_dynamic_partitions("subject"))
     instance.add_dynamic_partitions("subject", [s for s in subjects if s not in known])
     window = {ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
@@ -89,18 +97,25 @@ def build_history(
             instance=instance, run_config=QUIET, **options)
         timings.add(stage, result, time.monotonic() - began)
 
-    # Attempts are expensive and never recomputed implicitly: partitions already graded stay.
-    done = instance.get_materialized_partitions(dg.AssetKey("patch_evaluations"))
+    done = set() if redo else instance.get_materialized_partitions(dg.AssetKey("patch_evaluations"))
+    attempted = instance.get_materialized_partitions(dg.AssetKey("agent_attempts"))
     progress(f"history {start} .. {end}: {days} days, subjects {', '.join(subjects)}")
     run("catalog", "catalog_job")
     run("sample_and_controls", "daily_job", tags=window)
+    kept = 0
     for offset in range(days):
         day = (start + dt.timedelta(days=offset)).isoformat()
         for name in subjects:
-            if str(date_key(day, name)) not in done:
-                run("attempts_and_grading", "evaluation_job", partition_key=date_key(day, name))
+            key = date_key(day, name)
+            if regrade_only:
+                if str(key) in attempted:
+                    run("grading", "regrade_job", partition_key=key)
+            elif str(key) in done:
+                kept += 1
+            else:
+                run("attempts_and_grading", "evaluation_job", partition_key=key)
         if offset % 10 == 9 or offset == days - 1:
-            progress(f"  {offset + 1}/{days} days graded ({timings.runs} runs so far)")
+            progress(f"  {offset + 1}/{days} days ({timings.runs} runs, {kept} graded partitions kept)")
     run("candles", "candles_job", tags=window)
     run("changepoints_and_report", "report_job")
     return timings
