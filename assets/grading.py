@@ -7,7 +7,8 @@ import dagster as dg
 import polars as pl
 
 from assets.catalog import DAILY, daily_sample, task_catalog
-from pipeline.grading import OUTCOMES
+from pipeline.agents import EXIT_CLASSES
+from pipeline.grading import GRADER_VERSION, OUTCOMES, Verdict
 from pipeline.partitions import date, date_by_subject, keys_of
 from pipeline.resources import TrackerResource
 from pipeline.tracker import attempts_frame
@@ -29,11 +30,14 @@ def agent_attempts(context: dg.AssetExecutionContext, tracker: TrackerResource) 
     frame = attempts_frame(attempts, context.run.run_id, engine.config.digest, engine.config.sample_seed)
     engine.warehouse.write_partition("attempts", frame, subject=subject, date=day)
     versions = sorted({a.agent_version for a in attempts})
+    exits = Counter(a.exit_class for a in attempts)
     return dg.MaterializeResult(metadata={
         "attempts": len(attempts),
         "agent_version": ", ".join(versions),
         "cost_usd": round(sum(a.cost_usd for a in attempts), 2),
+        "tokens": sum(a.input_tokens + a.output_tokens for a in attempts),
         "empty_patches": sum(not a.patch.strip() for a in attempts),
+        **{f"exit_{name}": exits[name] for name in EXIT_CLASSES},
     })
 
 
@@ -53,8 +57,13 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
     attempts = engine.warehouse.read_partition("attempts", subject=subject, date=day)
     if attempts is None:
         raise dg.Failure(f"no attempts stored for {subject} on {day}: materialize agent_attempts first")
-    pairs = [(engine.tasks[row["instance_id"]], row["patch"]) for row in attempts.iter_rows(named=True)]
-    verdicts = engine.grade(pairs, trusted=engine.trusted(subject))
+    rows = list(attempts.iter_rows(named=True))
+    # Attempts never launched (daily cost cap) are recorded as skipped, not graded as failures.
+    launched = [row for row in rows if row["exit_class"] != "skipped"]
+    graded = engine.grade([(engine.tasks[r["instance_id"]], r["patch"]) for r in launched],
+                          trusted=engine.trusted(subject))
+    verdict_of = {row["attempt_id"]: v for row, v in zip(launched, graded, strict=True)}
+    verdicts = [verdict_of.get(row["attempt_id"]) or skipped_verdict(engine, row) for row in rows]
     frame = pl.DataFrame([
         {
             "attempt_id": row["attempt_id"], "date": row["date"], "subject": subject,
@@ -66,14 +75,14 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
             "sandbox": engine.grader.sandbox.name, "run_id": context.run.run_id,
             "config_hash": row["config_hash"],
         }
-        for row, v in zip(attempts.iter_rows(named=True), verdicts, strict=True)
+        for row, v in zip(rows, verdicts, strict=True)
     ])
     engine.warehouse.write_partition("evaluations", frame, subject=subject, date=day)
     outcomes = Counter(v.outcome for v in verdicts)
-    graded = len(verdicts) - outcomes["harness_error"]
+    counted = len(verdicts) - outcomes["harness_error"] - outcomes["skipped"]
     return dg.MaterializeResult(metadata={
-        "pass_rate": outcomes["resolved"] / graded if graded else 0.0,
-        "graded": graded,
+        "pass_rate": outcomes["resolved"] / counted if counted else 0.0,
+        "graded": counted,
         "cached": sum(v.cached for v in verdicts),
         "sandbox": engine.grader.sandbox.name,
         **{f"outcome_{name}": outcomes[name] for name in (*OUTCOMES, "skipped")},
@@ -117,3 +126,14 @@ def harness_controls(context: dg.AssetExecutionContext, tracker: TrackerResource
                 })
         engine.warehouse.write_partition("controls", pl.DataFrame(rows), date=day)
     return dg.MaterializeResult(metadata={"days": len(context.partition_keys), "broken_controls": broken})
+
+
+def skipped_verdict(engine, row: dict) -> Verdict:
+    task = engine.tasks[row["instance_id"]]
+    return Verdict(
+        instance_id=task.instance_id, outcome="skipped", resolved=False, apply_step="",
+        f2p_passed=0, f2p_total=len(task.f2p), p2p_passed=0, p2p_total=len(task.p2p),
+        exit_code=None, duration_s=0.0, reason="not launched: daily cost cap reached",
+        grade_key="", grader_version=GRADER_VERSION, env_fingerprint=engine.grader.fingerprint,
+        artifact_dir="",
+    )

@@ -1,8 +1,10 @@
 """Agents solve tasks and return attempts. The protocol is small; each adapter is one class.
 
-The `simulated` adapter is scenario-driven: it stands in for a real agent in demos and in
-tests of the statistics, and emits real patches (the gold patch on success, a realistic
-failure otherwise) so that grading is always real.
+The `simulated` adapter lives here. It is scenario-driven: it stands in for a real agent in
+demos and in tests of the statistics, and emits real patches (the gold patch on success, a
+realistic failure otherwise) so that grading is always real. The adapters for real agents
+(Claude Code, Codex, OpenAI-compatible endpoints, any CLI, replayed predictions) live in
+`pipeline.adapters`, one file each.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import datetime as dt
 import hashlib
 import math
 import re
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -44,16 +48,78 @@ class Attempt:
     agent_version: str
     transcript: str
     failure_mode: str  # simulated only: which patch the scenario drew ("" for real agents)
+    detail: str = ""  # why an attempt ended as it did, e.g. the API's error message
+    tries: int = 1  # runs it took: retries after transient API errors add to it
+
+    def record(self) -> dict:
+        """The attempt as plain JSON-ready values."""
+        values = asdict(self)
+        values["date"] = self.date.isoformat()
+        values["started_at"] = self.started_at.isoformat()
+        return values
 
 
 class Agent(Protocol):
-    """Solves one task; `version` changes whenever the agent or its model changes."""
+    """Solves one task; `version` changes whenever the agent or its model changes.
+
+    `solve` runs one attempt at the task's base state within the subject's budget. With
+    `folder`, the attempt's workspace, transcript and patch are kept there.
+    """
 
     subject: str
 
     def version(self, on: dt.date | None = None) -> str: ...
 
-    def solve(self, task: Task, day: dt.date, trial: int) -> Attempt: ...
+    def solve(self, task: Task, day: dt.date, trial: int, folder: Path | None = None) -> Attempt: ...
+
+
+def now() -> dt.datetime:
+    """UTC wall time, naive like every timestamp in the lake."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def skipped(subject: str, task: Task, day: dt.date, trial: int, version: str, detail: str) -> Attempt:
+    """An attempt that was not launched: recorded, never graded, never counted as a failure."""
+    return Attempt(
+        subject=subject, instance_id=task.instance_id, date=day, trial=trial, started_at=now(),
+        patch="", cost_usd=0.0, input_tokens=0, output_tokens=0, cached_tokens=0, turns=0,
+        duration_s=0.0, exit_class="skipped", agent_version=version, transcript="",
+        failure_mode="", detail=detail, tries=0,
+    )
+
+
+def solve_all(
+    agent: Agent,
+    plan: list[tuple[Task, int]],
+    day: dt.date,
+    daily_cost_cap_usd: float | None = None,
+    workers: int = 1,
+) -> list[Attempt]:
+    """Solve each (task, trial) of the day, `workers` at a time, in the plan's order.
+
+    Once the attempts so far have cost `daily_cost_cap_usd`, no new attempt starts: the rest are
+    recorded as skipped. Attempts already running finish, so the cap can be passed by at most
+    `workers` attempts.
+    """
+    lock = threading.Lock()
+    spent = [0.0]
+    version = agent.version(day)
+
+    def one(task: Task, trial: int) -> Attempt:
+        with lock:
+            so_far = spent[0]
+        if daily_cost_cap_usd is not None and so_far >= daily_cost_cap_usd:
+            return skipped(agent.subject, task, day, trial, version,
+                           f"daily cost cap ${daily_cost_cap_usd:g} reached (spent ${so_far:.2f})")
+        attempt = agent.solve(task, day, trial)
+        with lock:
+            spent[0] += attempt.cost_usd
+        return attempt
+
+    if workers <= 1:
+        return [one(task, trial) for task, trial in plan]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda item: one(*item), plan))
 
 
 def _uniform(*parts: object) -> float:
@@ -209,7 +275,8 @@ class SimulatedAgent:
                 return name, patch
         return "empty", ""
 
-    def solve(self, task: Task, day: dt.date, trial: int) -> Attempt:
+    def solve(self, task: Task, day: dt.date, trial: int, folder: Path | None = None) -> Attempt:
+        del folder  # nothing runs, so there is no workspace to keep
         p = self.success_probability(task, day)
         success = _uniform(self.seed, "solve", self.subject, day, trial, task.instance_id) < p
         mode, patch = ("solved", task.patch) if success else self._failure(task, day, trial)

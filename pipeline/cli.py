@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import subprocess
 import sys
 import time
@@ -29,11 +28,28 @@ def _demo(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     from pipeline.history import REPO_ROOT, prepare_dagster_home
 
-    prepare_dagster_home()
-    print(f"Dagster UI on http://localhost:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    dagster_home = prepare_dagster_home()
+    print(f"Dagster UI on http://localhost:{args.port} (DAGSTER_HOME={dagster_home})")
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
                "-h", args.host, "-p", str(args.port)]
-    return subprocess.call(command, cwd=REPO_ROOT)
+    # Started from DAGSTER_HOME, where our dagster.yaml is linked, so Dagster sees one config.
+    return subprocess.call(command, cwd=dagster_home)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from pipeline.history import build_history, prepare_dagster_home
+
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    if end < start:
+        raise SystemExit(f"--to {end} is before --from {start}")
+    prepare_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        timings = build_history(end, (end - start).days + 1, instance, subjects=args.subject,
+                                regrade_only=args.regrade, redo=args.redo)
+    print(f"{timings.runs} Dagster runs in {sum(timings.stages.values()):.0f}s")
+    return 0
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -53,6 +69,42 @@ def _build_image(args: argparse.Namespace) -> int:
 
     image = build_demo_image(tag=args.tag, mirror=args.mirror, force=args.force)
     print(image)
+    return 0
+
+
+def _attempt(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pipeline.adapters import try_task
+    from pipeline.config import ConfigError
+
+    try:
+        config = Path(args.config) if args.config else None
+        day = dt.date.fromisoformat(args.date) if args.date else None
+        attempt = try_task(args.subject, args.task, Path(args.out), config, day, args.trial)
+    except (ConfigError, KeyError, FileExistsError) as err:
+        print(f"candlebench attempt: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    print(json.dumps(attempt.record(), indent=2))
+    return 0
+
+
+def _detect(args: argparse.Namespace) -> int:
+    import json
+
+    import polars as pl
+
+    from pipeline.detection import detect_counts
+
+    try:
+        counts = pl.read_csv(args.file, infer_schema_length=0)
+        controls = pl.read_csv(args.controls, infer_schema_length=0) if args.controls else None
+        report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as err:
+        print(f"candlebench detect: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -77,8 +129,41 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--tag", default=DEMO_IMAGE, help="image tag (default: %(default)s)")
     build.add_argument("--mirror", help="Debian mirror (default: the one apt uses here)")
     build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
+    attempt = commands.add_parser(
+        "attempt", help="run one attempt outside Dagster; keep its workspace, transcript and patch"
+    )
+    attempt.add_argument("--subject", required=True, help="a subject of the tracking config")
+    attempt.add_argument("--task", required=True, help="the task's instance_id")
+    attempt.add_argument("--out", required=True, help="folder for workspace/, transcript.log, patch.diff, "
+                         "attempt.json")
+    attempt.add_argument("--config", help="tracking config (default: $CANDLEBENCH_CONFIG, else the home's)")
+    attempt.add_argument("--date", help="the day recorded (default: today; replay reads that day's file)")
+    attempt.add_argument("--trial", type=int, default=0)
+    backfill = commands.add_parser(
+        "backfill", help="run a historical window through Dagster (one run per date x subject, "
+        "batched aggregates); no daemon needed")
+    backfill.add_argument("--from", dest="start", required=True, help="first day (YYYY-MM-DD)")
+    backfill.add_argument("--to", dest="end", required=True, help="last day (YYYY-MM-DD)")
+    backfill.add_argument("--subject", action="append", help="only these subjects (repeatable)")
+    backfill.add_argument("--regrade", action="store_true",
+                          help="re-grade stored attempts only; never ask the agents again")
+    backfill.add_argument("--redo", action="store_true",
+                          help="re-run partitions already graded (e.g. replayed subjects)")
+    detect = commands.add_parser(
+        "detect", help="changepoints, alarms, verdicts and harness suspects from a CSV of daily counts")
+    detect.add_argument("file", help="CSV: subject, date, task, trial, resolved (one row per trial)")
+    detect.add_argument("--controls", help="CSV of harness controls: date, task, ok")
+    detect.add_argument("--recent", type=int, default=7, help="days in the verdict's window")
+    detect.add_argument("--baseline", type=int, default=28, help="days in the verdict's baseline")
+    from pipeline.interop import add_grade_arguments, grade_command
+
+    grade = commands.add_parser(
+        "grade", help="grade a predictions file in a sandbox, without Dagster; writes SWE-bench and "
+        "SWE-Bench-Pro reports")
+    add_grade_arguments(grade)
     args = parser.parse_args(argv)
-    handlers = {"demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image}
+    handlers = {"attempt": _attempt, "demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image,
+                "backfill": _backfill, "detect": _detect, "grade": grade_command}
     return handlers[args.command](args)
 
 

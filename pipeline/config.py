@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +14,11 @@ from pathlib import Path
 import yaml
 
 DEFAULTS = Path(__file__).parent / "defaults"
-ADAPTERS = ("simulated",)
+ADAPTERS = ("simulated", "claude-code", "codex", "openai-compatible", "command", "replay")
 SANDBOXES = ("auto", "docker", "process")
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
+CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ConfigError(ValueError):
@@ -34,12 +39,95 @@ def config_path() -> Path:
 
 
 @dataclass(frozen=True)
+class Price:
+    """USD per million tokens; `cached_input` applies to the cached part of the input."""
+
+    input: float
+    output: float
+    cached_input: float
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int) -> float:
+        fresh = max(input_tokens - cached_tokens, 0)
+        return (fresh * self.input + cached_tokens * self.cached_input + output_tokens * self.output) / 1e6
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One adapter setting: its type, its default, and the values it may take."""
+
+    kind: type
+    default: object = None
+    required: bool = False
+    choices: tuple = ()
+
+
+_ENV = Setting(list, [])  # names of host environment variables passed to the agent (never logged)
+SETTINGS: dict[str, dict[str, Setting]] = {
+    "simulated": {},
+    "claude-code": {
+        "executable": Setting(str, "claude"),
+        "max_turns": Setting(int, 50),
+        "max_budget_usd": Setting(float),
+        "permission_mode": Setting(str, "bypassPermissions", choices=PERMISSION_MODES),
+        "allowed_tools": Setting(list, []),
+        "disallowed_tools": Setting(list, []),
+        "append_system_prompt": Setting(str, ""),
+        "env": _ENV,
+    },
+    "codex": {
+        "executable": Setting(str, "codex"),
+        "sandbox": Setting(str, "workspace-write", choices=CODEX_SANDBOXES),
+        "max_turns": Setting(int),
+        "max_budget_usd": Setting(float),
+        "ephemeral": Setting(bool, True),
+        "config": Setting(dict, {}),
+        "env": _ENV,
+    },
+    "openai-compatible": {
+        "base_url": Setting(str, required=True),
+        "api_key_env": Setting(str, ""),
+        "max_turns": Setting(int, 50),
+        "max_budget_usd": Setting(float),
+        "command_timeout_s": Setting(float, 60.0),
+        "request_timeout_s": Setting(float, 300.0),
+        "sandbox": Setting(str, "process", choices=("process", "docker")),
+        "temperature": Setting(float, 0.0),
+        "output_chars": Setting(int, 10_000),
+    },
+    "command": {
+        "template": Setting(str, required=True),
+        "version_command": Setting(str, ""),
+        "cost_regex": Setting(str, ""),
+        "input_tokens_regex": Setting(str, ""),
+        "output_tokens_regex": Setting(str, ""),
+        "cached_tokens_regex": Setting(str, ""),
+        "turns_regex": Setting(str, ""),
+        "budget_regex": Setting(str, ""),
+        "env": _ENV,
+    },
+    "replay": {"predictions": Setting(str, required=True)},
+}
+NEEDS_MODEL = ("claude-code", "codex", "openai-compatible")
+NEEDS_PRICE = ("codex", "openai-compatible")
+SUBJECT_FIELDS = ("name", "adapter", "label", "model", "settings", "trials", "timeout_s",
+                  "daily_cost_cap_usd", "concurrency", "retries", "backoff_s", "price", "scenario")
+
+
+@dataclass(frozen=True)
 class Subject:
     name: str
     adapter: str
     label: str = ""
     scenario: Path | None = None
-    settings: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # the adapter's settings, defaults filled in
+    model: str = ""
+    trials: int = 1
+    timeout_s: float = 1800.0  # wall time of one attempt, retries included
+    daily_cost_cap_usd: float | None = None  # no new attempt starts once the day's cost reaches it
+    concurrency: int = 1  # attempts running at once inside one partition
+    retries: int = 3  # for transient API errors (HTTP 429/5xx, connection errors)
+    backoff_s: float = 2.0  # first back-off; doubles with every retry
+    price: Price | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +144,7 @@ class TrackingConfig:
     cron: str
     timezone: str
     subjects: tuple[Subject, ...]
+    prices: dict[str, Price]
     digest: str
 
     def subject(self, name: str) -> Subject:
@@ -76,6 +165,126 @@ def _need(mapping: dict, key: str, kind: type, where: str):
     return value
 
 
+def _price(value: object, where: str) -> Price:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping with 'input' and 'output' (USD per million tokens)")
+    unknown = sorted(set(value) - {"input", "output", "cached_input"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}")
+    numbers = {k: _need(value, k, float, where) for k in ("input", "output")}
+    cached = _need(value, "cached_input", float, where) if "cached_input" in value else numbers["input"]
+    if min(*numbers.values(), cached) < 0:
+        raise ConfigError(f"{where}: prices must not be negative")
+    return Price(numbers["input"], numbers["output"], cached)
+
+
+def _optional(entry: dict, key: str, kind: type, at: str, default, minimum: float | None = None):
+    if key not in entry or entry[key] is None:
+        return default
+    value = _need(entry, key, kind, at)
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{at}: field {key!r} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _settings(adapter: str, raw: object, at: str, base: Path) -> dict:
+    """The adapter's settings with defaults filled in; unknown or mistyped settings fail here."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{at}: field 'settings' must be a mapping, got {raw!r}")
+    schema = SETTINGS[adapter]
+    unknown = sorted(set(raw) - set(schema))
+    if unknown:
+        raise ConfigError(f"{at}: field 'settings.{unknown[0]}' is not a {adapter} setting "
+                          f"(known: {', '.join(schema) or 'none'})")
+    values = {}
+    for key, spec in schema.items():
+        name = f"settings.{key}"
+        if raw.get(key) is None:
+            if spec.required:
+                raise ConfigError(f"{at}: missing field {name!r}")
+            values[key] = spec.default.copy() if isinstance(spec.default, list | dict) else spec.default
+            continue
+        value = _need({name: raw[key]}, name, spec.kind, at)
+        if spec.choices and value not in spec.choices:
+            raise ConfigError(f"{at}: field {name!r} must be one of {spec.choices}, got {value!r}")
+        if spec.kind in (int, float) and value <= 0 and key != "temperature":
+            raise ConfigError(f"{at}: field {name!r} must be positive, got {value!r}")
+        if spec.kind is list and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{at}: field {name!r} must be a list of strings")
+        if key.endswith("_regex") and value:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ConfigError(f"{at}: field {name!r} is not a valid regex: {err}") from err
+        values[key] = value
+    for key in ("env", "api_key_env"):
+        names = values.get(key) or []
+        for env_name in [names] if isinstance(names, str) else names:
+            if not _ENV_NAME.fullmatch(env_name):
+                raise ConfigError(f"{at}: field 'settings.{key}': {env_name!r} is not a variable name")
+    if adapter == "command":
+        try:
+            words = shlex.split(values["template"])
+        except ValueError as err:
+            raise ConfigError(f"{at}: field 'settings.template' cannot be split: {err}") from err
+        if not words or not any(p in values["template"] for p in ("{prompt}", "{prompt_file}")):
+            raise ConfigError(f"{at}: field 'settings.template' must pass the task with "
+                              "{prompt} or {prompt_file}")
+    if adapter == "codex":
+        for key, value in values["config"].items():
+            if not isinstance(value, str | int | float | bool | list):
+                raise ConfigError(f"{at}: field 'settings.config.{key}' must be a scalar or a list")
+    if adapter == "replay":
+        source = (base / values["predictions"]).resolve()
+        if not source.exists():
+            raise ConfigError(f"{at}: field 'settings.predictions': {source} does not exist")
+        values["predictions"] = str(source)
+    return values
+
+
+def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: dict) -> Subject:
+    unknown = sorted(set(entry) - set(SUBJECT_FIELDS))
+    if unknown:
+        raise ConfigError(f"{at}: unknown field {unknown[0]!r} (known: {', '.join(SUBJECT_FIELDS)})")
+    adapter = _need(entry, "adapter", str, at)
+    if adapter not in ADAPTERS:
+        raise ConfigError(f"{at}: field 'adapter' must be one of {ADAPTERS}, got {adapter!r}")
+    scenario = None
+    if adapter == "simulated":
+        scenario = (path.parent / _need(entry, "scenario", str, at)).resolve()
+        if not scenario.exists() and (DEFAULTS / entry["scenario"]).exists():
+            scenario = DEFAULTS / entry["scenario"]
+        if not scenario.exists():
+            raise ConfigError(f"{at}: field 'scenario': file {scenario} does not exist")
+    model = _optional(entry, "model", str, at, "")
+    if adapter in NEEDS_MODEL and not model:
+        raise ConfigError(f"{at}: missing field 'model' (the {adapter} adapter needs one)")
+    price = _price(entry["price"], f"{at}: field 'price'") if entry.get("price") is not None else None
+    price = price or prices.get(model)
+    if adapter in NEEDS_PRICE and price is None:
+        raise ConfigError(
+            f"{at}: field 'price': no price for model {model!r}; add it under the top-level 'prices' "
+            "(USD per million tokens: input, output, cached_input; 0 for a local model)"
+        )
+    return Subject(
+        name=name,
+        adapter=adapter,
+        label=_optional(entry, "label", str, at, ""),
+        scenario=scenario,
+        settings=_settings(adapter, entry.get("settings"), at, path.parent),
+        model=model,
+        trials=_optional(entry, "trials", int, at, trials, minimum=1),
+        timeout_s=_optional(entry, "timeout_s", float, at, 1800.0, minimum=0.001),
+        daily_cost_cap_usd=_optional(entry, "daily_cost_cap_usd", float, at, None, minimum=0),
+        concurrency=_optional(entry, "concurrency", int, at, 1, minimum=1),
+        retries=_optional(entry, "retries", int, at, 3, minimum=0),
+        backoff_s=_optional(entry, "backoff_s", float, at, 2.0, minimum=0),
+        price=price,
+    )
+
+
 def load_config(path: Path | None = None) -> TrackingConfig:
     path = Path(path) if path else config_path()
     if not path.exists():
@@ -91,26 +300,24 @@ def load_config(path: Path | None = None) -> TrackingConfig:
     sandbox = raw.get("sandbox", "auto")
     if sandbox not in SANDBOXES:
         raise ConfigError(f"{where}: field 'sandbox' must be one of {SANDBOXES}, got {sandbox!r}")
+    trials = _need(raw, "trials", int, where)
+    if trials < 1:
+        raise ConfigError(f"{where}: field 'trials' must be at least 1")
+    prices_raw = raw.get("prices") or {}
+    if not isinstance(prices_raw, dict):
+        raise ConfigError(f"{where}: field 'prices' must map model names to prices")
+    prices = {str(model): _price(value, f"{where}: field 'prices.{model}'")
+              for model, value in prices_raw.items()}
     subjects = []
     for index, entry in enumerate(_need(raw, "subjects", list, where)):
         name = entry.get("name") if isinstance(entry, dict) else None
         at = f"{where}: subject {name or f'#{index + 1}'}"
         if not isinstance(entry, dict) or not isinstance(name, str) or not name:
             raise ConfigError(f"{at}: field 'name' must be a non-empty string")
-        if "|" in name or "," in name:
-            raise ConfigError(f"{at}: field 'name' must not contain '|' or ','")
-        adapter = _need(entry, "adapter", str, at)
-        if adapter not in ADAPTERS:
-            raise ConfigError(f"{at}: field 'adapter' must be one of {ADAPTERS}, got {adapter!r}")
-        scenario = None
-        if adapter == "simulated":
-            scenario = (path.parent / _need(entry, "scenario", str, at)).resolve()
-            if not scenario.exists() and (DEFAULTS / entry["scenario"]).exists():
-                scenario = DEFAULTS / entry["scenario"]
-            if not scenario.exists():
-                raise ConfigError(f"{at}: field 'scenario': file {scenario} does not exist")
-        subjects.append(Subject(name=name, adapter=adapter, label=entry.get("label", ""),
-                                scenario=scenario, settings=entry.get("settings", {}) or {}))
+        if any(char in name for char in "|,/\\="):
+            # '|' and ',' split partition keys; '/', '\' and '=' would break the lake's folder names
+            raise ConfigError(f"{at}: field 'name' must not contain any of | , / \\ =")
+        subjects.append(_subject(entry, name, at, path, trials, prices))
     names = [s.name for s in subjects]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: subject names must be unique, got {names}")
@@ -119,7 +326,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         suite=raw.get("suite", "demo"),
         sample_size=_need(sample, "size", int, f"{where}: sample") if sample else 40,
         sample_seed=int(sample.get("seed", 0)),
-        trials=_need(raw, "trials", int, where),
+        trials=trials,
         sandbox=sandbox,
         grading_workers=int(raw.get("grading_workers", 2)),
         grading_timeout_s=float(raw.get("grading_timeout_s", 120)),
@@ -127,10 +334,9 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         cron=schedule.get("cron", "0 6 * * *"),
         timezone=schedule.get("timezone", "UTC"),
         subjects=tuple(subjects),
+        prices=prices,
         digest=hashlib.sha256(text.encode()).hexdigest()[:12],
     )
-    if config.trials < 1:
-        raise ConfigError(f"{where}: field 'trials' must be at least 1")
     return config
 
 

@@ -47,6 +47,8 @@ class Attempts(Provenance):
     agent_version: str
     failure_mode: str
     transcript: str
+    detail: str
+    tries: int = pa.Field(ge=0)
     sample_seed: int
 
 

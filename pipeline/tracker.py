@@ -13,7 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.agents import Agent, Attempt, SimulatedAgent
+from pipeline.adapters import build_agent
+from pipeline.agents import Agent, Attempt, SimulatedAgent, solve_all
 from pipeline.config import TrackingConfig, load_config
 from pipeline.demo_suite import DemoSuite
 from pipeline.grading import Grader, Verdict
@@ -58,10 +59,10 @@ class Tracker:
                 label_of=self.suite.difficulty,
                 default_start=self.history_start(dt.date.today()),
             )
-        raise ValueError(f"subject {subject}: adapter {spec.adapter!r} is not available")
+        return build_agent(spec, self.suite.checkout, self.home / "transcripts")
 
     def trusted(self, subject: str) -> bool:
-        """Simulated agents only emit gold or derived patches; real agents' patches are untrusted."""
+        """Simulated agents only emit gold or derived patches; every other adapter's are untrusted."""
         return self.config.subject(subject).adapter == "simulated"
 
     @cached_property
@@ -74,12 +75,10 @@ class Tracker:
         )
 
     def run_attempts(self, subject: str, day: dt.date) -> list[Attempt]:
-        agent = self.agent(subject)
-        return [
-            agent.solve(task, day, trial)
-            for trial in range(self.config.trials)
-            for task in self.sample(day)
-        ]
+        """Every trial of every sampled task, trial by trial, within the subject's daily cost cap."""
+        spec = self.config.subject(subject)
+        plan = [(task, trial) for trial in range(spec.trials) for task in self.sample(day)]
+        return solve_all(self.agent(subject), plan, day, spec.daily_cost_cap_usd, spec.concurrency)
 
     def grade(self, pairs: list[tuple[Task, str]], trusted: bool, **options) -> list[Verdict]:
         return self.grader.grade_many(
@@ -111,6 +110,8 @@ def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed:
             "agent_version": a.agent_version,
             "failure_mode": a.failure_mode,
             "transcript": a.transcript,
+            "detail": a.detail,
+            "tries": a.tries,
             "sample_seed": seed,
             "run_id": run_id,
             "config_hash": config_hash,

@@ -1,0 +1,103 @@
+"""Claude Code, headless: `claude -p PROMPT --output-format json`, one JSON result on stdout.
+
+The result carries `subtype` (success, error_max_turns, error_max_budget_usd,
+error_during_execution), `is_error`, `result`, `num_turns`, `duration_ms`, `total_cost_usd` and
+`usage{input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens}`.
+Tokens are recorded as: input = fresh + cache writes + cache reads, cached = cache reads.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.adapters.workspace import (
+    Finished,
+    Run,
+    Session,
+    Usage,
+    agent_env,
+    classify_failure,
+    cli_version,
+    describe,
+    last_json_object,
+    run_process,
+)
+from pipeline.config import Subject
+
+KEYS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
+BUDGET_SUBTYPES = ("error_max_turns", "error_max_budget_usd")
+ARGV_PROMPT_LIMIT = 100_000  # longer prompts go through stdin (one argument is capped at 128 KiB)
+
+
+class ClaudeCode:
+    name = "claude-code"
+    self_contained = False
+
+    def __init__(self, subject: Subject) -> None:
+        self.model = subject.model
+        self.settings = subject.settings
+        self.secret_env = tuple(dict.fromkeys([*KEYS, *self.settings["env"]]))
+
+    def version(self) -> str:
+        return f"claude-code {cli_version([self.settings['executable'], '--version'])} / {self.model}"
+
+    def command(self, prompt: str) -> tuple[list[str], str | None]:
+        s = self.settings
+        via_stdin = len(prompt.encode()) > ARGV_PROMPT_LIMIT
+        argv = [s["executable"], "-p", *([] if via_stdin else [prompt]), "--output-format", "json",
+                "--model", self.model, "--max-turns", str(s["max_turns"]),
+                "--permission-mode", s["permission_mode"], "--no-session-persistence"]
+        if s["max_budget_usd"]:
+            argv += ["--max-budget-usd", f"{s['max_budget_usd']:g}"]
+        if s["allowed_tools"]:
+            argv += ["--allowedTools", ",".join(s["allowed_tools"])]
+        if s["disallowed_tools"]:
+            argv += ["--disallowedTools", ",".join(s["disallowed_tools"])]
+        if s["append_system_prompt"]:
+            argv += ["--append-system-prompt", s["append_system_prompt"]]
+        return argv, prompt if via_stdin else None
+
+    def run(self, session: Session) -> Run:
+        argv, stdin = self.command(session.prompt)
+        extra = {"DISABLE_AUTOUPDATER": "1"}  # the version must not change in the middle of a day
+        if self.settings["permission_mode"] == "bypassPermissions" and os.geteuid() == 0:
+            extra["IS_SANDBOX"] = "1"  # the CLI refuses to bypass permissions as root without it
+        session.transcript.note("$ " + describe(argv, session.prompt))
+        finished = run_process(argv, session.workspace.path, agent_env(
+            session.workspace.home, self.secret_env, **extra), session.timeout_s, session.transcript,
+            stdin=stdin)
+        return parse(finished)
+
+
+def parse(finished: Finished) -> Run:
+    result = last_json_object(finished.stdout)
+    if finished.timed_out:
+        return Run("timeout", usage(result), detail="killed at the attempt's time limit")
+    if result is None:
+        text = (finished.stderr.strip() or finished.stdout.strip())[-1000:]
+        kind, transient = classify_failure(text)
+        return Run(kind, transient=transient, detail=f"no JSON result (exit {finished.exit_code}): {text}")
+    subtype = str(result.get("subtype", ""))
+    if subtype in BUDGET_SUBTYPES:
+        return Run("budget_exhausted", usage(result), detail=subtype)
+    if subtype == "success" and not result.get("is_error"):
+        return Run("submitted", usage(result))
+    text = " ".join([str(result.get("result") or ""), *map(str, result.get("errors") or [])]).strip()
+    kind, transient = classify_failure(text)
+    return Run(kind, usage(result), transient=transient, detail=f"{subtype}: {text}"[:2000])
+
+
+def usage(result: dict | None) -> Usage:
+    if not result:
+        return Usage()
+    tokens = result.get("usage") or {}
+    fresh = int(tokens.get("input_tokens") or 0)
+    written = int(tokens.get("cache_creation_input_tokens") or 0)
+    read = int(tokens.get("cache_read_input_tokens") or 0)
+    return Usage(
+        cost_usd=float(result.get("total_cost_usd") or 0.0),
+        input_tokens=fresh + written + read,
+        output_tokens=int(tokens.get("output_tokens") or 0),
+        cached_tokens=read,
+        turns=int(result.get("num_turns") or 0),
+    )

@@ -1,0 +1,122 @@
+"""Codex, headless: `codex exec --json`, one JSON event per stdout line.
+
+Events read: `turn.completed{usage:{input_tokens, cached_input_tokens, output_tokens}}` (summed
+over turns), `turn.failed{error:{message}}` and `error{message}` (the failure), and
+`item.completed` (each completed item but reasoning is one turn: a command, a file change, a
+message). Codex reports no cost: it is computed from the tokens and the config's price table.
+Codex has no turn or budget flag, so `max_turns` and `max_budget_usd` stop the run from here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.adapters.workspace import (
+    Run,
+    Session,
+    Usage,
+    agent_env,
+    classify_failure,
+    cli_version,
+    describe,
+    run_process,
+)
+from pipeline.config import Price, Subject
+
+KEYS = ("CODEX_API_KEY", "OPENAI_API_KEY")
+ARGV_PROMPT_LIMIT = 100_000
+
+
+class Codex:
+    name = "codex"
+    self_contained = False
+
+    def __init__(self, subject: Subject) -> None:
+        self.model = subject.model
+        self.settings = subject.settings
+        self.price: Price = subject.price
+        self.secret_env = tuple(dict.fromkeys([*KEYS, *self.settings["env"]]))
+
+    def version(self) -> str:
+        return f"codex {cli_version([self.settings['executable'], '--version'])} / {self.model}"
+
+    def command(self, session: Session) -> tuple[list[str], str | None]:
+        s = self.settings
+        via_stdin = len(session.prompt.encode()) > ARGV_PROMPT_LIMIT
+        argv = [s["executable"], "exec", "--json", "-m", self.model, "-s", s["sandbox"],
+                "-C", str(session.workspace.path), "--skip-git-repo-check",
+                "-o", str(session.workspace.root / "last_message.txt")]
+        if s["ephemeral"]:
+            argv.append("--ephemeral")
+        for key, value in s["config"].items():
+            argv += ["-c", f"{key}={json.dumps(value)}"]  # JSON scalars and lists are TOML too
+        argv.append("-" if via_stdin else session.prompt)
+        return argv, session.prompt if via_stdin else None
+
+    def run(self, session: Session) -> Run:
+        argv, stdin = self.command(session)
+        events = Events(self.price, self.settings["max_turns"], self.settings["max_budget_usd"])
+        session.transcript.note("$ " + describe(argv, session.prompt))
+        home = session.workspace.home
+        env = agent_env(home, self.secret_env, CODEX_HOME=str(home / ".codex"))
+        finished = run_process(argv, session.workspace.path, env, session.timeout_s,
+                               session.transcript, stdin=stdin, on_line=events.read)
+        used = events.usage()
+        if finished.stopped:
+            return Run("budget_exhausted", used, detail=finished.stopped)
+        if finished.timed_out:
+            return Run("timeout", used, detail="killed at the attempt's time limit")
+        if events.failed:
+            kind, transient = classify_failure(events.failed)
+            return Run(kind, used, transient=transient, detail=f"turn.failed: {events.failed}")
+        if finished.exit_code == 0 and events.completed:
+            return Run("submitted", used)
+        text = events.error or finished.stderr.strip()[-1000:] or f"exit {finished.exit_code}"
+        kind, transient = classify_failure(text)
+        return Run(kind, used, transient=transient, detail=text[:2000])
+
+
+class Events:
+    """Reads the JSONL stream as it comes; says when to stop for the turn or cost budget."""
+
+    def __init__(self, price: Price, max_turns: int | None, max_budget_usd: float | None) -> None:
+        self.price = price
+        self.max_turns = max_turns
+        self.max_budget_usd = max_budget_usd
+        self.tokens = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
+        self.items = 0
+        self.completed = 0
+        self.failed = ""
+        self.error = ""
+
+    def usage(self) -> Usage:
+        t = self.tokens
+        return Usage(
+            cost_usd=self.price.cost(t["input_tokens"], t["output_tokens"], t["cached_input_tokens"]),
+            input_tokens=t["input_tokens"], output_tokens=t["output_tokens"],
+            cached_tokens=t["cached_input_tokens"], turns=self.items,
+        )
+
+    def read(self, line: str) -> str:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            return ""
+        if not isinstance(event, dict):
+            return ""
+        kind = event.get("type")
+        if kind == "turn.completed":
+            self.completed += 1
+            for key in self.tokens:
+                self.tokens[key] += int((event.get("usage") or {}).get(key) or 0)
+        elif kind == "turn.failed":
+            self.failed = str((event.get("error") or {}).get("message") or event.get("error") or "failed")
+        elif kind == "error":
+            self.error = str(event.get("message") or "error")
+        elif kind == "item.completed" and (event.get("item") or {}).get("type") != "reasoning":
+            self.items += 1
+        if self.max_turns and self.items > self.max_turns:
+            return f"max_turns {self.max_turns} reached"
+        if self.max_budget_usd and self.usage().cost_usd >= self.max_budget_usd:
+            return f"max_budget_usd {self.max_budget_usd:g} reached"
+        return ""
