@@ -3,13 +3,15 @@
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 
 from assets.grading import harness_controls, patch_evaluations
+from pipeline.alerts import Notifier, alerts_from
 from pipeline.candles import refresh_candles
 from pipeline.partitions import date
-from pipeline.report import write_report
+from pipeline.report import changepoint_markdown, verdict_markdown, write_report
 from pipeline.resources import TrackerResource
-from pipeline.tracker import detect_changepoints, releases
+from pipeline.tracker import detect, releases
 
 
 @dg.asset(
@@ -48,32 +50,46 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
     deps=[candles],
     pool="warehouse",
     automation_condition=dg.AutomationCondition.eager(),
-    description="Offline segmentation of every subject's whole history (binomial PELT corrected for "
-    "overdispersion), each boundary with before/after rates, a paired p-value, the tasks that "
-    "flipped and any release near it.",
+    description="Offline segmentation of every subject's history (binomial PELT corrected for "
+    "overdispersion) with before/after rates, paired p-values, flipped tasks and nearby releases; "
+    "online CUSUM and one-day alarms; a verdict per subject for the latest week with its minimum "
+    "detectable effect (Benjamini-Hochberg across subjects); and harness-suspect days.",
 )
 def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
     with engine.warehouse.connect() as connection:
-        found = detect_changepoints(connection)
-        for name, frame in (("changepoints", found), ("releases", releases(connection))):
+        tables = {**detect(connection), "releases": releases(connection)}
+        for name, frame in tables.items():
             connection.register(f"new_{name}", frame)
             connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM new_{name}")
             connection.unregister(f"new_{name}")
-    lines = [
-        f"| {r['subject']} | {r['date']} | {r['before_rate']:.1%} | {r['after_rate']:.1%} | "
-        f"{r['difference']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}] | {r['p_value']:.2g} | "
-        f"{r['version_change'] or 'none'} |"
-        for r in found.iter_rows(named=True)
-    ]
-    table = "\n".join([
-        "| subject | date | before | after | change [95% CI] | paired p | release nearby |",
-        "|---|---|---|---|---|---|---|", *lines,
-    ])
+    found, verdicts = tables["changepoints"], tables["verdicts"]
+    notifier = Notifier(list(engine.config.alerts), engine.home / "alerts-sent.log")
+    sent, failed = notifier.send(alerts_from(tables))
+    for problem in failed:
+        context.log.warning(f"alert not delivered: {problem}")
     return dg.MaterializeResult(metadata={
         "changepoints": found.height,
-        "table": dg.MetadataValue.md(table if lines else "No changepoints."),
+        "harness_suspect_days": tables["harness_suspects"].height,
+        "alerts_sent": len(sent),
+        "changepoint_table": dg.MetadataValue.md(changepoint_markdown(found)),
+        "verdicts": dg.MetadataValue.md(verdict_markdown(verdicts)),
+        **{f"verdict/{r['subject']}": r["verdict"] for r in verdicts.iter_rows(named=True)},
     })
+
+
+@dg.asset_check(asset=changepoints, description="Warns when a subject's latest week is significantly "
+                "worse than its baseline (verdict `degraded`), or when a day is a harness suspect.")
+def no_confirmed_regression(tracker: TrackerResource) -> dg.AssetCheckResult:
+    verdicts = tracker.open().warehouse.query("SELECT subject, difference, q_value, verdict FROM verdicts")
+    degraded = verdicts.filter(pl.col("verdict") == "degraded")
+    return dg.AssetCheckResult(
+        passed=degraded.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=", ".join(f"{r['subject']} {r['difference']:+.1%} (q={r['q_value']:.2g})"
+                              for r in degraded.iter_rows(named=True)) or "no subject degraded",
+        metadata={"degraded": degraded.height, "subjects": verdicts.height},
+    )
 
 
 @dg.asset(
@@ -91,5 +107,5 @@ def tracker_report(context: dg.AssetExecutionContext, tracker: TrackerResource) 
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(str(report.index)),
         "charts": len(report.pngs),
-        "preview": dg.MetadataValue.md(report.markdown),
+        "overview": dg.MetadataValue.md(report.markdown),
     })

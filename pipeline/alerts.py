@@ -6,6 +6,7 @@ so a re-run of the same day, or of the whole history, never repeats an alert.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import urllib.error
@@ -87,3 +88,32 @@ class Notifier:
                     already.add(mark)
                     sent.append(f"{alert.summary} -> {target.url}")
         return sent, failed
+
+
+def alerts_from(tables: dict, today: dt.date | None = None, recent_days: int = 7) -> list[Alert]:
+    """Confirmed shifts and harness suspects of the last `recent_days` days.
+
+    A shift is confirmed when an online alarm in the window agrees with the subject's verdict
+    (`degraded` for a drop, `improved` for a rise); a harness-suspect day is never blamed on a model.
+    """
+    today = today or dt.date.today()
+    since = (today - dt.timedelta(days=recent_days - 1)).isoformat()
+    verdicts = {row["subject"]: row for row in tables["verdicts"].iter_rows(named=True)}
+    found = []
+    for alarm in tables["alarms"].iter_rows(named=True):
+        verdict = verdicts.get(alarm["subject"], {})
+        agrees = {"down": "degraded", "up": "improved"}[alarm["direction"]] == verdict.get("verdict")
+        if alarm["date"] >= since and agrees:
+            found.append(Alert(
+                "shift", alarm["subject"], alarm["date"],
+                f"{alarm['subject']} {verdict['verdict']} since {alarm['date']}: "
+                f"{verdict['difference']:+.1%} [{verdict['ci_low']:+.1%}, {verdict['ci_high']:+.1%}], "
+                f"q={verdict['q_value']:.2g}",
+                {"alarm": alarm, "verdict": verdict},
+            ))
+    for day in tables["harness_suspects"].iter_rows(named=True):
+        if day["date"] >= since:
+            found.append(Alert("harness_suspect", "", day["date"],
+                               f"harness suspect on {day['date']}: check the grader before blaming models",
+                               day))
+    return found

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -97,10 +97,19 @@ class PairedDifference:
     ci_high: float
     p_value: float
     n_tasks: int
+    se: float = math.nan  # standard error of `difference`, day-level variance included when given
+    df: int = 0  # degrees of freedom of the t reference distribution
+    method: str = "paired t"  # or "McNemar exact" (p-value) when every task has one trial a side
 
 
-def paired_difference(before: np.ndarray, after: np.ndarray, level: float = 0.95) -> PairedDifference:
-    """Paired t-test on per-task pass rates of two windows, over the tasks both contain."""
+def paired_difference(
+    before: np.ndarray, after: np.ndarray, level: float = 0.95, extra_variance: float = 0.0,
+) -> PairedDifference:
+    """Paired t-test on per-task pass rates of two windows, over the tasks both contain.
+
+    `extra_variance` is added to the squared standard error of the mean difference: day-level
+    noise shifts every task together, so the spread of per-task differences cannot show it.
+    """
     before = np.asarray(before, dtype=float)
     after = np.asarray(after, dtype=float)
     d = after - before
@@ -108,13 +117,44 @@ def paired_difference(before: np.ndarray, after: np.ndarray, level: float = 0.95
     if n < 2:
         return PairedDifference(float(d.mean()) if n else 0.0, -1.0, 1.0, 1.0, n)
     mean = float(d.mean())
-    se = float(d.std(ddof=1) / math.sqrt(n))
+    se = math.sqrt(float(d.var(ddof=1)) / n + max(extra_variance, 0.0))
     if se == 0:
         p = 1.0 if mean == 0 else 0.0
-        return PairedDifference(mean, mean, mean, p, n)
+        return PairedDifference(mean, mean, mean, p, n, 0.0, n - 1)
     t = stats.t.ppf(0.5 + level / 2, n - 1)
-    p = float(stats.ttest_1samp(d, 0.0).pvalue)
-    return PairedDifference(mean, mean - t * se, mean + t * se, p, n)
+    p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
+    return PairedDifference(mean, mean - t * se, mean + t * se, p, n, se, n - 1)
+
+
+def mcnemar_exact(before: np.ndarray, after: np.ndarray) -> tuple[int, int, float]:
+    """Exact McNemar test on paired pass/fail outcomes: (pass->fail, fail->pass, two-sided p)."""
+    before = np.asarray(before, dtype=bool)
+    after = np.asarray(after, dtype=bool)
+    lost, gained = int(np.sum(before & ~after)), int(np.sum(~before & after))
+    if lost + gained == 0:
+        return lost, gained, 1.0
+    return lost, gained, float(stats.binomtest(gained, lost + gained, 0.5).pvalue)
+
+
+def paired_counts(
+    s_before: np.ndarray, m_before: np.ndarray, s_after: np.ndarray, m_after: np.ndarray,
+    level: float = 0.95, extra_variance: float = 0.0,
+) -> PairedDifference:
+    """Paired test of two windows from per-task counts, on the tasks both windows graded.
+
+    With one trial per task on each side the outcomes are binary pairs, where McNemar's exact
+    test is the right p-value; otherwise a paired t-test on per-task pass rates.
+    """
+    s_before, m_before = np.asarray(s_before, dtype=float), np.asarray(m_before, dtype=float)
+    s_after, m_after = np.asarray(s_after, dtype=float), np.asarray(m_after, dtype=float)
+    shared = (m_before > 0) & (m_after > 0)
+    before = s_before[shared] / m_before[shared]
+    after = s_after[shared] / m_after[shared]
+    test = paired_difference(before, after, level, extra_variance)
+    if shared.any() and np.all(m_before[shared] == 1) and np.all(m_after[shared] == 1):
+        _, _, p = mcnemar_exact(before > 0.5, after > 0.5)
+        return replace(test, p_value=p, method="McNemar exact")
+    return test
 
 
 def penalty_for(days: int) -> float:
@@ -166,7 +206,7 @@ def segment_history(
         shared = (m_before > 0) & (m_after > 0)
         rate_before = s_before[shared] / m_before[shared]
         rate_after = s_after[shared] / m_after[shared]
-        test = paired_difference(rate_before, rate_after)
+        test = paired_counts(s_before, m_before, s_after, m_after)
         names = [t for t, keep in zip(tasks, shared, strict=True) if keep]
         day = dt_date(dates[b])
         release = next(

@@ -52,10 +52,11 @@ def candle_chart(
     title: str,
     period: str = "date",
     monitor: pl.DataFrame | None = None,
+    alarms: pl.DataFrame | None = None,
 ) -> alt.VConcatChart:
     """Candles (body open -> close, wick low -> high), the pooled rate with its 95% band,
     changepoints as labelled rules, releases as markers, a volume strip, and the online
-    detector's statistic against its alarm threshold when `monitor` is given."""
+    detector's statistic against its alarm threshold (alarms as dots) when `monitor` is given."""
     days = candles.height
     x = alt.X(f"{period}:T", title=None, axis=alt.Axis(format="%b %d" if days < 200 else "%b %Y"))
     y_scale = alt.Scale(domain=[0, 1])
@@ -94,10 +95,20 @@ def candle_chart(
         y=alt.Y("volume:Q", title="graded")).properties(width=WIDTH, height=45))
     if monitor is not None and monitor.height:
         watch = alt.Chart(_values(monitor)).encode(x=alt.X("date:T", title=None))
-        panels.append(alt.layer(
-            watch.mark_line(color="#542788").encode(y=alt.Y("statistic:Q", title="CUSUM")),
-            watch.mark_rule(color="#d73027", strokeDash=[4, 2]).encode(y="threshold:Q"),
-        ).properties(width=WIDTH, height=70))
+        threshold = float(monitor["threshold"].drop_nulls()[0]) if monitor["threshold"].drop_nulls().len() \
+            else None
+        layers = [watch.mark_line(color="#542788").encode(
+            y=alt.Y("statistic:Q", title="CUSUM", scale=alt.Scale(domainMin=0)))]
+        if threshold is not None:
+            level = alt.Chart(alt.Data(values=[{"h": threshold, "label": f"alarm at {threshold:g}"}]))
+            layers += [level.mark_rule(color="#d73027", strokeDash=[4, 2]).encode(y="h:Q"),
+                       level.mark_text(align="left", x=4, dy=-6, color="#d73027", fontSize=10)
+                       .encode(y="h:Q", text="label:N")]
+        if alarms is not None and alarms.height and threshold is not None:
+            marks = alarms.with_columns(h=pl.lit(threshold))
+            layers.append(alt.Chart(_values(marks)).mark_point(filled=True, size=70, color="#d73027")
+                          .encode(x="date:T", y="h:Q", tooltip=["date:N", "direction:N", "rule:N"]))
+        panels.append(alt.layer(*layers).properties(width=WIDTH, height=70))
     return alt.vconcat(*panels, spacing=4).configure_view(stroke=None)
 
 

@@ -146,6 +146,9 @@ class TrackingConfig:
     subjects: tuple[Subject, ...]
     prices: dict[str, Price]
     digest: str
+    alerts: tuple = ()  # pipeline.alerts.Target: where confirmed shifts and harness suspects go
+    confirm_trials: int = 3  # extra trials a candidate shift asks for, at most once per day
+    allow_untrusted_patches_without_sandbox: bool = False  # DANGER: real agents' patches on the host
 
     def subject(self, name: str) -> Subject:
         for subject in self.subjects:
@@ -336,8 +339,27 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         subjects=tuple(subjects),
         prices=prices,
         digest=hashlib.sha256(text.encode()).hexdigest()[:12],
+        alerts=_alerts(raw.get("alerts", []), where),
+        confirm_trials=int(raw.get("confirm_trials", 3)),
+        allow_untrusted_patches_without_sandbox=raw.get("allow_untrusted_patches_without_sandbox") is True,
     )
     return config
+
+
+def _alerts(entries: object, where: str) -> tuple:
+    from pipeline.alerts import FORMATS, Target
+
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: field 'alerts' must be a list of {{url, format}}")
+    targets = []
+    for index, entry in enumerate(entries):
+        at = f"{where}: alerts #{index + 1}"
+        if not isinstance(entry, dict) or not str(entry.get("url", "")).startswith(("http://", "https://")):
+            raise ConfigError(f"{at}: field 'url' must be an http(s) URL")
+        if entry.get("format", "json") not in FORMATS:
+            raise ConfigError(f"{at}: field 'format' must be one of {FORMATS}")
+        targets.append(Target(entry["url"], entry.get("format", "json")))
+    return tuple(targets)
 
 
 def pin_demo_config(today: dt.date, target: Path | None = None) -> Path:

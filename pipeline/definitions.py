@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.aggregates import candles, changepoints, tracker_report
+from assets.aggregates import candles, changepoints, no_confirmed_regression, tracker_report
 from assets.catalog import daily_sample, task_catalog
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
 from pipeline.resources import TrackerResource
@@ -15,6 +15,7 @@ from sensors.versions import version_sensor
 defs = dg.Definitions(
     assets=[task_catalog, daily_sample, agent_attempts, patch_evaluations, harness_controls,
             candles, changepoints, tracker_report],
+    asset_checks=[no_confirmed_regression],
     jobs=JOBS,
     schedules=[daily_evaluations],
     sensors=[version_sensor, subjects_sensor, harness_retry_sensor],

@@ -43,7 +43,34 @@ class Report:
     overview_png: Path
 
 
-def _pct(value: float, signed: bool = False) -> str:
+def changepoint_markdown(changes: pl.DataFrame) -> str:
+    if not changes.height:
+        return "No changepoints."
+    lines = [
+        f"| {r['subject']} | {r['date']} | {_pct(r['before_rate'])} | {_pct(r['after_rate'])} | "
+        f"{_pct(r['difference'], True)} [{_pct(r['ci_low'], True)}, {_pct(r['ci_high'], True)}] | "
+        f"{r['p_value']:.2g} | {r['version_change'] or 'none'} |"
+        for r in changes.iter_rows(named=True)
+    ]
+    return "\n".join(["| subject | date | before | after | change [95% CI] | paired p | release nearby |",
+                      "|---|---|---|---|---|---|---|", *lines])
+
+
+def verdict_markdown(verdicts: pl.DataFrame, latest: dict[str, float] | None = None) -> str:
+    latest = latest or {}
+    lines = [
+        f"| {r['subject']} | {_pct(latest[r['subject']]) if r['subject'] in latest else '-'} | "
+        f"**{r['verdict']}** | {_pct(r['difference'], True)} [{_pct(r['ci_low'], True)}, "
+        f"{_pct(r['ci_high'], True)}] | {r['q_value']:.2g} | ±{_pct(r['mde'])} |"
+        for r in verdicts.iter_rows(named=True)
+    ]
+    return "\n".join(["| subject | latest rate | verdict | last 7 days vs 28 before [95% CI] | q (BH) | "
+                      "min. detectable |", "|---|---|---|---|---|---|", *lines])
+
+
+def _pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
     return f"{value:+.1%}" if signed else f"{value:.1%}"
 
 
@@ -74,6 +101,32 @@ def _drill_down(change: dict, outcomes: pl.DataFrame, out: Path) -> str:
     return f"<ul>{''.join(items)}</ul>"
 
 
+def _verdict_table(verdicts: pl.DataFrame, latest: dict[str, float]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(r['subject'])}</td><td>{_pct(latest.get(r['subject']))}</td>"
+        f"<td class={'neg' if r['verdict'] == 'degraded' else 'pos' if r['verdict'] == 'improved' else ''}>"
+        f"<b>{r['verdict']}</b></td><td>{_pct(r['difference'], True)} [{_pct(r['ci_low'], True)}, "
+        f"{_pct(r['ci_high'], True)}]</td><td>{r['p_value']:.2g}</td><td>{r['q_value']:.2g}</td>"
+        f"<td>±{_pct(r['mde'])}</td><td>{r['window_start']}..{r['window_end']} vs "
+        f"{r['baseline_start']}..{r['baseline_end']}</td></tr>"
+        for r in verdicts.iter_rows(named=True)
+    )
+    return ("<table><tr><th>subject</th><th>latest rate</th><th>verdict</th><th>change [95% CI]</th>"
+            "<th>paired p</th><th>q (BH)</th><th>min. detectable effect</th><th>window vs baseline</th>"
+            f"</tr>{rows}</table><p>A verdict compares the last 7 days with the 28 before, task by task. "
+            "<i>stable</i> means the interval lies within the minimum detectable effect; "
+            "<i>inconclusive</i> means neither a shift nor stability is shown.</p>")
+
+
+def _suspect_list(suspects: pl.DataFrame) -> str:
+    if not suspects.height:
+        return "<p>No harness-suspect day: controls held and no day moved most subjects at once.</p>"
+    items = "".join(f"<li>{r['date']}: down {', '.join(r['subjects_down']) or '-'}; up "
+                    f"{', '.join(r['subjects_up']) or '-'}; control failures "
+                    f"{_pct(r['control_failure_share'])}</li>" for r in suspects.iter_rows(named=True))
+    return f"<p><b>Harness-suspect days</b> (left out of every subject's analysis):</p><ul>{items}</ul>"
+
+
 def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     """Charts (PNG and SVG), exports and index.html under the warehouse's report folder."""
     out = warehouse.reports
@@ -83,6 +136,10 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
         weekly = connection.sql("SELECT * FROM candles_weekly ORDER BY subject, week").pl()
         changes = connection.sql("SELECT * FROM changepoints ORDER BY subject, date").pl()
         releases = connection.sql("SELECT * FROM releases ORDER BY subject, first_seen").pl()
+        verdicts = connection.sql("SELECT * FROM verdicts ORDER BY subject").pl()
+        monitor = connection.sql("SELECT * FROM monitor ORDER BY subject, date").pl()
+        suspects = connection.sql("SELECT * FROM harness_suspects ORDER BY date").pl()
+        alarms = connection.sql("SELECT * FROM alarms ORDER BY subject, date").pl()
         outcomes = connection.sql(OUTCOMES_SQL).pl()
     candles.write_csv(out / "exports" / "candles.csv")
     candles.write_parquet(out / "exports" / "candles.parquet")
@@ -95,13 +152,15 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     overview_png.write_bytes(png)
     thumbnail = base64.b64encode(render(overview, scale=0.8)[0]).decode()  # for the Dagster UI
     labels = {s.name: s.label for s in config.subjects}
-    pngs, sections, md_rows = [overview_png], [], []
+    pngs, sections, latest_rate = [overview_png], [], {}
     for subject in sorted(candles["subject"].unique().to_list()):
         mine = candles.filter(pl.col("subject") == subject)
         cps = changes.filter(pl.col("subject") == subject)
         title = f"{subject} — {labels.get(subject, '')}".strip(" —")
         daily_png, daily_svg = render(candle_chart(
-            mine, cps, releases.filter(pl.col("subject") == subject), title))
+            mine, cps, releases.filter(pl.col("subject") == subject), title,
+            monitor=monitor.filter(pl.col("subject") == subject),
+            alarms=alarms.filter(pl.col("subject") == subject)))
         weekly_png, weekly_svg = render(candle_chart(
             weekly.filter(pl.col("subject") == subject), cps.clear(), releases.clear(),
             f"{subject}: weekly candles", period="week"))
@@ -129,24 +188,16 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
             f"<th>paired p</th><th>release nearby</th></tr>{table}</table>"
             f"<details><summary>Weekly candles</summary>{weekly_svg}</details></section>"
         )
-        latest = mine.row(-1, named=True)
-        last_change = cps.row(-1, named=True) if cps.height else None
-        md_rows.append(
-            f"| {subject} | {latest['date']} | {_pct(latest['rate'])} | "
-            + (f"{last_change['date']}: {_pct(last_change['before_rate'])} → "
-               f"{_pct(last_change['after_rate'])} (p={last_change['p_value']:.1g}) |"
-               if last_change else "none |")
-        )
+        latest_rate[subject] = mine["rate"][-1]
     index = out / "index.html"
     exports = " · ".join(_link(str(out / "exports" / n), out, n) for n in
                          ("candles.csv", "candles.parquet", "outcomes.csv", "outcomes.parquet"))
     index.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>candlebench report</title>"
         f"<style>{STYLE}</style></head><body><h1>candlebench</h1>{LEGEND}{svg}"
+        f"<h2>Verdicts</h2>{_verdict_table(verdicts, latest_rate)}{_suspect_list(suspects)}"
         f"<p>Exports: {exports}</p>{''.join(sections)}</body></html>"
     )
-    markdown = "\n".join([
-        f"![overview](data:image/png;base64,{thumbnail})",
-        "", "| subject | latest day | pass rate | latest changepoint |", "|---|---|---|---|", *md_rows,
-    ])
+    table = verdict_markdown(verdicts, latest_rate)
+    markdown = f"![overview](data:image/png;base64,{thumbnail})\n\n{table}"
     return Report(index=index, pngs=pngs, markdown=markdown, overview_png=overview_png)

@@ -93,3 +93,23 @@ def test_materializing_a_partition_twice_leaves_the_same_rows(demo_home):
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         assert read(demo_home, sql) == before == [(108, 108, before[0][2])]
+
+
+def test_verdicts_alarms_and_alerts_tell_the_same_story(demo_home):
+    verdicts = dict(read(demo_home, "SELECT subject, verdict FROM verdicts"))
+    assert verdicts["sim-claude-code"] == "degraded"
+    assert verdicts["sim-codex"] in {"stable", "inconclusive"}
+    alarms = read(demo_home, "SELECT date, direction FROM alarms WHERE subject = 'sim-claude-code'")
+    assert any(direction == "down" and 0 <= (dt.date.fromisoformat(when) - day(89)).days <= 7
+               for when, direction in alarms)
+    assert read(demo_home, "SELECT count(*) FROM alarms WHERE subject = 'sim-codex'") == [(0,)]
+
+    from pipeline.alerts import alerts_from
+    from pipeline.warehouse import Warehouse
+
+    tables = {}
+    with Warehouse(demo_home).connect(read_only=True) as connection:
+        for name in ("verdicts", "alarms", "harness_suspects"):
+            tables[name] = connection.sql(f"SELECT * FROM {name}").pl()
+    (alert,) = alerts_from(tables, today=DEMO_END)
+    assert alert.kind == "shift" and alert.subject == "sim-claude-code" and "degraded" in alert.summary
