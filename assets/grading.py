@@ -13,6 +13,8 @@ from pipeline.partitions import date, date_by_subject, keys_of
 from pipeline.resources import TrackerResource
 from pipeline.tracker import attempts_frame
 
+EXTRA_TRIALS_TAG = "candlebench/extra_trials"  # set by the confirmation sensor
+
 
 @dg.asset(
     group_name="agents",
@@ -26,8 +28,16 @@ from pipeline.tracker import attempts_frame
 def agent_attempts(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     day, subject = keys_of(context)
     engine = tracker.open()
-    attempts = engine.run_attempts(subject, dt.date.fromisoformat(day))
+    extra = int(context.run.tags.get(EXTRA_TRIALS_TAG, 0))
+    kept = engine.warehouse.read_partition("attempts", subject=subject, date=day) if extra else None
+    if kept is not None:  # a confirmation: keep the day's trials and add `extra` more
+        first = int(kept["trial"].max()) + 1
+        attempts = engine.run_attempts(subject, dt.date.fromisoformat(day), range(first, first + extra))
+    else:
+        attempts = engine.run_attempts(subject, dt.date.fromisoformat(day))
     frame = attempts_frame(attempts, context.run.run_id, engine.config.digest, engine.config.sample_seed)
+    if kept is not None:
+        frame = pl.concat([kept, frame], how="vertical_relaxed")
     engine.warehouse.write_partition("attempts", frame, subject=subject, date=day)
     versions = sorted({a.agent_version for a in attempts})
     exits = Counter(a.exit_class for a in attempts)

@@ -6,6 +6,7 @@ from assets.aggregates import candles, changepoints, no_confirmed_regression, tr
 from assets.catalog import daily_sample, task_catalog
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
 from pipeline.resources import TrackerResource
+from sensors.confirmation import confirmation_sensor
 from sensors.harness import harness_retry_sensor
 from sensors.jobs import JOBS
 from sensors.schedules import daily_evaluations
@@ -18,6 +19,6 @@ defs = dg.Definitions(
     asset_checks=[no_confirmed_regression],
     jobs=JOBS,
     schedules=[daily_evaluations],
-    sensors=[version_sensor, subjects_sensor, harness_retry_sensor],
+    sensors=[version_sensor, subjects_sensor, harness_retry_sensor, confirmation_sensor],
     resources={"tracker": TrackerResource()},
 )

@@ -85,7 +85,19 @@ class Controls(Provenance):
     env_fingerprint: str
 
 
+class Decisions(pa.DataFrameModel):
+    subject: str
+    date: str
+    direction: str = pa.Field(isin=["up", "down"])
+    decision: str = pa.Field(isin=["confirmed", "cleared"])
+    extra_trials: int = pa.Field(ge=0)
+    attempts_before: int = pa.Field(ge=0)
+    attempts_after: int = pa.Field(ge=0)
+    decided_at: pl.Datetime
+
+
 SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "decisions": Decisions,
     "tasks": Tasks,
     "samples": Samples,
     "attempts": Attempts,

@@ -75,10 +75,14 @@ class Tracker:
             allow_untrusted_unsandboxed=self.config.allow_untrusted_patches_without_sandbox,
         )
 
-    def run_attempts(self, subject: str, day: dt.date) -> list[Attempt]:
-        """Every trial of every sampled task, trial by trial, within the subject's daily cost cap."""
+    def run_attempts(self, subject: str, day: dt.date, trials: range | None = None) -> list[Attempt]:
+        """Every trial of every sampled task, trial by trial, within the subject's daily cost cap.
+
+        `trials` defaults to the subject's daily trials; a confirmation asks for further ones.
+        """
         spec = self.config.subject(subject)
-        plan = [(task, trial) for trial in range(spec.trials) for task in self.sample(day)]
+        trials = trials if trials is not None else range(spec.trials)
+        plan = [(task, trial) for trial in trials for task in self.sample(day)]
         return solve_all(self.agent(subject), plan, day, spec.daily_cost_cap_usd, spec.concurrency)
 
     def grade(self, pairs: list[tuple[Task, str]], trusted: bool, **options) -> list[Verdict]:

@@ -17,7 +17,7 @@ import polars as pl
 
 from pipeline.schemas import SCHEMAS
 
-LAKE_TABLES = ("tasks", "samples", "attempts", "evaluations", "controls")
+LAKE_TABLES = ("tasks", "samples", "attempts", "evaluations", "controls", "decisions")
 
 
 class Warehouse:

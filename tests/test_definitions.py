@@ -22,7 +22,9 @@ def test_definitions_load_without_warnings():
 def test_asset_graph_snapshot():
     from pipeline.definitions import defs
 
-    graph = defs.resolve_asset_graph()
+    # Resolving definitions reads state through the current instance: give it a live one.
+    with dg.instance_for_test():
+        graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == {"task_catalog", "daily_sample", "agent_attempts", "patch_evaluations",
                     "harness_controls", "candles", "changepoints", "tracker_report"}
@@ -34,7 +36,8 @@ def test_asset_graph_snapshot():
     jobs = {job.name for job in defs.resolve_all_job_defs()}
     assert {"daily_job", "evaluation_job", "regrade_job", "candles_job", "report_job"} <= jobs
     assert {s.name for s in defs.schedules} == {"daily_evaluations"}
-    assert {s.name for s in defs.sensors} == {"version_sensor", "subjects_sensor", "harness_retry_sensor"}
+    assert {s.name for s in defs.sensors} == {"version_sensor", "subjects_sensor", "harness_retry_sensor",
+                                                "confirmation_sensor"}
 
 
 def test_workspace_loads_through_the_cli(tmp_path):

@@ -87,3 +87,47 @@ def test_harness_retry_sensor_regrades_a_broken_partition_a_bounded_number_of_ti
             keys += [r.run_key for r in result.run_requests]
             cursor = result.cursor
     assert keys == [f"harness-retry:{today}|sim-codex:{n}" for n in range(1, harness.MAX_RETRIES + 1)]
+
+
+def test_confirmation_sensor_asks_once_then_records_the_decision(tmp_path, monkeypatch):
+    import duckdb
+    import polars as pl
+
+    from pipeline.warehouse import Warehouse
+    from sensors.confirmation import confirmation_sensor
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    day = "2026-11-27"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        connection.execute("CREATE TABLE candles AS SELECT 'sim-codex' AS subject, DATE '2026-11-27' AS date")
+        connection.execute("CREATE TABLE alarms AS SELECT 'sim-codex' AS subject, '2026-11-27' AS date, "
+                           "'down' AS direction")
+    lake = Warehouse(tmp_path)
+    rows = pl.DataFrame({"x": list(range(6))})
+    for table in ("attempts", "evaluations"):
+        folder = lake.partition_path(table, subject="sim-codex", date=day)
+        folder.parent.mkdir(parents=True)
+        rows.head(3).write_parquet(folder)
+
+    def tick(instance, cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"tracker": TrackerResource()})
+        return confirmation_sensor(context)
+
+    with dg.instance_for_test() as instance:
+        first = tick(instance, None)
+        (request,) = first.run_requests
+        assert request.run_key == f"confirm:sim-codex|{day}"
+        assert request.tags["candlebench/extra_trials"] == "3"
+        assert tick(instance, first.cursor).run_requests == []  # once per subject and day
+
+        rows.write_parquet(lake.partition_path("evaluations", subject="sim-codex", date=day))
+        key = dg.MultiPartitionKey({"date": day, "subject": "sim-codex"})
+        instance.report_runless_asset_event(dg.AssetMaterialization("patch_evaluations", partition=key))
+        waiting = tick(instance, first.cursor)
+        assert json.loads(waiting.cursor)[f"sim-codex|{day}"]["state"] == "requested"
+        instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
+        decided = tick(instance, waiting.cursor)
+    assert json.loads(decided.cursor)[f"sim-codex|{day}"]["state"] == "confirmed"
+    decision = lake.read_partition("decisions", subject="sim-codex", date=day)
+    assert decision.select("decision", "attempts_before", "attempts_after").row(0) == ("confirmed", 3, 6)

@@ -1,0 +1,90 @@
+"""The confirmation sensor: a candidate shift buys extra trials before anyone is told.
+
+When the online detector raises an alarm on a subject's latest day, the sensor asks for
+`confirm_trials` more trials of that day (once per subject and day). When they are graded and
+the detector has run again, the alarm either survives the extra data (confirmed) or not
+(cleared); the decision is written to the lake's `decisions` table.
+"""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from assets.grading import EXTRA_TRIALS_TAG
+from pipeline.partitions import date_key
+from pipeline.resources import TrackerResource
+from sensors.jobs import evaluation_job, tick_interval
+
+LATEST_SQL = """
+SELECT c.subject, c.day, a.direction FROM
+  (SELECT subject, max(date)::VARCHAR AS day FROM candles GROUP BY ALL) c
+LEFT JOIN alarms a ON a.subject = c.subject AND a.date = c.day
+"""
+
+
+def _rows(warehouse, table: str, subject: str, day: str) -> int:
+    frame = warehouse.read_partition(table, subject=subject, date=day)
+    return 0 if frame is None else frame.height
+
+
+def _graded_since(instance: dg.DagsterInstance, key: dg.MultiPartitionKey) -> float:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("patch_evaluations"), asset_partitions=[str(key)]),
+        limit=1,
+    ).records
+    return records[0].timestamp if records else 0.0
+
+
+@dg.sensor(
+    job=evaluation_job,
+    minimum_interval_seconds=tick_interval(300),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="On an online alarm for a subject's latest day, requests extra trials of that day "
+    "(once); after they are graded and the detector re-ran, records the alarm as confirmed or cleared.",
+)
+def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
+    engine = tracker.open()
+    warehouse = engine.warehouse
+    if not warehouse.db_path.exists():
+        return dg.SkipReason("no warehouse yet")
+    try:
+        with warehouse.connect(read_only=True, wait_s=5) as connection:
+            latest = connection.sql(LATEST_SQL).pl()
+    except (duckdb.IOException, duckdb.CatalogException) as err:
+        return dg.SkipReason(f"warehouse busy or not aggregated yet: {err}")
+    state = json.loads(context.cursor) if context.cursor else {}
+    detected_at = 0.0
+    if record := context.instance.get_latest_materialization_event(dg.AssetKey("changepoints")):
+        detected_at = record.timestamp
+    requests = []
+    for row in latest.iter_rows(named=True):
+        subject, day, direction = row["subject"], row["day"], row["direction"]
+        key = f"{subject}|{day}"
+        entry = state.get(key)
+        if entry is None and direction:
+            before = _rows(warehouse, "attempts", subject, day)
+            state[key] = {"state": "requested", "direction": direction, "before": before}
+            context.log.info(f"{subject}: {direction} alarm on {day}; asking for more trials")
+            requests.append(dg.RunRequest(
+                run_key=f"confirm:{key}",
+                partition_key=date_key(day, subject),
+                tags={EXTRA_TRIALS_TAG: str(engine.config.confirm_trials),
+                      "candlebench/trigger": "confirmation"},
+            ))
+        elif entry and entry["state"] == "requested":
+            after = _rows(warehouse, "evaluations", subject, day)
+            graded = _graded_since(context.instance, date_key(day, subject))
+            if after <= entry["before"] or detected_at <= graded:
+                continue  # extra trials not graded yet, or the detector has not run since
+            decision = "confirmed" if direction == entry["direction"] else "cleared"
+            entry["state"] = decision
+            warehouse.write_partition("decisions", pl.DataFrame([{
+                "subject": subject, "date": day, "direction": entry["direction"], "decision": decision,
+                "extra_trials": engine.config.confirm_trials, "attempts_before": entry["before"],
+                "attempts_after": after, "decided_at": dt.datetime.now(),
+            }]), subject=subject, date=day)
+            context.log.info(f"{subject}: the {entry['direction']} alarm on {day} is {decision}")
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))
