@@ -1,6 +1,7 @@
-# Sourced by .ci/run: make a Docker daemon and the sandbox image available. Idempotent.
-# Installs docker.io and debootstrap, starts dockerd if `docker info` fails, waits up to 60 s,
-# then builds candlebench/demo-python:1 locally (no registry; skipped when already present).
+# Sourced by .ci/run: make the docker and bubblewrap sandboxes available. Idempotent.
+# Installs docker.io, debootstrap and bubblewrap, checks that bwrap can start a sandbox, starts
+# dockerd if `docker info` fails, waits up to 60 s, then builds candlebench/demo-python:1
+# locally (no registry; skipped when already present).
 
 cb_docker_setup() {
     local root driver i
@@ -8,13 +9,23 @@ cb_docker_setup() {
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-    if command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1; then
-        echo "ci/docker: docker.io and debootstrap already installed"
+    if command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 \
+        && command -v bwrap >/dev/null 2>&1; then
+        echo "ci/docker: docker.io, debootstrap and bubblewrap already installed"
     else
-        echo "ci/docker: installing docker.io and debootstrap"
+        echo "ci/docker: installing docker.io, debootstrap and bubblewrap"
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            docker.io debootstrap >/dev/null || return 1
+            docker.io debootstrap bubblewrap >/dev/null || return 1
+    fi
+    # bubblewrap needs namespaces (user namespaces when not run as root); say so now, not in a test
+    if bwrap --unshare-all --ro-bind / / true 2>/tmp/bwrap-check.log \
+        || bwrap --unshare-all --unshare-user --ro-bind / / true 2>>/tmp/bwrap-check.log; then
+        echo "ci/docker: bubblewrap can start a sandbox"
+    else
+        echo "ci/docker: bubblewrap cannot start a sandbox here:" >&2
+        cat /tmp/bwrap-check.log >&2
+        return 1
     fi
 
     if $sudo docker info >/dev/null 2>&1; then

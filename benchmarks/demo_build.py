@@ -55,7 +55,8 @@ def main() -> int:
         "dagster_overhead_s": round(timings.dagster_overhead_s, 1),
         "fresh_gradings": len(fresh), "fresh_grading_s": round(grading_s, 1),
         "aggregation_s": round(timings.stages["candles"] + timings.stages["changepoints_and_report"], 1),
-        "goal_s": 300, "sandbox": args.sandbox, "stages": rows, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+        "goal_s": 300, "sandbox": args.sandbox, "stages": rows, "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
     }
     print(f"{'stage':<24}{'wall s':>10}{'in steps s':>12}{'dagster s':>11}")
     for row in rows:

@@ -15,7 +15,7 @@ import yaml
 
 DEFAULTS = Path(__file__).parent / "defaults"
 ADAPTERS = ("simulated", "claude-code", "codex", "openai-compatible", "command", "replay")
-SANDBOXES = ("auto", "docker", "process")
+SANDBOXES = ("auto", "docker", "bubblewrap", "process")
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
 CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -90,7 +90,7 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "max_budget_usd": Setting(float),
         "command_timeout_s": Setting(float, 60.0),
         "request_timeout_s": Setting(float, 300.0),
-        "sandbox": Setting(str, "process", choices=("process", "docker")),
+        "sandbox": Setting(str, "process", choices=("process", "docker", "bubblewrap")),
         "temperature": Setting(float, 0.0),
         "output_chars": Setting(int, 10_000),
     },

@@ -1,8 +1,8 @@
 """Build the Docker image the `docker` sandbox grades in, without any container registry.
 
 `debootstrap` a minimal Debian bookworm (python3, pytest, git) from the apt mirror this
-machine already uses, trim it, and `docker import` the root file system as DEMO_IMAGE.
-All Docker access here goes through the `docker` command line (`_docker`).
+machine already uses, trim it, and import the root file system into Docker as DEMO_IMAGE.
+Docker is reached through `DockerDaemon`, the one place candlebench talks to Docker.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.sandbox import DEMO_IMAGE
+from pipeline.sandbox import (
+    DEMO_IMAGE,
+    SANDBOX_UID,
+    DockerDaemon,
+    DockerSandbox,
+    Limits,
+    SandboxUnavailable,
+)
 
 SUITE = "bookworm"
 PACKAGES = ("python3", "python-is-python3", "python3-pytest", "git")  # grading runs `python`
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-SANDBOX_UID = 1000
 IMPORT_CHANGES = (
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV LANG=C.UTF-8",
@@ -35,17 +41,6 @@ IMPORT_CHANGES = (
 # Removed from the root file system before import: caches, docs and translations.
 _TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
          "usr/share/info", "usr/share/locale", "usr/share/lintian", "var/log")
-
-
-def _docker(*args: str, stdin=None, check: bool = True) -> subprocess.CompletedProcess:
-    """The one place this module talks to Docker."""
-    return subprocess.run(["docker", *args], stdin=stdin, capture_output=True, text=True,
-                          check=check)
-
-
-def image_id(tag: str) -> str | None:
-    done = _docker("image", "inspect", "--format", "{{.Id}}", tag, check=False)
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def _deb_lines(text: str) -> list[tuple[str, list[str]]]:
@@ -140,11 +135,11 @@ def build_demo_image(
     force: bool = False,
 ) -> str:
     """Build `tag` from a debootstrapped Debian root file system; return the image id."""
-    if shutil.which("docker") is None:
-        raise RuntimeError("the docker command line is not installed")
-    if _docker("info", check=False).returncode != 0:
-        raise RuntimeError("no Docker daemon reachable (`docker info` fails)")
-    existing = image_id(tag)
+    try:
+        daemon = DockerDaemon(timeout=900)  # an import of a few hundred MB takes a while
+    except SandboxUnavailable as err:
+        raise RuntimeError(str(err)) from err
+    existing = daemon.image_id(tag)
     if existing and not force:
         log(f"image {tag} already present: {existing}")
         return existing
@@ -167,33 +162,27 @@ def build_demo_image(
             log(f"      debootstrap done in {time.monotonic() - started:.0f}s")
             _prepare_root(root)
             log(f"[2/3] docker import -> {tag}")
-            changes = [arg for change in IMPORT_CHANGES for arg in ("--change", change)]
             tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "-c", "."],
                                    stdout=subprocess.PIPE)
             try:
-                imported = _docker("import", *changes, "-", tag, stdin=tar.stdout, check=False)
+                built = daemon.import_rootfs(tar.stdout, tag, IMPORT_CHANGES)
             finally:
                 tar.stdout.close()
                 tar.wait()
-            if tar.returncode != 0 or imported.returncode != 0:
-                raise RuntimeError(f"docker import failed: {imported.stderr.strip()}")
+            if tar.returncode != 0:
+                raise RuntimeError(f"tar of the root file system failed (exit {tar.returncode})")
         finally:
             _unmount_under(root)
-    built = image_id(tag)
-    if built is None:
-        raise RuntimeError(f"docker import reported success but {tag} is missing")
-    log("[3/3] checking python and pytest as uid 1000")
-    check = _docker("run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp",
-                    "--user",
-                    f"{SANDBOX_UID}:{SANDBOX_UID}", tag, "python", "-m", "pytest", "--version",
-                    check=False)
-    if check.returncode != 0:
-        _docker("image", "rm", "--force", tag, check=False)  # don't let a broken image be reused
-        raise RuntimeError(f"image {tag} cannot run pytest as uid {SANDBOX_UID}: "
-                           f"{(check.stdout + check.stderr).strip()}")
+    log(f"[3/3] checking python and pytest as uid {SANDBOX_UID} in the sandbox")
+    with tempfile.TemporaryDirectory(prefix="cb-check-") as scratch:
+        check = DockerSandbox(tag, daemon).run(Path(scratch), "python -m pytest --version",
+                                               Limits(timeout_s=120))
+    if check.exit_code != 0:
+        daemon.remove_image(tag)  # don't let a broken image be reused
+        raise RuntimeError(f"image {tag} cannot run pytest as uid {SANDBOX_UID}: {check.output.strip()}")
     if existing and existing != built:
-        _docker("image", "rm", existing, check=False)  # the replaced build, unless still in use
-    size = _docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip()
-    log(f"      {(check.stdout + check.stderr).strip()}")
-    log(f"built {tag} ({built}, {int(size) / 1e6:.0f} MB) in {time.monotonic() - started:.0f}s")
+        daemon.remove_image(existing, force=False)  # the replaced build, unless still in use
+    log(f"      {check.output.strip()}")
+    log(f"built {tag} ({built}, {daemon.image_size(tag) / 1e6:.0f} MB) in "
+        f"{time.monotonic() - started:.0f}s")
     return built

@@ -1,4 +1,5 @@
-"""The `docker` sandbox against a real daemon: grading, timeouts, no network, read-only root.
+"""The `docker` sandbox against a real daemon: grading, timeouts, no network, read-only root,
+stdin, read-only graded files, the output cap, orphan reaping and missing images.
 
 Skipped when no Docker daemon is reachable or the image is missing, except under CI=true,
 where Docker is installed (.ci/docker.sh) and a skip would hide a broken sandbox: then they fail.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -17,7 +19,16 @@ import pytest
 
 from pipeline.demo_suite import DemoSuite
 from pipeline.grading import Grader
-from pipeline.sandbox import CONTAINER_LABEL, DEMO_IMAGE, DockerSandbox, Limits
+from pipeline.sandbox import (
+    _OWNER,
+    CONTAINER_LABEL,
+    DEADLINE_LABEL,
+    DEMO_IMAGE,
+    OWNER_LABEL,
+    DockerSandbox,
+    ImageUnavailable,
+    Limits,
+)
 
 
 def _unavailable(reason: str) -> None:
@@ -124,3 +135,60 @@ def test_root_file_system_is_read_only(sandbox, tmp_path):
     assert "WROTE /tmp/cb-probe" in result.output, result.output
     assert "WROTE /app/cb-probe" in result.output, result.output
     assert (tmp_path / "cb-probe").read_text() == "x\n"
+
+
+def _labelled(client, owner: str, deadline: float):
+    return client.containers.create(DEMO_IMAGE, ["sleep", "60"], labels={
+        CONTAINER_LABEL: "1", OWNER_LABEL: owner, DEADLINE_LABEL: str(int(deadline))})
+
+
+def test_orphans_are_reaped_at_start_up(sandbox, client):
+    """A killed run's containers go when the next sandbox starts; a live run's stay."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphan = _labelled(client, f"{socket.gethostname()}:{gone.pid}:0", time.time() + 3600)
+    overdue = _labelled(client, _OWNER, time.time() - 10)
+    live = _labelled(client, _OWNER, time.time() + 3600)
+    try:
+        DockerSandbox()
+        left = {c.id for c in client.containers.list(all=True, filters={"label": CONTAINER_LABEL})}
+        assert orphan.id not in left and overdue.id not in left
+        assert live.id in left
+    finally:
+        for container in (orphan, overdue, live):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+
+def test_a_missing_task_image_says_how_to_load_it(sandbox):
+    tag = f"jefzda/sweap-images:cb-absent-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ImageUnavailable) as raised:
+        sandbox.daemon.ensure_image(tag)
+    assert tag in str(raised.value) and "docker load -i" in str(raised.value)
+    assert sandbox.resolve(None)[0] == DEMO_IMAGE  # the image present locally is used as is
+
+
+def test_stdin_user_and_read_only_graded_files(sandbox, tmp_path):
+    (tmp_path / "graded.py").write_text("original\n")
+    (tmp_path / "free.py").write_text("free\n")
+    script = "; ".join([
+        "read line; echo got $line", "id -u", "echo x > graded.py || echo GRADED-RO",
+        "rm graded.py || echo GRADED-STAYS", "echo y > free.py && echo FREE-RW",
+        "cat /proc/self/status | grep -E '^CapEff'",
+    ])
+    result = sandbox.run(tmp_path, script, Limits(timeout_s=60), readonly=["graded.py"],
+                         stdin=b"n0nce\n")
+    assert "got n0nce" in result.output and "\n1000\n" in result.output, result.output
+    assert "GRADED-RO" in result.output and "GRADED-STAYS" in result.output
+    assert "FREE-RW" in result.output and "CapEff:\t0000000000000000" in result.output
+    assert (tmp_path / "graded.py").read_text() == "original\n"
+
+
+def test_output_cap_stops_the_container(sandbox, client, tmp_path):
+    marker = f"cb-flood-{uuid.uuid4().hex}"
+    started = time.monotonic()
+    result = sandbox.run(tmp_path, f"yes {marker}", Limits(timeout_s=30, output_bytes=1 << 20))
+    assert result.truncated and result.exit_code is None and not result.timed_out
+    assert len(result.output.encode()) <= 1 << 20
+    assert time.monotonic() - started < 10
+    assert _containers_running(client, marker) == []

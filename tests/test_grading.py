@@ -1,9 +1,19 @@
-"""Grading rules: parsing, the apply chain, invalid runs, skipped tests, timeouts, trust, cache."""
+"""Grading rules: parsing, the apply chain, invalid runs, skipped tests, timeouts, trust, cache,
+unsafe patch paths, nonce-marked results, harness errors and tampering."""
 
 import pytest
 
-from pipeline.grading import Grader, apply_patch, parse_pytest, strip_binary_hunks
+from pipeline.grading import (
+    Grader,
+    apply_patch,
+    grade_key,
+    parse_marked,
+    parse_pytest,
+    strip_binary_hunks,
+    unsafe_paths,
+)
 from pipeline.sandbox import Limits, ProcessSandbox
+from pipeline.tasks import Task
 
 
 def task_of(suite, instance_id="demo__textkit-001"):
@@ -116,3 +126,99 @@ def test_identical_patch_is_graded_once(suite, tmp_path):
     assert second.outcome == first.outcome == "resolved"
     folder = tmp_path / first.grade_key[:2] / first.grade_key
     assert {p.name for p in folder.iterdir()} >= {"patch.diff", "eval.sh", "output.log", "verdict.json"}
+
+
+def test_patches_touching_git_or_leaving_the_tree_are_refused(suite, grader, tmp_path):
+    task = task_of(suite)
+    for path in (".git/config", "../outside.py", "/etc/passwd", "sub/.git/hooks/pre-commit"):
+        patch = (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+                 "@@ -0,0 +1 @@\n+[core]\n")
+        assert unsafe_paths(patch), path
+        verdict = grader.grade(task, patch)
+        assert verdict.outcome == "patch_failed" and "outside the work tree" in verdict.reason, path
+    assert unsafe_paths(task.patch) == []
+
+
+def test_only_lines_with_the_runs_nonce_count():
+    nonce = "ab" * 16
+    good = f"@@candlebench {nonce} start\n@@candlebench {nonce} PASSED t::a\n" \
+           f"@@candlebench {nonce} FAILED t::b\n@@candlebench {nonce} end 2 1\n"
+    forged = f"PASSED t::b\n@@candlebench {'0' * 32} PASSED t::b\n"
+    assert parse_marked(forged + good, nonce) == (True, {"t::a": "PASSED", "t::b": "FAILED"})
+    assert parse_marked(good + f"@@candlebench {nonce} end 2 0\n", nonce) == (True, {})  # two ends
+    assert parse_marked(good.replace("end 2", "end 3"), nonce) == (True, {})  # count mismatch
+    assert parse_marked(forged, nonce) == (False, {})
+
+
+def test_harness_errors_come_only_from_the_harness(suite, tmp_path):
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
+    never = grader.classify(task, "k", "git_apply", 127, "bash: python: not found", False, 0.1,
+                            tests={}, started=False)
+    assert never.outcome == "harness_error"
+    # once the runner has started, an exit status the patch chose cannot make a harness error
+    chosen = grader.classify(task, "k", "git_apply", 127, "", False, 0.1, tests={}, started=True)
+    assert chosen.outcome == "unresolved"
+
+
+def test_graded_files_changed_during_the_run_invalidate_it(suite, tmp_path):
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
+    passing = {name: "PASSED" for name in task.f2p + task.p2p}
+    verdict = grader.classify(task, "k", "git_apply", 0, "", False, 0.1, tests=passing,
+                              started=True, tampered=True)
+    assert verdict.outcome == "unresolved" and "changed during the run" in verdict.reason
+
+
+def test_harness_error_verdicts_are_not_reused(suite, tmp_path):
+    task = task_of(suite)
+    calls = []
+
+    def broken_checkout(task, dest):
+        calls.append(dest)
+        raise RuntimeError("mirror down")
+
+    grader = Grader(broken_checkout, ProcessSandbox(), tmp_path)
+    first, second = grader.grade(task, task.patch), grader.grade(task, task.patch)
+    assert first.outcome == second.outcome == "harness_error" and not second.cached
+    assert len(calls) == 2 and (tmp_path / first.grade_key[:2] / first.grade_key / "verdict.json").exists()
+
+
+def test_grade_key_covers_environment_and_grader_version(suite, monkeypatch):
+    task = task_of(suite)
+    key = grade_key(task, task.patch, "env-a")
+    assert key != grade_key(task, task.patch, "env-b") and key != grade_key(task, task.patch + " ", "env-a")
+    monkeypatch.setattr("pipeline.grading.GRADER_VERSION", "999")
+    assert key != grade_key(task, task.patch, "env-a")
+
+
+def test_process_sandbox_output_cap_and_stdin(tmp_path):
+    limits = Limits(timeout_s=20, output_bytes=4096)
+    result = ProcessSandbox().run(tmp_path, "read x; echo got $x; yes", limits, stdin=b"hello\n")
+    assert result.truncated and result.exit_code is None and not result.timed_out
+    assert result.output.startswith("got hello") and len(result.output) <= 4096
+
+
+def test_a_failed_restore_is_blamed_on_its_cause(suite, tmp_path, monkeypatch):
+    """Harness errors leave the denominator: a patch must not be able to put itself there."""
+    from pipeline import grading
+
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
+    real = grading.restore_tests
+
+    def fails_on_the_patch(workdir, task):
+        if (workdir / "blocker.py").exists():
+            raise RuntimeError("restoring graded tests failed: blocked")
+        return real(workdir, task)
+
+    monkeypatch.setattr(grading, "restore_tests", fails_on_the_patch)
+    blocker = ("diff --git a/blocker.py b/blocker.py\nnew file mode 100644\n--- /dev/null\n"
+               "+++ b/blocker.py\n@@ -0,0 +1 @@\n+x = 1\n")
+    by_patch = grader.grade(task, blocker)
+    assert by_patch.outcome == "unresolved" and "blocked" in by_patch.reason
+    broken = Task.from_row(task.as_row() | {
+        "before_repo_set_cmd": task.before_repo_set_cmd.rsplit("\n", 1)[0] + "\ngit checkout "
+        + "0" * 40 + " -- tests/test_issue_001.py"})
+    by_harness = grader.grade(broken, broken.patch)
+    assert by_harness.outcome == "harness_error", by_harness.reason
