@@ -58,7 +58,11 @@ def candle_chart(
     changepoints as labelled rules, releases as markers, a volume strip, and the online
     detector's statistic against its alarm threshold (alarms as dots) when `monitor` is given."""
     days = candles.height
-    x = alt.X(f"{period}:T", title=None, axis=alt.Axis(format="%b %d" if days < 200 else "%b %Y"))
+    # Past ~200 days single candles blur into texture: draw the weekly mean rate over them.
+    smooth = 7 if days > 200 and period == "date" else 1
+    candles = candles.with_columns(line=pl.col("rate").rolling_mean(smooth, min_samples=1))
+    axis = alt.Axis(format="%b %d" if days < 200 else "%b %Y")
+    x = alt.X(f"{period}:T", title=None, axis=axis)
     y_scale = alt.Scale(domain=[0, 1])
     base = alt.Chart(_values(candles)).encode(x=x)
     direction = alt.condition("datum.close >= datum.open", alt.value(RISING), alt.value(FALLING))
@@ -78,7 +82,7 @@ def candle_chart(
             tooltip=[alt.Tooltip(f"{period}:T"), alt.Tooltip("rate:Q", format=".1%"),
                      alt.Tooltip("open:Q", format=".1%"), alt.Tooltip("close:Q", format=".1%"),
                      "volume:Q"]),
-        base.mark_line(color="#313695", strokeWidth=1.5).encode(y="rate:Q"),
+        base.mark_line(color="#313695", strokeWidth=1.5 if smooth == 1 else 2.5).encode(y="line:Q"),
     ]
     if period == "date":
         layers += _changepoint_layers(changes, candles["date"].min(), candles["date"].max())
@@ -94,7 +98,7 @@ def candle_chart(
     panels.append(base.mark_bar(size=size, color="#999999").encode(
         y=alt.Y("volume:Q", title="graded")).properties(width=WIDTH, height=45))
     if monitor is not None and monitor.height:
-        watch = alt.Chart(_values(monitor)).encode(x=alt.X("date:T", title=None))
+        watch = alt.Chart(_values(monitor)).encode(x=alt.X("date:T", title=None, axis=axis))
         threshold = float(monitor["threshold"].drop_nulls()[0]) if monitor["threshold"].drop_nulls().len() \
             else None
         layers = [watch.mark_line(color="#542788").encode(

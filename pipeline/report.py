@@ -23,7 +23,8 @@ STYLE = (
 LEGEND = (
     "<p>Candle body: pass rate of the day's first trial (open) to its last (close); wick: the "
     "range over the day's trials, which grows with the number of trials and is <b>not</b> a "
-    "confidence interval. Blue band: the 95% interval of the pooled rate, clustered by task. "
+    "confidence interval. Blue line: the pooled rate (its 7-day mean past 200 days); blue band: "
+    "its 95% interval, clustered by task. Bottom panel: the online CUSUM against its alarm level. "
     "Dashed rules: changepoints (before → after, paired p-value). Triangles: releases.</p>"
 )
 OUTCOMES_SQL = """
