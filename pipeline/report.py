@@ -151,6 +151,7 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     png, svg = render(overview)
     overview_png = out / "overview.png"
     overview_png.write_bytes(png)
+    overview_png.with_suffix(".svg").write_text(svg)
     thumbnail = base64.b64encode(render(overview, scale=0.8)[0]).decode()  # for the Dagster UI
     labels = {s.name: s.label for s in config.subjects}
     pngs, sections, latest_rate = [overview_png], [], {}
@@ -165,9 +166,10 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
         weekly_png, weekly_svg = render(candle_chart(
             weekly.filter(pl.col("subject") == subject), cps.clear(), releases.clear(),
             f"{subject}: weekly candles", period="week"))
-        for suffix, data in (("", daily_png), ("-weekly", weekly_png)):
+        for suffix, png, svg_text in (("", daily_png, daily_svg), ("-weekly", weekly_png, weekly_svg)):
             path = out / f"{subject}{suffix}.png"
-            path.write_bytes(data)
+            path.write_bytes(png)
+            path.with_suffix(".svg").write_text(svg_text)
             pngs.append(path)
         rows = []
         for change in cps.iter_rows(named=True):
