@@ -287,6 +287,11 @@ class BubblewrapSandbox:
                 args += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 args += ["--ro-bind", str(path), str(path)]
+        return args
+
+    def _python_binds(self) -> list[str]:
+        """The interpreter and its environment; mounted after /tmp, which may hold a venv."""
+        args = []
         for path in self.python_paths:
             for parent in reversed(path.parents[:-1]):  # bwrap would copy a 0700 parent's mode
                 args += ["--perms", "0755", "--dir", str(parent)]
@@ -304,7 +309,8 @@ class BubblewrapSandbox:
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 *self._system_binds(), "--proc", "/proc", "--dev", "/dev",
-                "--size", str(limits.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp"]
+                "--size", str(limits.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp",
+                *self._python_binds()]
         if workdir != Path("/"):
             args += ["--bind", str(workdir), "/app"]
             if workspace:
