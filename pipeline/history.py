@@ -55,6 +55,8 @@ def prepare_dagster_home() -> Path:
     Dagster reads `$DAGSTER_HOME/dagster.yaml`; linking (not copying) keeps the repository's
     file the one that configures the instance.
     """
+    # Pin the candlebench home too: Dagster's processes may start in another folder.
+    os.environ["CANDLEBENCH_HOME"] = str(home())
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home() / "dagster")
     dagster_home.mkdir(parents=True, exist_ok=True)
     link = dagster_home / "dagster.yaml"

@@ -63,3 +63,19 @@ def test_instance_uses_the_repository_dagster_yaml(tmp_path, monkeypatch):
         assert concurrency.run_queue_config.max_concurrent_runs == 4
         assert concurrency.pool_config.default_pool_limit == 2
         assert instance.run_retries_enabled
+
+
+def test_preparing_the_home_pins_it_for_dagster_processes(tmp_path, monkeypatch):
+    """`candlebench ui` starts Dagster in DAGSTER_HOME: the candlebench home must not move with it."""
+    from pipeline.history import prepare_dagster_home
+
+    monkeypatch.delenv("CANDLEBENCH_HOME", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    dagster_home = prepare_dagster_home()
+    assert os.environ["CANDLEBENCH_HOME"] == str(tmp_path / ".candlebench")
+    assert dagster_home == tmp_path / ".candlebench" / "dagster"
+    monkeypatch.chdir(dagster_home)
+    from pipeline.config import home
+
+    assert home() == tmp_path / ".candlebench"
