@@ -37,7 +37,7 @@ def agent_attempts(context: dg.AssetExecutionContext, tracker: TrackerResource) 
         attempts = engine.run_attempts(subject, dt.date.fromisoformat(day))
     frame = attempts_frame(attempts, context.run.run_id, engine.config.digest, engine.config.sample_seed)
     if kept is not None:
-        frame = pl.concat([kept, frame], how="vertical_relaxed")
+        frame = pl.concat([kept, frame], how="diagonal_relaxed")
     engine.warehouse.write_partition("attempts", frame, subject=subject, date=day)
     versions = sorted({a.agent_version for a in attempts})
     exits = Counter(a.exit_class for a in attempts)

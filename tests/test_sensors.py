@@ -131,3 +131,33 @@ def test_confirmation_sensor_asks_once_then_records_the_decision(tmp_path, monke
     assert json.loads(decided.cursor)[f"sim-codex|{day}"]["state"] == "confirmed"
     decision = lake.read_partition("decisions", subject="sim-codex", date=day)
     assert decision.select("decision", "attempts_before", "attempts_after").row(0) == ("confirmed", 3, 6)
+
+
+def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatch):
+    import yaml
+
+    from pipeline.definitions import defs
+    from pipeline.history import QUIET
+    from pipeline.warehouse import Warehouse
+
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump({"seed": 1, "start_date": "2026-11-01", "subjects": {
+        "sim-codex": [{"day": 1, "version": "v1", "pass_rate": 0.5}]}}))
+    config = tmp_path / "tracking.yaml"
+    config.write_text(yaml.safe_dump({
+        "suite": "demo", "sample": {"size": 2, "seed": 1}, "trials": 1, "sandbox": "process",
+        "subjects": [{"name": "sim-codex", "adapter": "simulated", "scenario": str(scenario)}]}))
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CANDLEBENCH_CONFIG", str(config))
+    key = dg.MultiPartitionKey({"date": "2026-11-20", "subject": "sim-codex"})
+    job = defs.resolve_job_def("evaluation_job")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("subject", ["sim-codex"])
+        job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET)
+        job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET,
+                               tags={"candlebench/extra_trials": "2"})
+    lake = Warehouse(tmp_path / "home")
+    attempts = lake.read_partition("attempts", subject="sim-codex", date="2026-11-20")
+    evaluations = lake.read_partition("evaluations", subject="sim-codex", date="2026-11-20")
+    assert sorted(attempts["trial"].unique().to_list()) == [0, 1, 2]
+    assert attempts.height == evaluations.height == 6 and attempts["attempt_id"].n_unique() == 6
