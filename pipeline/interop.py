@@ -187,8 +187,11 @@ def _prediction(row: object, where: str, key: str | None = None) -> Prediction:
     return Prediction(instance_id, str(model), patch)
 
 
-def read_predictions(path: Path) -> list[Prediction]:
-    """SWE-bench predictions: .jsonl, a JSON list, or a JSON object keyed by instance_id."""
+def read_predictions(path: Path, unique: bool = True) -> list[Prediction]:
+    """SWE-bench predictions: .jsonl, a JSON list, or a JSON object keyed by instance_id.
+
+    `unique=False` admits several predictions per task (a replayed day's trials).
+    """
     path = Path(path)
     text = path.read_text()
     if path.suffix == ".jsonl":
@@ -210,7 +213,7 @@ def read_predictions(path: Path) -> list[Prediction]:
     predictions = [_prediction(row, where, key) for row, where, key in rows]
     ids = Counter(p.instance_id for p in predictions)
     duplicates = sorted(i for i, n in ids.items() if n > 1)
-    if duplicates:
+    if unique and duplicates:
         raise TaskFormatError(f"{path}: more than one prediction for {duplicates[:5]}")
     return predictions
 

@@ -12,41 +12,15 @@ a task without any as an `agent_error` with an empty patch. The version is the p
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from pipeline.agents import Attempt, skipped
+from pipeline.interop import Prediction, read_predictions
 from pipeline.tasks import Task
 
 _DATED = re.compile(r"(\d{4}-\d{2}-\d{2})(?:\.jsonl?)?")
-
-
-def read_predictions(path: Path) -> list[dict]:
-    """Rows of one predictions file, checked for SWE-bench's three fields."""
-    text = path.read_text()
-    if path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number}: invalid JSON: {err}") from err
-    else:
-        data = json.loads(text)
-        if isinstance(data, dict):
-            rows = [{"instance_id": key, **value} if isinstance(value, dict) else value
-                    for key, value in data.items()]
-        elif isinstance(data, list):
-            rows = data
-        else:
-            raise ValueError(f"{path}: expected a JSON list or an object keyed by instance id")
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or not {"instance_id", "model_patch"} <= set(row):
-            raise ValueError(f"{path}: prediction {number} lacks instance_id or model_patch")
-    return rows
 
 
 class ReplayAgent:
@@ -70,7 +44,7 @@ class ReplayAgent:
     def source_for(self, day: dt.date) -> Path | None:
         return self.source if self.source.is_file() else self.dates().get(day)
 
-    def predictions(self, day: dt.date) -> dict[str, list[dict]]:
+    def predictions(self, day: dt.date) -> dict[str, list[Prediction]]:
         source = self.source_for(day)
         if source is None:
             raise FileNotFoundError(
@@ -85,8 +59,7 @@ class ReplayAgent:
             if not known:
                 return "no predictions yet"
             day = known[-1]
-        names = {str(row.get("model_name_or_path") or "unknown")
-                 for rows in self.predictions(day).values() for row in rows}
+        names = {row.model_name_or_path for rows in self.predictions(day).values() for row in rows}
         return ",".join(sorted(names)) or "empty"
 
     def solve(self, task: Task, day: dt.date, trial: int, folder: Path | None = None) -> Attempt:
@@ -95,8 +68,8 @@ class ReplayAgent:
         if trial >= len(rows) and rows:
             return skipped(self.subject, task, day, trial, self.version(day),
                            f"{len(rows)} prediction(s) recorded for this task, no trial {trial}")
-        row = rows[trial] if rows else {}
-        patch = row.get("model_patch") or ""
+        row = rows[trial] if rows else None
+        patch = (row.model_patch if row else "") or ""
         if folder is not None:
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / "patch.diff").write_text(patch)
@@ -105,20 +78,20 @@ class ReplayAgent:
             started_at=dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=trial),
             patch=patch, cost_usd=0.0, input_tokens=0, output_tokens=0, cached_tokens=0, turns=0,
             duration_s=0.0, exit_class="submitted" if rows else "agent_error",
-            agent_version=str(row.get("model_name_or_path") or self.version(day)),
+            agent_version=row.model_name_or_path if row else self.version(day),
             transcript=source, failure_mode="",
             detail="" if rows else f"no prediction for {task.instance_id} in {source}",
         )
 
 
 @lru_cache(maxsize=64)
-def _load(source: Path, mtime_ns: int) -> dict[str, list[dict]]:
+def _load(source: Path, mtime_ns: int) -> dict[str, list[Prediction]]:
     del mtime_ns  # part of the cache key: an edited file is read again
     files = [source]
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix in (".json", ".jsonl"))
-    by_task: dict[str, list[dict]] = {}
+    by_task: dict[str, list[Prediction]] = {}
     for path in files:
-        for row in read_predictions(path):
-            by_task.setdefault(str(row["instance_id"]), []).append(row)
+        for row in read_predictions(path, unique=False):
+            by_task.setdefault(row.instance_id, []).append(row)
     return by_task
