@@ -3,7 +3,9 @@
 When the online detector raises an alarm on a subject's latest day, the sensor asks for
 `confirm_trials` more trials of that day (once per subject and day). When they are graded and
 the detector has run again, the alarm either survives the extra data (confirmed) or not
-(cleared); the decision is written to the lake's `decisions` table.
+(cleared); the decision is written to the lake's `decisions` table. A requested day is decided
+even when newer days have arrived meanwhile: the detector re-runs over the whole history, so
+that day's row in `alarms` answers for it.
 """
 
 import datetime as dt
@@ -22,6 +24,10 @@ LATEST_SQL = """
 SELECT c.subject, c.day, a.direction FROM
   (SELECT subject, max(date)::VARCHAR AS day FROM candles GROUP BY ALL) c
 LEFT JOIN alarms a ON a.subject = c.subject AND a.date = c.day
+"""
+PENDING_SQL = """
+SELECT p.subject, p.day, a.direction FROM pending p
+LEFT JOIN alarms a ON a.subject = p.subject AND a.date::VARCHAR = p.day
 """
 
 
@@ -50,17 +56,24 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
     warehouse = engine.warehouse
     if not warehouse.db_path.exists():
         return dg.SkipReason("no warehouse yet")
+    state = json.loads(context.cursor) if context.cursor else {}
+    pending = pl.DataFrame(  # requested earlier, not decided yet: maybe no longer the latest day
+        [key.split("|") for key, entry in state.items() if entry["state"] == "requested"],
+        schema={"subject": pl.Utf8, "day": pl.Utf8}, orient="row",
+    )
     try:
         with warehouse.connect(read_only=True, wait_s=5) as connection:
             latest = connection.sql(LATEST_SQL).pl()
+            connection.register("pending", pending)
+            candidates = pl.concat([latest, connection.sql(PENDING_SQL).pl()]).unique(
+                ["subject", "day"], keep="first", maintain_order=True)
     except (duckdb.IOException, duckdb.CatalogException) as err:
         return dg.SkipReason(f"warehouse busy or not aggregated yet: {err}")
-    state = json.loads(context.cursor) if context.cursor else {}
     detected_at = 0.0
     if record := context.instance.get_latest_materialization_event(dg.AssetKey("changepoints")):
         detected_at = record.timestamp
     requests = []
-    for row in latest.iter_rows(named=True):
+    for row in candidates.iter_rows(named=True):
         subject, day, direction = row["subject"], row["day"], row["direction"]
         key = f"{subject}|{day}"
         entry = state.get(key)

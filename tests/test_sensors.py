@@ -133,6 +133,52 @@ def test_confirmation_sensor_asks_once_then_records_the_decision(tmp_path, monke
     assert decision.select("decision", "attempts_before", "attempts_after").row(0) == ("confirmed", 3, 6)
 
 
+def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypatch):
+    import duckdb
+    import polars as pl
+
+    from pipeline.warehouse import Warehouse
+    from sensors.confirmation import confirmation_sensor
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    day, next_day = "2026-11-26", "2026-11-27"
+    database = str(tmp_path / "warehouse.duckdb")
+    with duckdb.connect(database) as connection:
+        connection.execute("CREATE TABLE candles AS SELECT 'sim-codex' AS subject, DATE '2026-11-26' AS date")
+        connection.execute("CREATE TABLE alarms AS SELECT 'sim-codex' AS subject, DATE '2026-11-26' AS date, "
+                           "'down' AS direction")
+    lake = Warehouse(tmp_path)
+    rows = pl.DataFrame({"x": list(range(6))})
+    for table in ("attempts", "evaluations"):
+        folder = lake.partition_path(table, subject="sim-codex", date=day)
+        folder.parent.mkdir(parents=True)
+        rows.head(3).write_parquet(folder)
+
+    def tick(instance, cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"tracker": TrackerResource()})
+        return confirmation_sensor(context)
+
+    with dg.instance_for_test() as instance:
+        first = tick(instance, None)
+        assert [r.run_key for r in first.run_requests] == [f"confirm:sim-codex|{day}"]
+        # The next day is aggregated before the extra trials are graded; with them, the alarm on
+        # the first day does not survive the detector's re-run.
+        with duckdb.connect(database) as connection:
+            connection.execute("INSERT INTO candles VALUES ('sim-codex', DATE '2026-11-27')")
+            connection.execute("DELETE FROM alarms")
+        rows.write_parquet(lake.partition_path("evaluations", subject="sim-codex", date=day))
+        key = dg.MultiPartitionKey({"date": day, "subject": "sim-codex"})
+        instance.report_runless_asset_event(dg.AssetMaterialization("patch_evaluations", partition=key))
+        instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
+        decided = tick(instance, first.cursor)
+    assert decided.run_requests == []  # no alarm on the new day: nothing to ask for
+    state = json.loads(decided.cursor)
+    assert state[f"sim-codex|{day}"]["state"] == "cleared" and f"sim-codex|{next_day}" not in state
+    decision = lake.read_partition("decisions", subject="sim-codex", date=day)
+    assert decision.select("decision", "attempts_before", "attempts_after").row(0) == ("cleared", 3, 6)
+
+
 def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatch):
     import yaml
 
