@@ -1,6 +1,6 @@
 """What each sandbox costs per evaluation, and what two parallel evaluations buy.
 
-    python benchmarks/sandbox_overhead.py [--runs 20] [--evaluations 8]
+    python benchmarks/sandbox_overhead.py [--runs 20] [--evaluations 16] [--rounds 5]
         [--backends process,bubblewrap,docker] [--out benchmarks/results/sandbox_overhead.json]
 
 Overhead: a demo task's graded tests (gold patch applied, graded files restored) run directly on
@@ -11,7 +11,10 @@ the host's), so the fixed cost of the mechanism alone is measured too: `true` th
 sandbox against `bash -c true` directly, also paired.
 Throughput: `--evaluations` full gradings (checkout, apply, restore, run, classify; no cache)
 of distinct demo tasks, one at a time and two at a time, alternating for `--rounds` rounds; the
-ratio of the median wall times. The load average is recorded: on a shared machine it matters.
+ratio of the median wall times, with the lowest and highest round's ratio beside it.
+Fixed-cost scaling: the mechanism alone (`true` through the sandbox) one at a time and two at a
+time; it bounds what two parallel evaluations can gain. The load average is recorded: on a shared
+machine it matters.
 Backends that cannot run here are reported as such. Goals: docker <= 0.5 s, bubblewrap <= 50 ms
 median overhead; two parallel evaluations >= 1.7x the throughput of one.
 """
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -117,15 +121,30 @@ def throughput(sandbox, suite: DemoSuite, scratch: Path, evaluations: int, round
             assert all(v.outcome == "resolved" for v in verdicts), [(v.instance_id, v.reason)
                                                                     for v in verdicts]
     one, two = statistics.median(times[1]), statistics.median(times[2])
+    per_round = [a / b for a, b in zip(times[1], times[2], strict=True)]
     return {"evaluations": len(pairs), "rounds": rounds, "one_at_a_time_s": one,
-            "two_at_a_time_s": two, "speedup": one / two}
+            "two_at_a_time_s": two, "speedup": one / two,
+            "speedup_lowest_round": min(per_round), "speedup_highest_round": max(per_round)}
+
+
+def fixed_cost_scaling(sandbox, scratch: Path, runs: int, rounds: int) -> float:
+    """Throughput of the bare mechanism (`true`), two at a time over one at a time (median round)."""
+    def batch(workers: int) -> float:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda _: sandbox.run(scratch, "true", Limits(timeout_s=60)),
+                                    range(runs)))
+        assert all(r.exit_code == 0 for r in results), [r.output for r in results]
+        return time.perf_counter() - started
+
+    return statistics.median(batch(1) / batch(2) for _ in range(rounds))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--evaluations", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--evaluations", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backends", default="process,bubblewrap,docker")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sandbox_overhead.json"))
     args = parser.parse_args()
@@ -148,6 +167,8 @@ def main() -> int:
             row = overhead(sandbox, task, workdir, workspace, args.runs)
             (scratch / "empty").mkdir(exist_ok=True)
             row["fixed_cost_median_s"] = fixed_cost(sandbox, scratch / "empty", args.runs)
+            row["fixed_cost_speedup"] = fixed_cost_scaling(sandbox, scratch / "empty", args.runs,
+                                                           args.rounds)
             print(f"{name}: {args.evaluations} evaluations, 1 and 2 at a time, {args.rounds} rounds ...",
                   flush=True)
             row.update(throughput(sandbox, suite, scratch / name, args.evaluations, args.rounds))
@@ -155,7 +176,7 @@ def main() -> int:
     results["machine"]["load_average_after"] = os.getloadavg()
     print()
     print(f"{'backend':<11} {'direct':>8} {'sandbox':>8} {'overhead':>9} {'p90':>7} {'fixed':>7} {'goal':>6}"
-          f" {'1 at a time':>12} {'2 at a time':>12} {'speedup':>8}")
+          f" {'1 at a time':>12} {'2 at a time':>12} {'speedup':>8} {'rounds':>11} {'fixed only':>10}")
     for name, row in results["backends"].items():
         if "unavailable" in row:
             print(f"{name:<11} unavailable: {row['unavailable'][:80]}")
@@ -164,7 +185,9 @@ def main() -> int:
         print(f"{name:<11} {row['direct_median_s']:>7.3f}s {row['sandbox_median_s']:>7.3f}s "
               f"{row['overhead_median_s']:>8.3f}s {row['overhead_p90_s']:>6.3f}s "
               f"{row['fixed_cost_median_s']:>6.3f}s {goal:>6} "
-              f"{row['one_at_a_time_s']:>11.2f}s {row['two_at_a_time_s']:>11.2f}s {row['speedup']:>7.2f}x")
+              f"{row['one_at_a_time_s']:>11.2f}s {row['two_at_a_time_s']:>11.2f}s {row['speedup']:>7.2f}x "
+              f"{row['speedup_lowest_round']:>5.2f}-{row['speedup_highest_round']:.2f} "
+              f"{row['fixed_cost_speedup']:>9.2f}x")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"load average before {results['machine']['load_average_before']}, after "
