@@ -214,6 +214,10 @@ class SimulatedAgent:
              for p in scenario["subjects"][subject]),
             key=lambda p: p.day,
         )
+        for phase in self.phases:
+            if not 0.0 <= phase.pass_rate <= 1.0:
+                raise ValueError(f"scenario {scenario_path}: subject {subject!r}, day {phase.day}: "
+                                 f"pass_rate must be between 0 and 1, got {phase.pass_rate}")
         levels = scenario.get("difficulty_levels", {})
         overrides = scenario.get("difficulty", {}) or {}
         self.difficulty = {
@@ -241,6 +245,8 @@ class SimulatedAgent:
 
     def theta(self, rate: float) -> float:
         """The ability whose mean success over the panel equals `rate`."""
+        if rate in (0.0, 1.0):  # always fails, always succeeds: no finite ability gives it
+            return math.copysign(math.inf, rate - 0.5)
         if rate not in self._theta:
             b = list(self.difficulty.values()) or [0.0]
             self._theta[rate] = brentq(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import os
 import re
 import shlex
 import shutil
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +111,9 @@ SETTINGS: dict[str, dict[str, Setting]] = {
 }
 NEEDS_MODEL = ("claude-code", "codex", "openai-compatible")
 NEEDS_PRICE = ("codex", "openai-compatible")
+TOP_FIELDS = ("suite", "run_scripts", "sample", "trials", "sandbox", "grading_workers",
+              "grading_timeout_s", "grading_memory_mb", "grading_tmp_mb", "history_days", "schedule",
+              "subjects", "prices", "alerts", "confirm_trials", "allow_untrusted_patches_without_sandbox")
 SUBJECT_FIELDS = ("name", "adapter", "label", "model", "settings", "trials", "timeout_s",
                   "daily_cost_cap_usd", "concurrency", "retries", "backoff_s", "price", "scenario")
 
@@ -133,13 +138,16 @@ class Subject:
 @dataclass(frozen=True)
 class TrackingConfig:
     path: Path
-    suite: str
+    suite: str  # "demo", or the resolved path of a SWE-Bench-Pro rows file
+    run_scripts: Path | None  # the rows' run_scripts/ folder (default: next to the rows file)
     sample_size: int
     sample_seed: int
     trials: int
     sandbox: str
     grading_workers: int
     grading_timeout_s: float
+    grading_memory_mb: int
+    grading_tmp_mb: int
     history_days: int
     cron: str
     timezone: str
@@ -298,14 +306,40 @@ def load_config(path: Path | None = None) -> TrackingConfig:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     where = str(path)
-    sample = raw.get("sample", {})
-    schedule = raw.get("schedule", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of fields, got {type(raw).__name__}")
+    if unknown := sorted(set(raw) - set(TOP_FIELDS)):
+        hint = difflib.get_close_matches(unknown[0], TOP_FIELDS, n=1)
+        known = f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(TOP_FIELDS)}"
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}{known}")
+    sample = _mapping(raw, "sample", where)
+    schedule = _mapping(raw, "schedule", where)
+    if unknown := sorted(set(sample) - {"design", "size", "seed"}):
+        raise ConfigError(f"{where}: unknown field 'sample.{unknown[0]}' (known: design, size, seed)")
+    if sample.get("design", "panel") != "panel":
+        raise ConfigError(f"{where}: field 'sample.design' must be 'panel' (the only design so far), "
+                          f"got {sample['design']!r}")
+    if unknown := sorted(set(schedule) - {"cron", "timezone"}):
+        raise ConfigError(f"{where}: unknown field 'schedule.{unknown[0]}' (known: cron, timezone)")
+    cron = _optional(schedule, "cron", str, f"{where}: schedule", "0 6 * * *")
+    if len(cron.split()) != 5 or not _valid_cron(cron):
+        raise ConfigError(f"{where}: field 'schedule.cron' must be a 5-field cron string, got {cron!r}")
+    timezone = _optional(schedule, "timezone", str, f"{where}: schedule", "UTC")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"{where}: field 'schedule.timezone': unknown time zone {timezone!r}") from err
+    suite, run_scripts = _suite(raw, path, where)
     sandbox = raw.get("sandbox", "auto")
     if sandbox not in SANDBOXES:
         raise ConfigError(f"{where}: field 'sandbox' must be one of {SANDBOXES}, got {sandbox!r}")
     trials = _need(raw, "trials", int, where)
     if trials < 1:
         raise ConfigError(f"{where}: field 'trials' must be at least 1")
+    unsandboxed = raw.get("allow_untrusted_patches_without_sandbox", False)
+    if not isinstance(unsandboxed, bool):
+        raise ConfigError(f"{where}: field 'allow_untrusted_patches_without_sandbox' must be true or "
+                          f"false, got {unsandboxed!r}")
     prices_raw = raw.get("prices") or {}
     if not isinstance(prices_raw, dict):
         raise ConfigError(f"{where}: field 'prices' must map model names to prices")
@@ -326,24 +360,58 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         raise ConfigError(f"{where}: subject names must be unique, got {names}")
     config = TrackingConfig(
         path=path,
-        suite=raw.get("suite", "demo"),
-        sample_size=_need(sample, "size", int, f"{where}: sample") if sample else 40,
-        sample_seed=int(sample.get("seed", 0)),
+        suite=suite,
+        run_scripts=run_scripts,
+        sample_size=_optional(sample, "size", int, f"{where}: sample", 40, minimum=1),
+        sample_seed=_optional(sample, "seed", int, f"{where}: sample", 0),
         trials=trials,
         sandbox=sandbox,
-        grading_workers=int(raw.get("grading_workers", 2)),
-        grading_timeout_s=float(raw.get("grading_timeout_s", 120)),
-        history_days=int(raw.get("history_days", 95)),
-        cron=schedule.get("cron", "0 6 * * *"),
-        timezone=schedule.get("timezone", "UTC"),
+        grading_workers=_optional(raw, "grading_workers", int, where, 2, minimum=1),
+        grading_timeout_s=_optional(raw, "grading_timeout_s", float, where, 120.0, minimum=1),
+        grading_memory_mb=_optional(raw, "grading_memory_mb", int, where, 2048, minimum=64),
+        grading_tmp_mb=_optional(raw, "grading_tmp_mb", int, where, 256, minimum=1),
+        history_days=_optional(raw, "history_days", int, where, 95, minimum=1),
+        cron=cron,
+        timezone=timezone,
         subjects=tuple(subjects),
         prices=prices,
         digest=hashlib.sha256(text.encode()).hexdigest()[:12],
         alerts=_alerts(raw.get("alerts", []), where),
-        confirm_trials=int(raw.get("confirm_trials", 3)),
-        allow_untrusted_patches_without_sandbox=raw.get("allow_untrusted_patches_without_sandbox") is True,
+        confirm_trials=_optional(raw, "confirm_trials", int, where, 3, minimum=1),
+        allow_untrusted_patches_without_sandbox=unsandboxed,
     )
     return config
+
+
+def _mapping(raw: dict, key: str, where: str) -> dict:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: field {key!r} must be a mapping, got {value!r}")
+    return value
+
+
+def _valid_cron(cron: str) -> bool:
+    from dagster._utils.schedules import is_valid_cron_string  # what the schedule itself accepts
+
+    return is_valid_cron_string(cron)
+
+
+def _suite(raw: dict, path: Path, where: str) -> tuple[str, Path | None]:
+    """`demo`, or a SWE-Bench-Pro rows file (relative to the config's folder) and its run_scripts/."""
+    suite = _optional(raw, "suite", str, where, "demo")
+    scripts = _optional(raw, "run_scripts", str, where, None)
+    if suite == "demo":
+        if scripts is not None:
+            raise ConfigError(f"{where}: field 'run_scripts' belongs to a rows suite, not to 'demo'")
+        return suite, None
+    rows = (path.parent / suite).resolve()
+    if rows.suffix not in (".jsonl", ".json", ".parquet") or not rows.is_file():
+        raise ConfigError(f"{where}: field 'suite' must be 'demo' or an existing SWE-Bench-Pro rows "
+                          f"file (.jsonl, .json or .parquet); {rows} is not one")
+    folder = (path.parent / scripts).resolve() if scripts is not None else None
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"{where}: field 'run_scripts': {folder} is not a folder")
+    return str(rows), folder
 
 
 def _alerts(entries: object, where: str) -> tuple:

@@ -9,7 +9,8 @@
   instance_id, model_name_or_path, model_patch; SWE-Bench-Pro's {instance_id, patch, prefix}
   is read too), the run report `<model>.<run_id>.json` with its id lists, and a per-instance
   `report.json` under `logs/run_evaluation/<run_id>/<model>/<instance_id>/`.
-- `candlebench grade` ties them together without Dagster.
+- `RowSuite` makes a rows file a suite the daily pipeline tracks (`suite:` in tracking.yaml);
+  `candlebench grade` ties the same pieces together without Dagster.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -38,7 +40,14 @@ from pipeline.grading import (
     Verdict,
     run_git,
 )
-from pipeline.sandbox import DockerDaemon, Limits, RunResult, SandboxUnavailable, open_sandbox
+from pipeline.sandbox import (
+    DockerDaemon,
+    DockerSandbox,
+    Limits,
+    RunResult,
+    SandboxUnavailable,
+    open_sandbox,
+)
 from pipeline.tasks import Task, TaskFormatError, load_rows
 
 PRO_IMAGE = "jefzda/sweap-images:{tag}"
@@ -165,6 +174,54 @@ class ImageCheckout:
             step = run_git(dest, *args)
             if step.returncode != 0:
                 raise RuntimeError(f"git {' '.join(args)} in {image}:/app: {step.stderr.strip()}")
+
+
+class RowSuite:
+    """TaskSource for a file of SWE-Bench-Pro rows, graded the way Pro's harness grades them.
+
+    Repositories come out of each task's image (/app) when the row names a `dockerhub_tag`, and
+    from the demo suite for rows of its repositories; tests run through `run_scripts/<id>/` when
+    the task has them (by default the folder next to the rows file), otherwise through pytest.
+    """
+
+    wrong_patch = None  # the simulated agent's wrong fixes exist for the demo suite only
+
+    def __init__(self, rows: Path, cache: Path, run_scripts: Path | None = None,
+                 daemon: DockerDaemon | None = None) -> None:
+        from pipeline.demo_suite import DemoSuite
+
+        self.rows = Path(rows)
+        self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", self.rows.stem) or "rows"
+        self.run_scripts = Path(run_scripts) if run_scripts else self.rows.parent / "run_scripts"
+        self.runner = ProRunner(self.run_scripts)
+        self.demo = DemoSuite(Path(cache) / "repos")
+        self._cache = Path(cache) / "images"
+        self.daemon = daemon  # copies /app out of images; opened on first need when None
+        self._images: ImageCheckout | None = None
+        self._guard = threading.Lock()
+
+    def tasks(self) -> list[Task]:
+        return load_rows(self.rows)
+
+    def difficulty(self, instance_id: str) -> str:
+        del instance_id  # Pro rows carry no difficulty label
+        return ""
+
+    def needs_image(self, tasks: list[Task]) -> list[str]:
+        return [t.instance_id for t in tasks if pro_image(t)]
+
+    def checkout(self, task: Task, dest: Path) -> None:
+        if pro_image(task):
+            with self._guard:
+                if self._images is None:
+                    self.daemon = self.daemon or DockerDaemon()
+                    self._images = ImageCheckout(self.daemon, self._cache)
+            self._images(task, dest)
+        elif task.repo.startswith(DEMO_REPO_PREFIX):
+            self.demo.checkout(task, dest)
+        else:
+            raise RuntimeError(f"{task.instance_id}: no way to get {task.repo}: the row names no "
+                               "dockerhub_tag (its SWE-Bench-Pro image holds the repository at /app)")
 
 
 @dataclass(frozen=True)
@@ -355,9 +412,11 @@ def grade_command(args: argparse.Namespace) -> int:
         print(f"candlebench grade: {message}", file=sys.stderr)
         return 2
 
-    demo = DemoSuite(home() / "repos")
+    demo = args.tasks == "demo"
     try:
-        tasks = demo.tasks() if args.tasks == "demo" else load_rows(Path(args.tasks))
+        suite = DemoSuite(home() / "repos") if demo else RowSuite(
+            Path(args.tasks), home(), Path(args.run_scripts) if args.run_scripts else None)
+        tasks = suite.tasks()
         predictions = read_predictions(Path(args.predictions))
     except (OSError, ValueError) as err:
         return fail(str(err))
@@ -366,37 +425,26 @@ def grade_command(args: argparse.Namespace) -> int:
     if unknown:
         print(f"skipping {len(unknown)} prediction(s) for unknown tasks: {unknown[:5]}")
     predictions = [p for p in predictions if p.instance_id in by_id]
-    scripts = Path(args.run_scripts) if args.run_scripts else (
-        None if args.tasks == "demo" else Path(args.tasks).parent / "run_scripts")
-    runner = ProRunner(scripts) if scripts and scripts.is_dir() else PytestRunner()
-    needs_image = [t.instance_id for t in tasks if pro_image(t) and t.instance_id in
-                   {p.instance_id for p in predictions}]
-    if args.sandbox == "process" and (needs_image or isinstance(runner, ProRunner)):
+    runner = None if demo else suite.runner
+    pro_style = runner is not None and any(runner.scripts(by_id[p.instance_id]) for p in predictions)
+    needs_image = [] if demo else suite.needs_image([by_id[p.instance_id] for p in predictions])
+    if args.sandbox == "process" and (needs_image or pro_style):
         return fail("SWE-Bench-Pro tasks need /app and their image: use --sandbox docker "
                     "(or bubblewrap for Pro-style tasks without an image)")
     if args.sandbox == "process" and not args.allow_untrusted_patches_without_sandbox:
         return fail("predictions are untrusted code; --sandbox process runs them unsandboxed. Use "
                     "docker or bubblewrap, or pass --allow-untrusted-patches-without-sandbox")
+    if needs_image and args.sandbox != "docker":
+        return fail(f"tasks {needs_image[:3]} run in their SWE-Bench-Pro image: use --sandbox docker")
     try:
         sandbox = open_sandbox(args.sandbox)
     except SandboxUnavailable as err:
         return fail(str(err))
-    images = None
-    if needs_image:
-        if args.sandbox != "docker":
-            return fail(f"tasks {needs_image[:3]} run in their SWE-Bench-Pro image: use --sandbox docker")
-        images = ImageCheckout(sandbox.daemon, home() / "images")
-
-    def checkout(task: Task, dest: Path) -> None:
-        if pro_image(task) and images is not None:
-            images(task, dest)
-        elif task.repo.startswith(DEMO_REPO_PREFIX):
-            demo.checkout(task, dest)
-        else:
-            raise RuntimeError(f"{task.instance_id}: no way to get {task.repo} (no dockerhub_tag)")
+    if not demo and isinstance(sandbox, DockerSandbox):
+        suite.daemon = sandbox.daemon
 
     out = Path(args.out)
-    grader = Grader(checkout, sandbox, out / "artifacts", Limits(timeout_s=args.timeout),
+    grader = Grader(suite.checkout, sandbox, out / "artifacts", Limits(timeout_s=args.timeout),
                     allow_untrusted_unsandboxed=args.allow_untrusted_patches_without_sandbox,
                     runner=runner)
     pairs = [(by_id[p.instance_id], p.model_patch or "") for p in predictions]

@@ -18,8 +18,9 @@ from pipeline.agents import Agent, Attempt, SimulatedAgent, solve_all
 from pipeline.config import TrackingConfig, load_config
 from pipeline.demo_suite import DemoSuite
 from pipeline.grading import Grader, Verdict
+from pipeline.interop import RowSuite
 from pipeline.sampling import panel
-from pipeline.sandbox import Limits, open_sandbox
+from pipeline.sandbox import DockerSandbox, Limits, SandboxUnavailable, open_sandbox
 from pipeline.tasks import Task
 from pipeline.warehouse import Warehouse
 
@@ -31,10 +32,11 @@ class Tracker:
         self.warehouse = Warehouse(self.home)
 
     @cached_property
-    def suite(self) -> DemoSuite:
-        if self.config.suite != "demo":
-            raise ValueError(f"{self.config.path}: suite {self.config.suite!r} is not supported yet")
-        return DemoSuite(self.home / "repos")
+    def suite(self) -> DemoSuite | RowSuite:
+        """The built-in demo suite, or the SWE-Bench-Pro rows file the config names."""
+        if self.config.suite == "demo":
+            return DemoSuite(self.home / "repos")
+        return RowSuite(Path(self.config.suite), self.home, self.config.run_scripts)
 
     @cached_property
     def tasks(self) -> dict[str, Task]:
@@ -67,12 +69,32 @@ class Tracker:
 
     @cached_property
     def grader(self) -> Grader:
+        sandbox = open_sandbox(self.config.sandbox)
+        runner = None
+        if isinstance(self.suite, RowSuite):
+            runner, tasks = self.suite.runner, list(self.tasks.values())
+            needs = self.suite.needs_image(tasks)
+            at_app = [t.instance_id for t in tasks if runner.scripts(t)]
+            if needs and not isinstance(sandbox, DockerSandbox):
+                raise SandboxUnavailable(
+                    f"{self.config.path}: tasks such as {needs[0]} run in their SWE-Bench-Pro image, "
+                    f"which needs Docker; the {sandbox.name!r} sandbox was chosen (sandbox: "
+                    f"{self.config.sandbox})")
+            if at_app and sandbox.name == "process":
+                raise SandboxUnavailable(
+                    f"{self.config.path}: tasks such as {at_app[0]} run their run_script.sh at /app, "
+                    "which needs the docker or bubblewrap sandbox, not 'process'")
+            if isinstance(sandbox, DockerSandbox):
+                self.suite.daemon = sandbox.daemon
+        limits = Limits(timeout_s=self.config.grading_timeout_s, memory_mb=self.config.grading_memory_mb,
+                        tmp_mb=self.config.grading_tmp_mb)
         return Grader(
             self.suite.checkout,
-            open_sandbox(self.config.sandbox),
+            sandbox,
             self.warehouse.artifacts,
-            Limits(timeout_s=self.config.grading_timeout_s),
+            limits,
             allow_untrusted_unsandboxed=self.config.allow_untrusted_patches_without_sandbox,
+            runner=runner,
         )
 
     def run_attempts(self, subject: str, day: dt.date, trials: range | None = None) -> list[Attempt]:

@@ -320,3 +320,64 @@ def test_run_script_gets_comma_separated_files(task, tmp_path):
     command = runner.plan(task, workspace).command
     assert ",".join(task.test_files) in command and (workspace / "run_script.sh").exists()
     assert textwrap.dedent(RUN_SCRIPT) == (workspace / "run_script.sh").read_text()
+
+
+@pytest.mark.parametrize("backend", ["bubblewrap", "docker"])
+def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, monkeypatch, request,
+                                                       backend):
+    """`suite: <rows file>` in tracking.yaml: catalog, sample, controls, attempts and grading of
+    SWE-Bench-Pro rows (run_script.sh at /app, parser.py outside) in real Dagster runs; with
+    docker, every task's repository and tests come from its (locally made) Pro image."""
+    import dagster as dg
+    import yaml
+
+    from pipeline.definitions import defs
+    from pipeline.history import QUIET
+    from pipeline.warehouse import Warehouse
+
+    tasks = sorted((t for t in suite.tasks() if t.repo == task.repo), key=lambda t: t.instance_id)[:3]
+    if backend == "docker":
+        _, tag = request.getfixturevalue("sweap_image")
+        tasks = [Task.from_row(t.as_row() | {"repo": "example/textkit", "dockerhub_tag": tag})
+                 for t in tasks]
+    else:
+        open_backend(backend)
+    pro_suite(tmp_path / "pro", tasks)
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump({"seed": 1, "start_date": "2026-11-01",
+        "subjects": {"sim-pro": [{"day": 1, "version": "v1", "pass_rate": 1.0}]}}))
+    config = {"suite": "pro/tasks.jsonl", "sample": {"size": 3, "seed": 1}, "trials": 1,
+              "sandbox": backend,
+              "subjects": [{"name": "sim-pro", "adapter": "simulated", "scenario": "scenario.yaml"}]}
+    (tmp_path / "tracking.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CANDLEBENCH_CONFIG", str(tmp_path / "tracking.yaml"))
+    day, key = "2026-11-20", dg.MultiPartitionKey({"date": "2026-11-20", "subject": "sim-pro"})
+
+    def run(instance, name, partition=None, ok=True):
+        result = defs.resolve_job_def(name).execute_in_process(
+            instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False)
+        assert result.success is ok, name
+        return result
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("subject", ["sim-pro"])
+        run(instance, "catalog_job")
+        run(instance, "daily_job", day)
+        run(instance, "evaluation_job", key)
+        if backend == "docker":  # the same rows with a sandbox that cannot run their images
+            (tmp_path / "tracking.yaml").write_text(yaml.safe_dump(config | {"sandbox": "bubblewrap"}))
+            failed = run(instance, "evaluation_job", key, ok=False)
+            (error,) = [e for e in failed.all_events if e.is_step_failure]
+            assert "run in their SWE-Bench-Pro image, which needs Docker" in str(
+                error.step_failure_data.error)
+    lake = Warehouse(tmp_path / "home")
+    catalog = lake.read_partition("tasks", suite="tasks")
+    assert sorted(catalog["instance_id"].to_list()) == [t.instance_id for t in tasks]
+    controls = lake.read_partition("controls", date=day)
+    assert sorted(controls["control"].to_list()) == ["empty"] * 3 + ["gold"] * 3 and controls["ok"].all()
+    graded = lake.read_partition("evaluations", subject="sim-pro", date=day)
+    assert sorted(graded["outcome"].to_list()) == ["resolved"] * 3
+    scripts = [(Path(folder) / "eval.sh").read_text() for folder in graded["artifact_dir"]]
+    assert all("run_script.sh" in text and "runner swe-bench-pro" in text for text in scripts)
+    if backend == "docker":
+        assert all(f"jefzda/sweap-images:{tag}" in text for text in scripts)
