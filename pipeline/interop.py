@@ -399,6 +399,10 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", default="candlebench", help="names the SWE-bench run report")
     parser.add_argument("--workers", type=int, default=2, help="evaluations running at once")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per evaluation")
+    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
+                        help="memory per evaluation, MiB; docker counts /tmp in it (default %(default)s)")
+    parser.add_argument("--tmp-mb", type=int, default=Limits.tmp_mb,
+                        help="size of the sandbox's private /tmp in MiB (default %(default)s)")
     parser.add_argument("--allow-untrusted-patches-without-sandbox", action="store_true",
                         help="let --sandbox process run these untrusted patches (only for patches you trust)")
 
@@ -412,6 +416,8 @@ def grade_command(args: argparse.Namespace) -> int:
         print(f"candlebench grade: {message}", file=sys.stderr)
         return 2
 
+    if args.memory_mb < 64 or args.tmp_mb < 1 or args.timeout <= 0 or args.workers < 1:
+        return fail("--memory-mb must be at least 64, --tmp-mb and --workers at least 1, --timeout positive")
     demo = args.tasks == "demo"
     try:
         suite = DemoSuite(home() / "repos") if demo else RowSuite(
@@ -444,7 +450,8 @@ def grade_command(args: argparse.Namespace) -> int:
         suite.daemon = sandbox.daemon
 
     out = Path(args.out)
-    grader = Grader(suite.checkout, sandbox, out / "artifacts", Limits(timeout_s=args.timeout),
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, tmp_mb=args.tmp_mb)
+    grader = Grader(suite.checkout, sandbox, out / "artifacts", limits,
                     allow_untrusted_unsandboxed=args.allow_untrusted_patches_without_sandbox,
                     runner=runner)
     pairs = [(by_id[p.instance_id], p.model_patch or "") for p in predictions]

@@ -259,6 +259,8 @@ def test_grade_cli_on_the_demo_suite_and_its_refusals(tmp_path, monkeypatch, cap
             str(tmp_path / "out")]
     assert cli([*base, "--sandbox", "process"]) == 2
     assert "untrusted" in capsys.readouterr().err
+    assert cli([*base, "--sandbox", "process", "--memory-mb", "32"]) == 2
+    assert "--memory-mb must be at least 64" in capsys.readouterr().err
     assert cli([*base, "--sandbox", "process", "--allow-untrusted-patches-without-sandbox"]) == 0
     assert json.loads((tmp_path / "out" / "eval_results.json").read_text()) == {TASK: True}
     assert json.loads((tmp_path / "out" / "gold.candlebench.json").read_text())["total_instances"] == 36
@@ -301,13 +303,15 @@ def test_pro_task_in_its_published_image(task, tmp_path, monkeypatch, sweap_imag
                                              Prediction("gone", "m", task.patch)])
     out = tmp_path / "out"
     assert cli(["grade", "--tasks", str(rows), "--predictions", str(tmp_path / "p.jsonl"),
-                "--sandbox", "docker", "--out", str(out), "--timeout", "120"]) == 0, capsys.readouterr()
+                "--sandbox", "docker", "--out", str(out), "--timeout", "120", "--memory-mb", "1024",
+                "--tmp-mb", "64"]) == 0, capsys.readouterr()
     assert json.loads((out / "eval_results.json").read_text()) == {in_image.instance_id: True}
     errors = json.loads((out / "infra_errors.json").read_text())
     assert list(errors) == ["gone"]
     assert "jefzda/sweap-images:cb-missing-" in errors["gone"] and "docker load -i" in errors["gone"]
     eval_sh = next((out / "logs").rglob("eval.sh")).read_text()
     assert f"jefzda/sweap-images:{tag}" in eval_sh
+    assert "timeout_s=120.0, memory_mb=1024" in eval_sh and "tmp_mb=64" in eval_sh
 
 
 def test_run_script_gets_comma_separated_files(task, tmp_path):
