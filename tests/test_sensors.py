@@ -89,94 +89,87 @@ def test_harness_retry_sensor_regrades_a_broken_partition_a_bounded_number_of_ti
     assert keys == [f"harness-retry:{today}|sim-codex:{n}" for n in range(1, harness.MAX_RETRIES + 1)]
 
 
-def test_confirmation_sensor_asks_once_then_records_the_decision(tmp_path, monkeypatch):
-    import duckdb
-    import polars as pl
+class ConfirmationWorld:
+    """A home where sim-codex's `day` has an alarm and 3 graded attempts, and the sensor's tick."""
 
-    from pipeline.warehouse import Warehouse
-    from sensors.confirmation import confirmation_sensor
+    def __init__(self, tmp_path, monkeypatch, day: str) -> None:
+        import duckdb
+        import polars as pl
 
-    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
-    day = "2026-11-27"
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        connection.execute("CREATE TABLE candles AS SELECT 'sim-codex' AS subject, DATE '2026-11-27' AS date")
-        connection.execute("CREATE TABLE alarms AS SELECT 'sim-codex' AS subject, '2026-11-27' AS date, "
-                           "'down' AS direction")
-    lake = Warehouse(tmp_path)
-    rows = pl.DataFrame({"x": list(range(6))})
-    for table in ("attempts", "evaluations"):
-        folder = lake.partition_path(table, subject="sim-codex", date=day)
-        folder.parent.mkdir(parents=True)
-        rows.head(3).write_parquet(folder)
+        from pipeline.warehouse import Warehouse
 
+        monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+        self.day, self.database = day, str(tmp_path / "warehouse.duckdb")
+        with duckdb.connect(self.database) as connection:
+            connection.execute(f"CREATE TABLE candles AS SELECT 'sim-codex' AS subject, DATE '{day}' AS date")
+            connection.execute(f"CREATE TABLE alarms AS SELECT 'sim-codex' AS subject, DATE '{day}' AS date, "
+                               "'down' AS direction")
+        self.lake = Warehouse(tmp_path)
+        self.rows = pl.DataFrame({"x": list(range(6))})
+        for table in ("attempts", "evaluations"):
+            folder = self.lake.partition_path(table, subject="sim-codex", date=day)
+            folder.parent.mkdir(parents=True)
+            self.rows.head(3).write_parquet(folder)
+
+    def sql(self, *statements: str) -> None:
+        import duckdb
+
+        with duckdb.connect(self.database) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+    def extra_trials_graded(self, instance) -> None:
+        """Six attempts graded for the day, as a materialization of its partition says."""
+        self.rows.write_parquet(self.lake.partition_path("evaluations", subject="sim-codex", date=self.day))
+        key = dg.MultiPartitionKey({"date": self.day, "subject": "sim-codex"})
+        instance.report_runless_asset_event(dg.AssetMaterialization("patch_evaluations", partition=key))
+
+    @staticmethod
     def tick(instance, cursor):
+        from sensors.confirmation import confirmation_sensor
+
         context = dg.build_sensor_context(instance=instance, cursor=cursor,
                                           resources={"tracker": TrackerResource()})
         return confirmation_sensor(context)
 
+    def decision(self) -> tuple:
+        frame = self.lake.read_partition("decisions", subject="sim-codex", date=self.day)
+        return frame.select("decision", "attempts_before", "attempts_after").row(0)
+
+
+def test_confirmation_sensor_asks_once_then_records_the_decision(tmp_path, monkeypatch):
+    world = ConfirmationWorld(tmp_path, monkeypatch, day := "2026-11-27")
     with dg.instance_for_test() as instance:
-        first = tick(instance, None)
+        first = world.tick(instance, None)
         (request,) = first.run_requests
         assert request.run_key == f"confirm:sim-codex|{day}"
         assert request.tags["candlebench/extra_trials"] == "3"
-        assert tick(instance, first.cursor).run_requests == []  # once per subject and day
+        assert world.tick(instance, first.cursor).run_requests == []  # once per subject and day
 
-        rows.write_parquet(lake.partition_path("evaluations", subject="sim-codex", date=day))
-        key = dg.MultiPartitionKey({"date": day, "subject": "sim-codex"})
-        instance.report_runless_asset_event(dg.AssetMaterialization("patch_evaluations", partition=key))
-        waiting = tick(instance, first.cursor)
+        world.extra_trials_graded(instance)
+        waiting = world.tick(instance, first.cursor)
         assert json.loads(waiting.cursor)[f"sim-codex|{day}"]["state"] == "requested"
         instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
-        decided = tick(instance, waiting.cursor)
+        decided = world.tick(instance, waiting.cursor)
     assert json.loads(decided.cursor)[f"sim-codex|{day}"]["state"] == "confirmed"
-    decision = lake.read_partition("decisions", subject="sim-codex", date=day)
-    assert decision.select("decision", "attempts_before", "attempts_after").row(0) == ("confirmed", 3, 6)
+    assert world.decision() == ("confirmed", 3, 6)
 
 
 def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypatch):
-    import duckdb
-    import polars as pl
-
-    from pipeline.warehouse import Warehouse
-    from sensors.confirmation import confirmation_sensor
-
-    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
-    day, next_day = "2026-11-26", "2026-11-27"
-    database = str(tmp_path / "warehouse.duckdb")
-    with duckdb.connect(database) as connection:
-        connection.execute("CREATE TABLE candles AS SELECT 'sim-codex' AS subject, DATE '2026-11-26' AS date")
-        connection.execute("CREATE TABLE alarms AS SELECT 'sim-codex' AS subject, DATE '2026-11-26' AS date, "
-                           "'down' AS direction")
-    lake = Warehouse(tmp_path)
-    rows = pl.DataFrame({"x": list(range(6))})
-    for table in ("attempts", "evaluations"):
-        folder = lake.partition_path(table, subject="sim-codex", date=day)
-        folder.parent.mkdir(parents=True)
-        rows.head(3).write_parquet(folder)
-
-    def tick(instance, cursor):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                          resources={"tracker": TrackerResource()})
-        return confirmation_sensor(context)
-
+    world = ConfirmationWorld(tmp_path, monkeypatch, day := "2026-11-26")
     with dg.instance_for_test() as instance:
-        first = tick(instance, None)
+        first = world.tick(instance, None)
         assert [r.run_key for r in first.run_requests] == [f"confirm:sim-codex|{day}"]
         # The next day is aggregated before the extra trials are graded; with them, the alarm on
         # the first day does not survive the detector's re-run.
-        with duckdb.connect(database) as connection:
-            connection.execute("INSERT INTO candles VALUES ('sim-codex', DATE '2026-11-27')")
-            connection.execute("DELETE FROM alarms")
-        rows.write_parquet(lake.partition_path("evaluations", subject="sim-codex", date=day))
-        key = dg.MultiPartitionKey({"date": day, "subject": "sim-codex"})
-        instance.report_runless_asset_event(dg.AssetMaterialization("patch_evaluations", partition=key))
+        world.sql("INSERT INTO candles VALUES ('sim-codex', DATE '2026-11-27')", "DELETE FROM alarms")
+        world.extra_trials_graded(instance)
         instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
-        decided = tick(instance, first.cursor)
+        decided = world.tick(instance, first.cursor)
     assert decided.run_requests == []  # no alarm on the new day: nothing to ask for
     state = json.loads(decided.cursor)
-    assert state[f"sim-codex|{day}"]["state"] == "cleared" and f"sim-codex|{next_day}" not in state
-    decision = lake.read_partition("decisions", subject="sim-codex", date=day)
-    assert decision.select("decision", "attempts_before", "attempts_after").row(0) == ("cleared", 3, 6)
+    assert state[f"sim-codex|{day}"]["state"] == "cleared" and "sim-codex|2026-11-27" not in state
+    assert world.decision() == ("cleared", 3, 6)
 
 
 def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatch):
@@ -196,8 +189,8 @@ def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatc
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CANDLEBENCH_CONFIG", str(config))
     key = dg.MultiPartitionKey({"date": "2026-11-20", "subject": "sim-codex"})
-    job = defs.resolve_job_def("evaluation_job")
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test() as instance:  # resolving definitions wants a live instance
+        job = defs.resolve_job_def("evaluation_job")
         instance.add_dynamic_partitions("subject", ["sim-codex"])
         job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET)
         job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET,
