@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import subprocess
 import sys
 import time
@@ -33,7 +34,10 @@ def _ui(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
                "-h", args.host, "-p", str(args.port)]
     # Started from DAGSTER_HOME, where our dagster.yaml is linked, so Dagster sees one config.
-    return subprocess.call(command, cwd=dagster_home)
+    # `dagster dev` warns that `dg dev` supersedes it; that needs the dg CLI, which we do not ship.
+    quiet = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                   "ignore:Function `dev_command` is superseded"]))
+    return subprocess.call(command, cwd=dagster_home, env={**os.environ, "PYTHONWARNINGS": quiet})
 
 
 def _backfill(args: argparse.Namespace) -> int:
