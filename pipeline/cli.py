@@ -94,6 +94,20 @@ def _attempt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.preflight import preflight, report
+
+    checks = preflight(Path(args.config) if args.config else None)
+    print(report(checks))
+    failed = sum(c.status == "fail" for c in checks)
+    warned = sum(c.status == "warn" for c in checks)
+    print(f"{failed} failed, {warned} warning(s): "
+          + ("the scheduled run would fail or refuse work" if failed else "ready for the scheduled run"))
+    return 1 if failed else 0
+
+
 def _detect(args: argparse.Namespace) -> int:
     import json
 
@@ -143,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     attempt.add_argument("--config", help="tracking config (default: $CANDLEBENCH_CONFIG, else the home's)")
     attempt.add_argument("--date", help="the day recorded (default: today; replay reads that day's file)")
     attempt.add_argument("--trial", type=int, default=0)
+    check = commands.add_parser(
+        "check", help="preflight: config, suite, sandbox, images, agents and keys, as the daily run "
+        "would build them; exit 1 when something would fail")
+    check.add_argument("--config", help="tracking config (default: $CANDLEBENCH_CONFIG, else the home's)")
     backfill = commands.add_parser(
         "backfill", help="run a historical window through Dagster (one run per date x subject, "
         "batched aggregates); no daemon needed")
@@ -167,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     add_grade_arguments(grade)
     args = parser.parse_args(argv)
     handlers = {"attempt": _attempt, "demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image,
-                "backfill": _backfill, "detect": _detect, "grade": grade_command}
+                "backfill": _backfill, "detect": _detect, "grade": grade_command, "check": _check}
     return handlers[args.command](args)
 
 

@@ -337,6 +337,7 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
 
     from pipeline.definitions import defs
     from pipeline.history import QUIET
+    from pipeline.preflight import preflight
     from pipeline.warehouse import Warehouse
 
     tasks = sorted((t for t in suite.tasks() if t.repo == task.repo), key=lambda t: t.instance_id)[:3]
@@ -369,7 +370,11 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
         run(instance, "daily_job", day)
         run(instance, "evaluation_job", key)
         if backend == "docker":  # the same rows with a sandbox that cannot run their images
+            ready = {c.what: (c.status, c.detail) for c in preflight()}
+            assert ready["task images"] == ("ok", "all 1 present locally") and ready["sandbox"][0] == "ok"
             (tmp_path / "tracking.yaml").write_text(yaml.safe_dump(config | {"sandbox": "bubblewrap"}))
+            refused = {c.what: (c.status, c.detail) for c in preflight()}
+            assert refused["sandbox"][0] == "fail" and "which needs Docker" in refused["sandbox"][1]
             failed = run(instance, "evaluation_job", key, ok=False)
             (error,) = [e for e in failed.all_events if e.is_step_failure]
             assert "run in their SWE-Bench-Pro image, which needs Docker" in str(
