@@ -275,7 +275,7 @@ def sweap_image(suite, task):
     repo = suite.repo_path(task.repo.split("/", 1)[1])
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
-        tar.add(repo, arcname="app", filter=lambda info: _owned_by(info, 1000))
+        tar.add(repo, arcname="app", filter=lambda info: _owned_by(info, 0))  # root, as in Pro images
     container = client.containers.create(DEMO_IMAGE, ["true"])
     try:
         container.put_archive("/", archive.getvalue())
