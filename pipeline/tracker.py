@@ -61,7 +61,8 @@ class Tracker:
                 label_of=self.suite.difficulty,
                 default_start=self.history_start(dt.date.today()),
             )
-        return build_agent(spec, self.suite.checkout, self.home / "transcripts")
+        image_of = self.suite.runner.image if isinstance(self.suite, RowSuite) else None
+        return build_agent(spec, self.suite.checkout, self.home / "transcripts", image_of)
 
     def trusted(self, subject: str) -> bool:
         """Simulated agents only emit gold or derived patches; every other adapter's are untrusted."""

@@ -160,6 +160,25 @@ def test_claude_code_retries_from_a_clean_workspace(suite, grader, task, calls, 
     assert "retry 1 of 3" in Path(attempt.transcript).read_text()
 
 
+def test_a_retry_keeps_ignored_dependencies(suite, task, tmp_path):
+    """Reset for a retry drops the agent's files but keeps ignored ones (a Pro /app's node_modules)."""
+    from pipeline.adapters.workspace import Workspace
+
+    def checkout(task, dest):
+        suite.checkout(task, dest)
+        (dest / "node_modules" / "left-pad").mkdir(parents=True)
+        (dest / "node_modules" / "left-pad" / "index.js").write_text("module.exports = 1;\n")
+        with (dest / ".git" / "info" / "exclude").open("a") as exclude:
+            exclude.write("node_modules/\n")
+
+    workspace = Workspace.create(tmp_path / "attempt", task, checkout)
+    (workspace.path / "WIP.md").write_text("half done\n")
+    (workspace.path / "calcexpr" / "tokens.py").write_text("broken\n")
+    workspace.reset()
+    assert (workspace.path / "node_modules" / "left-pad" / "index.js").exists()
+    assert not (workspace.path / "WIP.md").exists() and workspace.diff() == ""
+
+
 def test_claude_code_timeout(suite, task, calls, tmp_path, monkeypatch):
     monkeypatch.setenv("STANDIN_MODE", "hang")
     spec = subject(tmp_path, {"name": "cc", "adapter": "claude-code", "model": "sonnet", "timeout_s": 1,

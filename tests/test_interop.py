@@ -276,6 +276,9 @@ def sweap_image(suite, task):
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
         tar.add(repo, arcname="app", filter=lambda info: _owned_by(info, 0))  # root, as in Pro images
+        marker = tarfile.TarInfo("etc/sweap-marker")  # tells this image from the demo image
+        marker.size = len(b"task image\n")
+        tar.addfile(marker, io.BytesIO(b"task image\n"))
     container = client.containers.create(DEMO_IMAGE, ["true"])
     try:
         container.put_archive("/", archive.getvalue())
@@ -390,3 +393,35 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
     assert all("run_script.sh" in text and "runner swe-bench-pro" in text for text in scripts)
     if backend == "docker":
         assert all(f"jefzda/sweap-images:{tag}" in text for text in scripts)
+
+
+def test_a_bash_loop_agent_works_in_the_task_image(task, tmp_path, monkeypatch, sweap_image):
+    """On a rows suite, an openai-compatible agent with `sandbox: docker` runs its commands in the
+    task's own image (its toolchain), on a work tree taken from that image's /app."""
+    import datetime as dt
+
+    import yaml
+    from standins.openai_server import StandInServer
+
+    from pipeline.config import load_config
+    from pipeline.tracker import Tracker
+
+    _, tag = sweap_image
+    in_image = Task.from_row(task.as_row() | {"repo": "example/textkit", "dockerhub_tag": tag})
+    pro_suite(tmp_path / "pro", [in_image])
+    script = ["```bash\ncat /etc/sweap-marker && pwd && git status --short && echo ok\n```",
+              f"```bash\ngit apply <<'EOF'\n{task.patch}EOF\n```",
+              "```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"]
+    with StandInServer(script) as server:
+        (tmp_path / "tracking.yaml").write_text(yaml.safe_dump({
+            "suite": "pro/tasks.jsonl", "trials": 1, "sandbox": "docker",
+            "prices": {"gpt-standin": {"input": 0, "output": 0}},
+            "subjects": [{"name": "oa", "adapter": "openai-compatible", "model": "gpt-standin",
+                          "settings": {"base_url": server.url, "sandbox": "docker"}}]}))
+        tracker = Tracker(tmp_path / "home", load_config(tmp_path / "tracking.yaml"))
+        attempt = tracker.agent("oa").solve(in_image, dt.date(2026, 11, 20), 0)
+    assert attempt.exit_class == "submitted", attempt.detail
+    observations = [m["content"] for m in server.requests[-1]["body"]["messages"] if m["role"] == "user"]
+    assert "<output>\ntask image\n/app\nok\n" in observations[1]
+    verdict = tracker.grade([(in_image, attempt.patch)], trusted=False)[0]
+    assert verdict.outcome == "resolved", verdict.reason

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.adapters.claude_code import ClaudeCode
@@ -24,19 +25,26 @@ from pipeline.adapters.replay import ReplayAgent
 from pipeline.adapters.workspace import Checkout, WorkspaceAgent
 from pipeline.agents import Agent, Attempt
 from pipeline.config import Subject
+from pipeline.tasks import Task
 
 DRIVERS = {"claude-code": ClaudeCode, "codex": Codex, "openai-compatible": OpenAICompatible,
            "command": Command}
 
 
-def build_agent(spec: Subject, checkout: Checkout, transcripts: Path) -> Agent:
-    """The agent of a configured subject (any adapter but `simulated`)."""
+def build_agent(spec: Subject, checkout: Checkout, transcripts: Path,
+                image_of: Callable[[Task], str | None] | None = None) -> Agent:
+    """The agent of a configured subject (any adapter but `simulated`).
+
+    `image_of` names a task's own image (SWE-Bench-Pro's): agents whose commands run in a
+    container (openai-compatible with `sandbox: docker`) run them there, with the task's toolchain.
+    """
     if spec.adapter == "replay":
         return ReplayAgent(spec.name, Path(spec.settings["predictions"]))
     if spec.adapter not in DRIVERS:
         raise ValueError(f"subject {spec.name}: adapter {spec.adapter!r} is not available")
     return WorkspaceAgent(spec.name, DRIVERS[spec.adapter](spec), checkout, transcripts,
-                          timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s)
+                          timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s,
+                          image_of=image_of)
 
 
 def try_task(

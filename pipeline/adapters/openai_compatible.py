@@ -172,7 +172,8 @@ class OpenAICompatible:
                 log.event(**messages[-1])
                 continue
             limit = max(min(s["command_timeout_s"], deadline - time.monotonic()), 0.1)
-            result = self.sandbox.run(session.workspace.path, commands[0], Limits(timeout_s=limit))
+            result = self.sandbox.run(session.workspace.path, commands[0], Limits(timeout_s=limit),
+                                      image=session.image)
             first = result.output.lstrip().splitlines()[:1]
             if not result.timed_out and first == [SENTINEL]:
                 log.event(role="tool", content=SENTINEL, exit_code=result.exit_code)

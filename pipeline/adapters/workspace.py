@@ -209,9 +209,11 @@ class Workspace:
         return done.stdout
 
     def reset(self) -> None:
-        """Back to the base state, for a retry."""
+        """Back to the base state, for a retry. Ignored files stay: a SWE-Bench-Pro /app carries its
+        installed dependencies (node_modules, build output) as ignored files, and they never enter
+        the patch."""
         _git(self.path, "reset", "-q", "--hard", self.base)
-        _git(self.path, "clean", "-qfdx")
+        _git(self.path, "clean", "-qfd")
 
 
 class Transcript:
@@ -246,6 +248,7 @@ class Session:
     workspace: Workspace
     transcript: Transcript
     timeout_s: float
+    image: str | None = None  # the task's own image (SWE-Bench-Pro), for drivers that run commands
 
 
 class Driver(Protocol):
@@ -377,9 +380,11 @@ class WorkspaceAgent:
         retries: int = 3,
         backoff_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        image_of: Callable[[Task], str | None] | None = None,
     ) -> None:
         self.subject = subject
         self.driver = driver
+        self.image_of = image_of or (lambda task: None)
         self.checkout = checkout
         self.transcripts = Path(transcripts)
         self.timeout_s = timeout_s
@@ -422,7 +427,8 @@ class WorkspaceAgent:
             run, usage, tries = Run("timeout", detail="no time to start"), Usage(), 0
             while (left := self.timeout_s - (time.monotonic() - clock)) > 0:
                 tries += 1
-                run = self.driver.run(Session(task.prompt(), workspace, transcript, left))
+                run = self.driver.run(Session(task.prompt(), workspace, transcript, left,
+                                              self.image_of(task)))
                 usage = usage + run.usage
                 delay = backoff(tries, self.backoff_s)
                 if not run.transient or tries > self.retries or delay >= self.timeout_s - (
