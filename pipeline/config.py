@@ -367,7 +367,9 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         trials=trials,
         sandbox=sandbox,
         grading_workers=_optional(raw, "grading_workers", int, where, 2, minimum=1),
-        grading_timeout_s=_optional(raw, "grading_timeout_s", float, where, 120.0, minimum=1),
+        # the demo's tests take seconds; a SWE-Bench-Pro task's can take many minutes
+        grading_timeout_s=_optional(raw, "grading_timeout_s", float, where,
+                                    120.0 if suite == "demo" else 1800.0, minimum=1),
         grading_memory_mb=_optional(raw, "grading_memory_mb", int, where, 2048, minimum=64),
         grading_tmp_mb=_optional(raw, "grading_tmp_mb", int, where, 256, minimum=1),
         history_days=_optional(raw, "history_days", int, where, 95, minimum=1),

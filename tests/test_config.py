@@ -62,6 +62,7 @@ def test_a_rows_suite_resolves_next_to_the_config(tmp_path):
     (tmp_path / "pro" / "tasks.jsonl").write_text("")
     config = load_config(write(tmp_path, "trials: 1\nsuite: pro/tasks.jsonl\nsubjects: []\n"))
     assert config.suite == str(tmp_path / "pro" / "tasks.jsonl") and config.run_scripts is None
+    assert config.grading_timeout_s == 1800  # Pro tests run for minutes; the demo's default is 120
     config = load_config(write(tmp_path, "trials: 1\nsuite: pro/tasks.jsonl\nrun_scripts: pro/run_scripts\n"
                                          "grading_memory_mb: 4096\nsubjects: []\n"))
     assert config.run_scripts == tmp_path / "pro" / "run_scripts" and config.grading_memory_mb == 4096
