@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import shutil
 import tempfile
 import urllib.error
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline.adapters import claude_code, codex
 from pipeline.config import ConfigError, Subject, TrackingConfig, home, load_config
@@ -90,11 +92,11 @@ def _sandbox(tracker) -> Check:
 
 
 def _images(tracker) -> list[Check]:
-    suite = tracker.suite
-    if not hasattr(suite, "needs_image"):
-        return []
-    from pipeline.interop import pro_image
+    from pipeline.interop import RowSuite, pro_image
 
+    suite = tracker.suite
+    if not isinstance(suite, RowSuite):
+        return []
     images = sorted({pro_image(t) for t in tracker.tasks.values() if pro_image(t)})
     if not images or suite.daemon is None:
         return []
@@ -113,7 +115,7 @@ def _subject(tracker, subject: Subject) -> list[Check]:
     checks = []
     settings = subject.settings
     executable = settings.get("executable") or (
-        settings["template"].split()[0] if subject.adapter == "command" else None)
+        shlex.split(settings["template"])[0] if subject.adapter == "command" else None)
     if executable and not shutil.which(executable):
         checks.append(Check("fail", what, f"{subject.adapter}: {executable!r} is not on PATH"))
     else:
@@ -146,7 +148,8 @@ def _endpoint(what: str, base_url: str) -> Check:
 def _alerts(config: TrackingConfig) -> Check:
     if not config.alerts:
         return Check("warn", "alerts", "no alert targets: confirmed shifts show only in the UI and report")
-    return Check("ok", "alerts", ", ".join(f"{t.format} -> {t.url.split('?')[0]}" for t in config.alerts))
+    # only the host: a webhook's path and query are its secret
+    return Check("ok", "alerts", ", ".join(f"{t.format} -> {urlsplit(t.url).netloc}" for t in config.alerts))
 
 
 def report(checks: list[Check]) -> str:

@@ -74,7 +74,8 @@ def test_keys_set_and_a_live_endpoint_pass(tmp_path, monkeypatch):
             {"name": "local", "adapter": "openai-compatible", "model": "q", "daily_cost_cap_usd": 1,
              "price": {"input": 0, "output": 0},
              "settings": {"base_url": server.url, "api_key_env": "LOCAL_KEY"}},
-        ], allow_untrusted_patches_without_sandbox=True)
+        ], allow_untrusted_patches_without_sandbox=True,
+           alerts=[{"url": "https://hooks.slack.com/services/T000/B000/SECRET", "format": "slack"}])
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
         monkeypatch.setenv("LOCAL_KEY", "k")
         checks = preflight(path)
@@ -84,6 +85,7 @@ def test_keys_set_and_a_live_endpoint_pass(tmp_path, monkeypatch):
     assert status == "warn" and "untrusted patches run UNSANDBOXED" in detail
     assert found["subject cc"][0][0] == "ok" and "claude-code" in found["subject cc"][0][1]
     assert any(s == "ok" and "answers" in d for s, d in found["subject local"])
+    assert found["alerts"] == [("ok", "slack -> hooks.slack.com")]  # never the webhook's secret path
 
 
 def test_a_broken_config_stops_at_the_config(tmp_path, monkeypatch):
