@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
 
 TASKS, TRIALS = 50, 3
 
@@ -160,9 +160,7 @@ def main() -> int:
         print(f"re-grade of {rg['days']} demo days ({rg['partitions']} partitions) from cache: "
               f"{rg['regrade_s']} s, {rg['per_partition_s']} s per partition, "
               f"{rg['cached_share']:.0%} of verdicts cached")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out = write_result(args.out, result)
     print(f"wrote {out}")
     return 0
 

@@ -29,7 +29,6 @@ percentile over all streams (null when more than 5% are missed), share detected 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -39,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
 from scipy import stats
 from scipy.special import expit, logit
 
@@ -332,9 +332,7 @@ def main() -> int:
     started = time.monotonic()
     report = run(args.quick, args.seed, args.workers, MonitorDesign())
     report["seconds"]["total"] = round(time.monotonic() - started, 1)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out = write_result(args.out, report)
     print(table(report))
     print(f"\n{report['mode']} run in {report['seconds']['total']:.0f}s; JSON: {out}")
     return 0 if all(check["met"] for check in report["goals"].values()) else 1

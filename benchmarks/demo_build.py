@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,9 +65,7 @@ def main() -> int:
         print(f"{row['stage']:<24}{row['wall_s']:>10}{row['in_steps_s']:>12}{row['dagster_overhead_s']:>11}")
     print(f"{'total':<24}{result['total_s']:>10}   ({timings.runs} runs; goal < 300 s)")
     print(f"fresh gradings: {len(fresh)}, {grading_s:.1f} s of sandbox time (2 workers in parallel)")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out = write_result(args.out, result)
     print(f"wrote {out}")
     return 0
 

@@ -22,7 +22,6 @@ median overhead; two parallel evaluations >= 1.7x the throughput of one.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -32,6 +31,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -188,8 +189,7 @@ def main() -> int:
               f"{row['one_at_a_time_s']:>11.2f}s {row['two_at_a_time_s']:>11.2f}s {row['speedup']:>7.2f}x "
               f"{row['speedup_lowest_round']:>5.2f}-{row['speedup_highest_round']:.2f} "
               f"{row['fixed_cost_speedup']:>9.2f}x")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    write_result(args.out, results)
     print(f"load average before {results['machine']['load_average_before']}, after "
           f"{results['machine']['load_average_after']} on {os.cpu_count()} CPUs")
     print(f"written to {args.out}")

@@ -32,8 +32,10 @@ PASSING = {"PASSED", "XFAIL"}
 FAILING = {"FAILED", "ERROR"}
 _RESULT_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS)\s+(.+?)(?:\s+-\s+.*)?$")
 MARK = "@@candlebench"
-# Host-side git never runs hooks or an fsmonitor a work tree's config might name.
+# Host-side git never runs hooks or an fsmonitor a work tree's config might name, and reads no
+# system or user config (the work tree may be owned by the sandbox's uid: any owner is accepted).
 _SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "safe.directory=*")
+_GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "LC_ALL": "C"}
 
 Checkout = Callable[[Task, Path], None]
 
@@ -118,7 +120,7 @@ def run_git(workdir: Path, *args: str, stdin: str | None = None) -> subprocess.C
     """git in a work tree whose config we do not trust: no hooks, no fsmonitor, any owner."""
     return subprocess.run(
         ["git", *_SAFE_GIT, *args], cwd=workdir, input=stdin, text=True, capture_output=True,
-        check=False,
+        check=False, env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **_GIT_ENV},
     )
 
 
@@ -156,15 +158,15 @@ def apply_patch(workdir: Path, patch: str) -> str:
     if not patch.endswith("\n"):
         patch += "\n"
     steps = [
-        ("git_apply", ["git", *_SAFE_GIT, "apply", "--verbose", "--whitespace=nowarn"]),
-        ("git_apply_3way", ["git", *_SAFE_GIT, "apply", "--verbose", "--3way", "--whitespace=nowarn"]),
-        ("patch_fuzz", ["patch", "--batch", "--fuzz=5", "-p1", "--no-backup-if-mismatch"]),
+        ("git_apply", lambda: run_git(workdir, "apply", "--verbose", "--whitespace=nowarn", stdin=patch)),
+        ("git_apply_3way", lambda: run_git(workdir, "apply", "--verbose", "--3way", "--whitespace=nowarn",
+                                           stdin=patch)),
+        ("patch_fuzz", lambda: subprocess.run(
+            ["patch", "--batch", "--fuzz=5", "-p1", "--no-backup-if-mismatch"], cwd=workdir,
+            input=patch, text=True, capture_output=True, check=False)),
     ]
-    for step, command in steps:
-        done = subprocess.run(
-            command, cwd=workdir, input=patch, text=True, capture_output=True, check=False
-        )
-        if done.returncode == 0:
+    for step, apply in steps:
+        if apply().returncode == 0:
             return step
         run_git(workdir, "reset", "-q", "--hard")
         run_git(workdir, "clean", "-qfd")

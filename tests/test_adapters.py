@@ -313,6 +313,7 @@ def test_openai_compatible_commands_in_docker(suite, grader, task, tmp_path):
     script = [bash("id -u && git status --short && echo done"),
               bash(f"git apply <<'EOF'\n{task.patch}EOF"),
               bash("python -c 'import urllib.request as u; u.urlopen(\"http://1.1.1.1\", timeout=3)'"),
+              bash("git config core.fsmonitor 'touch /tmp/pwned'; echo config-exit=$?"),
               bash("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")]
     with StandInServer(script) as server:
         attempt = solve(subject(tmp_path, {
@@ -323,6 +324,8 @@ def test_openai_compatible_commands_in_docker(suite, grader, task, tmp_path):
     observations = [m["content"] for m in server.requests[-1]["body"]["messages"] if m["role"] == "user"]
     assert "<output>\n1000\ndone\n" in observations[1]  # not root; git works on the self-contained tree
     assert "Network is unreachable" in observations[3]
+    # .git is read-only in the sandbox: the host's later `git add`/`git diff` meet no agent config
+    assert "config-exit=" in observations[4] and "config-exit=0" not in observations[4]
 
 
 # --- command ----------------------------------------------------------------------------------

@@ -172,8 +172,9 @@ class OpenAICompatible:
                 log.event(**messages[-1])
                 continue
             limit = max(min(s["command_timeout_s"], deadline - time.monotonic()), 0.1)
+            # .git read-only: the host runs git there afterwards, and must not meet the agent's config
             result = self.sandbox.run(session.workspace.path, commands[0], Limits(timeout_s=limit),
-                                      image=session.image)
+                                      image=session.image, readonly=(".git",))
             first = result.output.lstrip().splitlines()[:1]
             if not result.timed_out and first == [SENTINEL]:
                 log.event(role="tool", content=SENTINEL, exit_code=result.exit_code)

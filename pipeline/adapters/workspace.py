@@ -35,6 +35,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from pipeline.agents import Attempt, now
+from pipeline.grading import run_git
 from pipeline.tasks import Task
 
 Checkout = Callable[[Task, Path], None]
@@ -163,13 +164,6 @@ class Run:
 
 # --- the workspace ----------------------------------------------------------------------------
 
-def _git(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    # safe.directory: a docker-sandboxed command may leave the tree owned by another uid
-    return subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=workdir, capture_output=True,
-                          text=True, check=False, env={"PATH": DEFAULT_PATH, "GIT_CONFIG_NOSYSTEM": "1",
-                                                       "GIT_CONFIG_GLOBAL": "/dev/null"})
-
-
 @dataclass(frozen=True)
 class Workspace:
     root: Path  # the attempt's folder
@@ -186,14 +180,14 @@ class Workspace:
         (home / "tmp").mkdir(parents=True, exist_ok=True)
         checkout(task, path)
         if self_contained and (path / ".git" / "objects" / "info" / "alternates").exists():
-            _git(path, "repack", "-a", "-d", "-q")
+            run_git(path, "repack", "-a", "-d", "-q")
             (path / ".git" / "objects" / "info" / "alternates").unlink()
         info = path / ".git" / "info"
         info.mkdir(parents=True, exist_ok=True)
         with (info / "exclude").open("a") as exclude:
             exclude.write("\n".join(JUNK) + "\n")
         (root / "prompt.md").write_text(task.prompt())
-        base = _git(path, "rev-parse", "HEAD").stdout.strip() or task.base_commit
+        base = run_git(path, "rev-parse", "HEAD").stdout.strip() or task.base_commit
         return cls(root=root, path=path, home=home, base=base)
 
     @property
@@ -202,8 +196,9 @@ class Workspace:
 
     def diff(self) -> str:
         """Everything the agent changed, new files included, committed or not."""
-        _git(self.path, "add", "-A", ".")
-        done = _git(self.path, "diff", "--cached", "--no-color", "--no-ext-diff", self.base, "--")
+        run_git(self.path, "add", "-A", ".")
+        done = run_git(self.path, "diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv",
+                       self.base, "--")
         if done.returncode != 0:
             raise RuntimeError(f"git diff in {self.path} failed: {done.stderr.strip()}")
         return done.stdout
@@ -212,8 +207,8 @@ class Workspace:
         """Back to the base state, for a retry. Ignored files stay: a SWE-Bench-Pro /app carries its
         installed dependencies (node_modules, build output) as ignored files, and they never enter
         the patch."""
-        _git(self.path, "reset", "-q", "--hard", self.base)
-        _git(self.path, "clean", "-qfd")
+        run_git(self.path, "reset", "-q", "--hard", self.base)
+        run_git(self.path, "clean", "-qfd")
 
 
 class Transcript:
