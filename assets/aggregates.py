@@ -11,7 +11,7 @@ from pipeline.candles import refresh_candles
 from pipeline.partitions import date
 from pipeline.report import changepoint_markdown, verdict_markdown, write_report
 from pipeline.resources import TrackerResource
-from pipeline.tracker import detect, releases
+from pipeline.tracker import detect
 
 
 @dg.asset(
@@ -58,7 +58,7 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
 def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
     with engine.warehouse.connect() as connection:
-        tables = {**detect(connection), "releases": releases(connection)}
+        tables = detect(connection)
         for name, frame in tables.items():
             connection.register(f"new_{name}", frame)
             connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM new_{name}")

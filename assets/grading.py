@@ -8,7 +8,7 @@ import polars as pl
 
 from assets.catalog import DAILY, daily_sample, task_catalog
 from pipeline.agents import EXIT_CLASSES
-from pipeline.grading import GRADER_VERSION, OUTCOMES, Verdict
+from pipeline.grading import OUTCOMES, Verdict
 from pipeline.partitions import date, date_by_subject, keys_of
 from pipeline.resources import TrackerResource
 from pipeline.tracker import attempts_frame
@@ -82,7 +82,7 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
             "f2p_total": v.f2p_total, "p2p_passed": v.p2p_passed, "p2p_total": v.p2p_total,
             "grade_key": v.grade_key, "cached": v.cached, "artifact_dir": v.artifact_dir,
             "grader_version": v.grader_version, "env_fingerprint": v.env_fingerprint,
-            "sandbox": engine.grader.sandbox.name, "run_id": context.run.run_id,
+            "sandbox": engine.grader.sandbox.name, "reason": v.reason, "run_id": context.run.run_id,
             "config_hash": row["config_hash"],
         }
         for row, v in zip(rows, verdicts, strict=True)
@@ -139,11 +139,6 @@ def harness_controls(context: dg.AssetExecutionContext, tracker: TrackerResource
 
 
 def skipped_verdict(engine, row: dict) -> Verdict:
-    task = engine.tasks[row["instance_id"]]
-    return Verdict(
-        instance_id=task.instance_id, outcome="skipped", resolved=False, apply_step="",
-        f2p_passed=0, f2p_total=len(task.f2p), p2p_passed=0, p2p_total=len(task.p2p),
-        exit_code=None, duration_s=0.0, reason="not launched: daily cost cap reached",
-        grade_key="", grader_version=GRADER_VERSION, env_fingerprint=engine.grader.fingerprint,
-        artifact_dir="",
-    )
+    """An attempt never launched (the daily cost cap, a replay with no trial for it): its reason."""
+    reason = f"not launched: {row['detail']}" if row.get("detail") else "not launched"
+    return engine.grader.not_run(engine.tasks[row["instance_id"]], "skipped", reason)

@@ -110,12 +110,6 @@ def is_empty(patch: str) -> bool:
     return patch.strip() == ""
 
 
-def test_command(task: Task) -> str:
-    """The pytest invocation for a task's selected test files (PYTEST_RUNNER takes the same args)."""
-    files = " ".join(shlex.quote(f) for f in task.test_files) or "tests"
-    return f"python -m pytest -rA -p no:cacheprovider -o addopts='' {files}"
-
-
 def run_git(workdir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """git in a work tree whose config we do not trust: no hooks, no fsmonitor, any owner."""
     return subprocess.run(
@@ -399,6 +393,10 @@ class Grader:
             futures = {k: pool.submit(self.grade, t, p, **options) for k, (t, p) in unique.items()}
             done = {k: f.result() for k, f in futures.items()}
         return [done[(task.instance_id, patch)] for task, patch in items]
+
+    def not_run(self, task: Task, outcome: str, reason: str) -> Verdict:
+        """The verdict of an attempt that never reached a sandbox (e.g. `skipped`): nothing stored."""
+        return self._verdict(task, "", outcome, reason=reason, artifact_dir="")
 
     def _verdict(self, task: Task, key: str, outcome: str, **values) -> Verdict:
         base = dict(

@@ -45,6 +45,7 @@ from pipeline.sandbox import (
     DockerSandbox,
     Limits,
     RunResult,
+    Sandbox,
     SandboxUnavailable,
     open_sandbox,
 )
@@ -209,6 +210,20 @@ class RowSuite:
 
     def needs_image(self, tasks: list[Task]) -> list[str]:
         return [t.instance_id for t in tasks if pro_image(t)]
+
+    def bind(self, sandbox: Sandbox, tasks: list[Task]) -> None:
+        """Check that `sandbox` can run these tasks, and share its Docker gateway for checkouts.
+
+        Tasks with an image need Docker; tasks with run scripts need /app (docker or bubblewrap).
+        """
+        if (needs := self.needs_image(tasks)) and not isinstance(sandbox, DockerSandbox):
+            raise SandboxUnavailable(f"tasks such as {needs[0]} run in their SWE-Bench-Pro image, which "
+                                     f"needs Docker; the {sandbox.name!r} sandbox was chosen")
+        if sandbox.name == "process" and (at_app := [t.instance_id for t in tasks if self.runner.scripts(t)]):
+            raise SandboxUnavailable(f"tasks such as {at_app[0]} run their run_script.sh at /app, which "
+                                     "needs the docker or bubblewrap sandbox, not 'process'")
+        if isinstance(sandbox, DockerSandbox):
+            self.daemon = sandbox.daemon
 
     def checkout(self, task: Task, dest: Path) -> None:
         if pro_image(task):
@@ -431,23 +446,16 @@ def grade_command(args: argparse.Namespace) -> int:
     if unknown:
         print(f"skipping {len(unknown)} prediction(s) for unknown tasks: {unknown[:5]}")
     predictions = [p for p in predictions if p.instance_id in by_id]
-    runner = None if demo else suite.runner
-    pro_style = runner is not None and any(runner.scripts(by_id[p.instance_id]) for p in predictions)
-    needs_image = [] if demo else suite.needs_image([by_id[p.instance_id] for p in predictions])
-    if args.sandbox == "process" and (needs_image or pro_style):
-        return fail("SWE-Bench-Pro tasks need /app and their image: use --sandbox docker "
-                    "(or bubblewrap for Pro-style tasks without an image)")
     if args.sandbox == "process" and not args.allow_untrusted_patches_without_sandbox:
         return fail("predictions are untrusted code; --sandbox process runs them unsandboxed. Use "
                     "docker or bubblewrap, or pass --allow-untrusted-patches-without-sandbox")
-    if needs_image and args.sandbox != "docker":
-        return fail(f"tasks {needs_image[:3]} run in their SWE-Bench-Pro image: use --sandbox docker")
     try:
         sandbox = open_sandbox(args.sandbox)
+        if not demo:
+            suite.bind(sandbox, [by_id[p.instance_id] for p in predictions])
     except SandboxUnavailable as err:
         return fail(str(err))
-    if not demo and isinstance(sandbox, DockerSandbox):
-        suite.daemon = sandbox.daemon
+    runner = None if demo else suite.runner
 
     out = Path(args.out)
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, tmp_mb=args.tmp_mb)

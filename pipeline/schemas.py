@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pandera.polars as pa
 import polars as pl
 
@@ -71,6 +73,7 @@ class Evaluations(Provenance):
     grader_version: str
     env_fingerprint: str
     sandbox: str
+    reason: Optional[str] = pa.Field(nullable=True)  # noqa: UP045 - optional: older partitions lack it
 
 
 class Controls(Provenance):

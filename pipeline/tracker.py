@@ -20,7 +20,7 @@ from pipeline.demo_suite import DemoSuite
 from pipeline.grading import Grader, Verdict
 from pipeline.interop import RowSuite
 from pipeline.sampling import panel
-from pipeline.sandbox import DockerSandbox, Limits, SandboxUnavailable, open_sandbox
+from pipeline.sandbox import Limits, SandboxUnavailable, open_sandbox
 from pipeline.tasks import Task
 from pipeline.warehouse import Warehouse
 
@@ -73,20 +73,12 @@ class Tracker:
         sandbox = open_sandbox(self.config.sandbox)
         runner = None
         if isinstance(self.suite, RowSuite):
-            runner, tasks = self.suite.runner, list(self.tasks.values())
-            needs = self.suite.needs_image(tasks)
-            at_app = [t.instance_id for t in tasks if runner.scripts(t)]
-            if needs and not isinstance(sandbox, DockerSandbox):
-                raise SandboxUnavailable(
-                    f"{self.config.path}: tasks such as {needs[0]} run in their SWE-Bench-Pro image, "
-                    f"which needs Docker; the {sandbox.name!r} sandbox was chosen (sandbox: "
-                    f"{self.config.sandbox})")
-            if at_app and sandbox.name == "process":
-                raise SandboxUnavailable(
-                    f"{self.config.path}: tasks such as {at_app[0]} run their run_script.sh at /app, "
-                    "which needs the docker or bubblewrap sandbox, not 'process'")
-            if isinstance(sandbox, DockerSandbox):
-                self.suite.daemon = sandbox.daemon
+            runner = self.suite.runner
+            try:
+                self.suite.bind(sandbox, list(self.tasks.values()))
+            except SandboxUnavailable as err:
+                raise SandboxUnavailable(f"{self.config.path} (sandbox: {self.config.sandbox}): {err}") \
+                    from err
         limits = Limits(timeout_s=self.config.grading_timeout_s, memory_mb=self.config.grading_memory_mb,
                         tmp_mb=self.config.grading_tmp_mb)
         return Grader(
@@ -181,7 +173,7 @@ def detect(connection) -> dict[str, pl.DataFrame]:
     """Changepoints, online alarms, verdicts and harness-suspect days over every subject's history.
 
     One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path),
-    `verdicts` and `harness_suspects`.
+    `verdicts`, `harness_suspects`, and the `releases` they were read against.
     """
     from pipeline.detection import detect_counts
 
@@ -225,6 +217,7 @@ def detect(connection) -> dict[str, pl.DataFrame]:
         "monitor": pl.DataFrame(tables["monitor"], schema=MONITOR_SCHEMA),
         "verdicts": pl.DataFrame(tables["verdicts"], schema=VERDICT_SCHEMA),
         "harness_suspects": pl.DataFrame(suspects, schema=SUSPECT_SCHEMA),
+        "releases": known,
     }
 
 

@@ -22,7 +22,7 @@ def daily_evaluations(context: dg.ScheduleEvaluationContext):
     known = set(context.instance.get_dynamic_partitions("subject"))
     for subject in load_config().subjects:
         if subject.name not in known:
-            context.log.warning(f"subject {subject.name} has no partition yet; the version sensor adds it")
+            context.log.warning(f"subject {subject.name} has no partition yet; the subjects sensor adds it")
             continue
         yield dg.RunRequest(
             run_key=f"daily:{day}:{subject.name}",

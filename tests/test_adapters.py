@@ -499,3 +499,5 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
         evaluations = warehouse.read_partition("evaluations", subject="claude-standin", date=DAY.isoformat())
         graded = dict(zip(evaluations["attempt_id"], evaluations["outcome"], strict=True))
         assert all(graded[r["attempt_id"]] == "resolved" for r in ran)
+        (skip,) = evaluations.filter(evaluations["outcome"] == "skipped").to_dicts()
+        assert skip["reason"].startswith("not launched: daily cost cap $0.3 reached")

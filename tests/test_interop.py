@@ -306,6 +306,9 @@ def test_pro_task_in_its_published_image(task, tmp_path, monkeypatch, sweap_imag
                                              Prediction("gone", "m", task.patch)])
     out = tmp_path / "out"
     assert cli(["grade", "--tasks", str(rows), "--predictions", str(tmp_path / "p.jsonl"),
+                "--sandbox", "bubblewrap", "--out", str(out)]) == 2
+    assert "run in their SWE-Bench-Pro image, which needs Docker" in capsys.readouterr().err
+    assert cli(["grade", "--tasks", str(rows), "--predictions", str(tmp_path / "p.jsonl"),
                 "--sandbox", "docker", "--out", str(out), "--timeout", "120", "--memory-mb", "1024",
                 "--tmp-mb", "64"]) == 0, capsys.readouterr()
     assert json.loads((out / "eval_results.json").read_text()) == {in_image.instance_id: True}
