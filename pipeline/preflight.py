@@ -7,7 +7,6 @@ and no agent is asked anything: the only processes started are the agents' `--ve
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shlex
 import shutil
@@ -56,7 +55,7 @@ def preflight(config_file: Path | None = None) -> list[Check]:
     tracker = Tracker(root, config)
     checks.append(_guarded("suite", lambda: Check(
         "ok", "suite", f"{config.suite}: {len(tracker.tasks)} tasks, "
-        f"{len(tracker.sample(dt.date.today()))} sampled per day")))
+        f"{len(tracker.sample(tracker.today()))} sampled per day")))
     if checks[-1].status == "fail":
         return checks
     checks.append(_guarded("sandbox", lambda: _sandbox(tracker)))
