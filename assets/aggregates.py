@@ -7,7 +7,7 @@ import polars as pl
 
 from assets.grading import harness_controls, patch_evaluations
 from pipeline import clock
-from pipeline.alerts import Notifier, alerts_from
+from pipeline.alerts import Notifier, suspect_alerts
 from pipeline.candles import refresh_candles
 from pipeline.partitions import date
 from pipeline.report import changepoint_markdown, verdict_markdown, write_report
@@ -94,10 +94,12 @@ def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
             connection.unregister(f"new_{name}")
     found, verdicts = tables["changepoints"], tables["verdicts"]
     notifier = Notifier(list(engine.config.alerts), engine.home / "alerts-sent.log")
-    sent, failed = notifier.send(alerts_from(tables, clock.today(engine.config.timezone)))
+    suspects = tables["harness_suspects"].to_dicts()
+    sent, failed = notifier.send(suspect_alerts(suspects, clock.today(engine.config.timezone)))
     for problem in failed:
         context.log.warning(f"alert not delivered: {problem}")
     return dg.MaterializeResult(metadata={
+        "latest_day": max(verdicts["latest_date"].drop_nulls().to_list(), default="none"),
         "changepoints": found.height,
         "harness_suspect_days": tables["harness_suspects"].height,
         "alerts_sent": len(sent),
@@ -133,6 +135,7 @@ def tracker_report(context: dg.AssetExecutionContext, tracker: TrackerResource) 
     engine = tracker.open()
     report = write_report(engine.warehouse, engine.config)
     return dg.MaterializeResult(metadata={
+        "latest_day": report.latest_day,
         "report": dg.MetadataValue.path(str(report.index)),
         "charts": len(report.pngs),
         "overview": dg.MetadataValue.md(report.markdown),

@@ -14,8 +14,6 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipeline import clock
-
 FORMATS = ("json", "slack")
 
 
@@ -92,30 +90,26 @@ class Notifier:
         return sent, failed
 
 
-def alerts_from(tables: dict, today: dt.date | None = None, recent_days: int = 7) -> list[Alert]:
-    """Confirmed shifts and harness suspects of the last `recent_days` days.
-
-    A shift is confirmed when an online alarm in the window agrees with the subject's verdict
-    (`degraded` for a drop, `improved` for a rise); a harness-suspect day is never blamed on a model.
-    """
-    today = today or clock.today()
+def suspect_alerts(suspects: list[dict], today: dt.date, recent_days: int = 7) -> list[Alert]:
+    """Harness-suspect days of the last `recent_days` days: never blamed on a model."""
     since = (today - dt.timedelta(days=recent_days - 1)).isoformat()
-    verdicts = {row["subject"]: row for row in tables["verdicts"].iter_rows(named=True)}
-    found = []
-    for alarm in tables["alarms"].iter_rows(named=True):
-        verdict = verdicts.get(alarm["subject"], {})
-        agrees = {"down": "degraded", "up": "improved"}[alarm["direction"]] == verdict.get("verdict")
-        if alarm["date"] >= since and agrees:
-            found.append(Alert(
-                "shift", alarm["subject"], alarm["date"],
-                f"{alarm['subject']} {verdict['verdict']} since {alarm['date']}: "
-                f"{verdict['difference']:+.1%} [{verdict['ci_low']:+.1%}, {verdict['ci_high']:+.1%}], "
-                f"q={verdict['q_value']:.2g}",
-                {"alarm": alarm, "verdict": verdict},
-            ))
-    for day in tables["harness_suspects"].iter_rows(named=True):
-        if day["date"] >= since:
-            found.append(Alert("harness_suspect", "", day["date"],
-                               f"harness suspect on {day['date']}: check the grader before blaming models",
-                               day))
-    return found
+    return [Alert("harness_suspect", "", day["date"],
+                  f"harness suspect on {day['date']}: check the grader before blaming models", day)
+            for day in suspects if day["date"] >= since]
+
+
+def decide(requested: str, alarm_now: str | None) -> str:
+    """An alarm is confirmed when the detector, re-run with the day's extra trials, still alarms
+    on that day in the same direction; otherwise it is cleared."""
+    return "confirmed" if alarm_now == requested else "cleared"
+
+
+def shift_alert(subject: str, day: str, direction: str, alarm: dict, verdict: dict | None) -> Alert:
+    """The alert for a confirmed alarm: what moved, by how much that day, and the week's verdict."""
+    moved = "dropped" if direction == "down" else "rose"
+    summary = (f"{subject} {moved} on {day}: {alarm['difference']:+.1%} against its baseline "
+               f"(z={alarm['z']:+.1f}, {alarm['rule']}), confirmed by extra trials")
+    if verdict and verdict.get("difference") is not None:
+        summary += (f"; last 7 days {verdict['verdict']} {verdict['difference']:+.1%} "
+                    f"[{verdict['ci_low']:+.1%}, {verdict['ci_high']:+.1%}]")
+    return Alert("shift", subject, day, summary, {"alarm": alarm, "verdict": verdict or {}})

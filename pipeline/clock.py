@@ -1,8 +1,9 @@
 """The one clock: what "now" and "today" are for the tracker.
 
-Everything reads time through here (and through `time.time()`, which Dagster's own clock uses
-too), so a day is the same day for the schedule, the assets and the sensors, in the schedule's
-time zone rather than the machine's.
+Everything that asks what day it is reads it here, so a day is the same day for the schedule,
+the assets and the sensors, in the schedule's time zone rather than the machine's. It reads
+`time.time()`, as Dagster's clock does, so the two agree (the daemon tests shift both:
+tests/clock/sitecustomize.py).
 """
 
 from __future__ import annotations

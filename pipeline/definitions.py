@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.aggregates import candles, changepoints, no_confirmed_regression, tracker_report
 from assets.catalog import daily_sample, task_catalog
+from assets.decisions import alarm_decisions
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
 from pipeline.resources import TrackerResource
 from sensors.aggregation import aggregation_sensor
@@ -16,11 +17,13 @@ from sensors.versions import version_sensor
 
 defs = dg.Definitions(
     assets=[task_catalog, daily_sample, agent_attempts, patch_evaluations, harness_controls,
-            candles, changepoints, tracker_report],
+            candles, changepoints, tracker_report, alarm_decisions],
     asset_checks=[no_confirmed_regression],
     jobs=JOBS,
     schedules=[daily_controls, daily_evaluations],
     sensors=[aggregation_sensor, version_sensor, subjects_sensor, harness_retry_sensor,
              confirmation_sensor],
     resources={"tracker": TrackerResource()},
+    # A run's steps follow one another (attempts, then grading): one process per run, not per step.
+    executor=dg.in_process_executor,
 )

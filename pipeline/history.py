@@ -33,6 +33,9 @@ from pipeline.partitions import date_key
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+WAREHOUSE_POOL = "warehouse"  # the assets that write the DuckDB file
+
+
 class HistoryError(ValueError):
     """A window or subject the config cannot build; raised before any work starts."""
 
@@ -105,6 +108,9 @@ def prepare_dagster_home() -> Path:
     if not link.exists() and not link.is_symlink():
         link.symlink_to(PROJECT_ROOT / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:  # DuckDB has one writer: so does its pool
+        if instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count != 1:
+            instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
     return dagster_home
 
 

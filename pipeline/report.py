@@ -43,6 +43,7 @@ class Report:
     pngs: list[Path]
     markdown: str
     overview_png: Path
+    latest_day: str  # the newest day with a candle
 
 
 def changepoint_markdown(changes: pl.DataFrame) -> str:
@@ -249,4 +250,5 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     charts = "\n\n".join(f"**{name}**\n\n![{name}](data:image/png;base64,{data})"
                          for name, data in thumbnails.items())
     markdown = f"![overview](data:image/png;base64,{thumbnail})\n\n{table}\n\n{charts}"
-    return Report(index=index, pngs=pngs, markdown=markdown, overview_png=overview_png)
+    latest = str(candles["date"].max()) if candles.height else "none"
+    return Report(index=index, pngs=pngs, markdown=markdown, overview_png=overview_png, latest_day=latest)

@@ -22,11 +22,12 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from sensors.jobs import candles_job, report_job, tick_interval
+from sensors.jobs import candles_job, daily_job, evaluation_job, regrade_job, report_job, tick_interval
 
 INPUTS = (dg.AssetKey("patch_evaluations"), dg.AssetKey("harness_controls"))
 CANDLES, CHANGEPOINTS = dg.AssetKey("candles"), dg.AssetKey("changepoints")
 DATE_TAG = f"{PARTITION_NAME_TAG}/date"  # a `date x subject` run's date
+WRITERS = (daily_job.name, evaluation_job.name, regrade_job.name)  # the jobs that write the inputs
 
 
 def day_of(partition: str) -> str:
@@ -64,12 +65,12 @@ def _latest_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
 
 
 def _in_flight(instance: dg.DagsterInstance) -> tuple[set[str], bool]:
-    """Days with a run not yet finished, and whether a candles run is among them."""
+    """Days with a run writing candles' inputs not yet finished, and whether candles are running."""
     days, candles_running = set(), False
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=NOT_FINISHED_STATUSES)):
         if run.job_name == candles_job.name:
             candles_running = True
-        elif run.job_name != report_job.name:
+        elif run.job_name in WRITERS:
             days |= run_days(run.tags)
     return days, candles_running
 

@@ -2,10 +2,10 @@
 
 When the online detector raises an alarm on a subject's latest day, the sensor asks for
 `confirm_trials` more trials of that day (once per subject and day). When they are graded and
-the detector has run again, the alarm either survives the extra data (confirmed) or not
-(cleared); the decision is written to the lake's `decisions` table. A requested day is decided
-even when newer days have arrived meanwhile: the detector re-runs over the whole history, so
-that day's row in `alarms` answers for it.
+the detector has run again, it requests that day's `alarm_decisions` partition, which decides
+whether the alarm survived the extra data (confirmed, and alerted) or not (cleared). A requested
+day is decided even when newer days have arrived meanwhile: the detector re-runs over the whole
+history, so that day's row in `alarms` answers for it. The sensor itself writes nothing.
 """
 
 import json
@@ -14,11 +14,11 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.decisions import BEFORE_TAG, DIRECTION_TAG
 from assets.grading import EXTRA_TRIALS_TAG
-from pipeline import clock
 from pipeline.partitions import date_key
 from pipeline.resources import TrackerResource
-from sensors.jobs import evaluation_job, tick_interval
+from sensors.jobs import decision_job, evaluation_job, tick_interval
 
 LATEST_SQL = """
 SELECT c.subject, c.day, a.direction FROM
@@ -45,11 +45,12 @@ def _graded_since(instance: dg.DagsterInstance, key: dg.MultiPartitionKey) -> fl
 
 
 @dg.sensor(
-    job=evaluation_job,
+    jobs=[evaluation_job, decision_job],
     minimum_interval_seconds=tick_interval(300),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="On an online alarm for a subject's latest day, requests extra trials of that day "
-    "(once); after they are graded and the detector re-ran, records the alarm as confirmed or cleared.",
+    "(once); after they are graded and the detector re-ran, requests the decision (confirmed, and "
+    "alerted, or cleared).",
 )
 def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
     engine = tracker.open()
@@ -74,15 +75,16 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
         detected_at = record.timestamp
     requests = []
     for row in candidates.iter_rows(named=True):
-        subject, day, direction = row["subject"], row["day"], row["direction"]
+        subject, day = row["subject"], row["day"]
         key = f"{subject}|{day}"
         entry = state.get(key)
+        direction = row["direction"]
         if entry is None and direction:
             before = _rows(warehouse, "attempts", subject, day)
             state[key] = {"state": "requested", "direction": direction, "before": before}
             context.log.info(f"{subject}: {direction} alarm on {day}; asking for more trials")
             requests.append(dg.RunRequest(
-                run_key=f"confirm:{key}",
+                run_key=f"confirm:{key}", job_name=evaluation_job.name,
                 partition_key=date_key(day, subject),
                 tags={EXTRA_TRIALS_TAG: str(engine.config.confirm_trials),
                       "candlebench/trigger": "confirmation"},
@@ -92,12 +94,11 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
             graded = _graded_since(context.instance, date_key(day, subject))
             if after <= entry["before"] or detected_at <= graded:
                 continue  # extra trials not graded yet, or the detector has not run since
-            decision = "confirmed" if direction == entry["direction"] else "cleared"
-            entry["state"] = decision
-            warehouse.write_partition("decisions", pl.DataFrame([{
-                "subject": subject, "date": day, "direction": entry["direction"], "decision": decision,
-                "extra_trials": engine.config.confirm_trials, "attempts_before": entry["before"],
-                "attempts_after": after, "decided_at": clock.now(engine.config.timezone).replace(tzinfo=None),
-            }]), subject=subject, date=day)
-            context.log.info(f"{subject}: the {entry['direction']} alarm on {day} is {decision}")
+            entry["state"] = "decision requested"
+            context.log.info(f"{subject}: extra trials of {day} graded and detected; deciding the alarm")
+            requests.append(dg.RunRequest(
+                run_key=f"decide:{key}", job_name=decision_job.name, partition_key=date_key(day, subject),
+                tags={DIRECTION_TAG: entry["direction"], BEFORE_TAG: str(entry["before"]),
+                      "candlebench/trigger": "confirmation"},
+            ))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))

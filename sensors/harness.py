@@ -1,9 +1,11 @@
 """The harness-retry sensor: re-grade partitions whose failures were the harness's, not the agent's."""
 
+import datetime as dt
 import json
 
 import dagster as dg
 
+from pipeline import clock
 from pipeline.partitions import date_key
 from pipeline.resources import TrackerResource
 from sensors.jobs import regrade_job, tick_interval
@@ -15,7 +17,7 @@ LOOKBACK_DAYS = 14
 HARNESS_SHARE_SQL = """
 SELECT date::VARCHAR AS date, subject, avg((outcome = 'harness_error')::INT) AS share
 FROM evaluations
-WHERE date >= current_date - $lookback
+WHERE date >= $since
 GROUP BY ALL HAVING share > $threshold ORDER BY date, subject
 """
 
@@ -28,10 +30,12 @@ GROUP BY ALL HAVING share > $threshold ORDER BY date, subject
     f"days whose share of harness_error exceeds {THRESHOLD:.0%}, at most {MAX_RETRIES} times each.",
 )
 def harness_retry_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
-    warehouse = tracker.open().warehouse
+    engine = tracker.open()
+    warehouse = engine.warehouse
     if not warehouse.has_files("evaluations"):
         return dg.SkipReason("no evaluations yet")
-    broken = warehouse.scan(HARNESS_SHARE_SQL, {"lookback": LOOKBACK_DAYS, "threshold": THRESHOLD})
+    since = clock.today(engine.config.timezone) - dt.timedelta(days=LOOKBACK_DAYS)
+    broken = warehouse.scan(HARNESS_SHARE_SQL, {"since": since, "threshold": THRESHOLD})
     tries = json.loads(context.cursor) if context.cursor else {}
     requests = []
     for row in broken.iter_rows(named=True):

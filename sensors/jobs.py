@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.aggregates import candles, changepoints, tracker_report
 from assets.catalog import daily_sample, task_catalog
+from assets.decisions import alarm_decisions
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
 
 catalog_job = dg.define_asset_job("catalog_job", selection=[task_catalog])
@@ -30,7 +31,12 @@ report_job = dg.define_asset_job(
     description="Changepoints over the whole history, then the report.",
 )
 
-JOBS = [catalog_job, daily_job, evaluation_job, regrade_job, candles_job, report_job]
+decision_job = dg.define_asset_job(
+    "decision_job", selection=[alarm_decisions],
+    description="The confirmation's decision on one subject's alarm day (and its alert).",
+)
+
+JOBS = [catalog_job, daily_job, evaluation_job, regrade_job, candles_job, report_job, decision_job]
 
 
 def tick_interval(default_s: int) -> int:

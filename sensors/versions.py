@@ -15,7 +15,7 @@ from sensors.jobs import evaluation_job, tick_interval
     minimum_interval_seconds=tick_interval(300),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Polls each subject's version(); on a change requests a re-run of today's "
-    "partition with the new version.",
+    "partition with the new version, unless today already ran with it.",
 )
 def version_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
     engine = tracker.open()
@@ -31,6 +31,9 @@ def version_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource
         previous = seen.get(name)
         seen[name] = version
         known = context.instance.has_dynamic_partition("subject", name)
+        stored = engine.warehouse.read_partition("attempts", subject=name, date=today.isoformat())
+        if stored is not None and version in stored["agent_version"].unique().to_list():
+            continue  # today already ran with this version (the schedule saw it first): never pay twice
         if previous is not None and previous != version and known:
             context.log.info(f"{name}: version {previous} -> {version}; re-running {today}")
             requests.append(dg.RunRequest(

@@ -27,14 +27,14 @@ def test_asset_graph_snapshot():
         graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == {"task_catalog", "daily_sample", "agent_attempts", "patch_evaluations",
-                    "harness_controls", "candles", "changepoints", "tracker_report"}
+                    "harness_controls", "candles", "changepoints", "tracker_report", "alarm_decisions"}
     upstream = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                 for k in graph.get_all_asset_keys()}
     assert upstream["patch_evaluations"] == {"agent_attempts"}
     assert upstream["candles"] == {"patch_evaluations", "harness_controls"}
     assert upstream["tracker_report"] == {"changepoints"}
     jobs = {job.name for job in defs.resolve_all_job_defs()}
-    assert {"daily_job", "evaluation_job", "regrade_job", "candles_job", "report_job"} <= jobs
+    assert {"daily_job", "evaluation_job", "regrade_job", "candles_job", "report_job", "decision_job"} <= jobs
     assert {s.name for s in defs.schedules} == {"daily_controls", "daily_evaluations"}
     assert {s.name for s in defs.sensors} == {"aggregation_sensor", "version_sensor", "subjects_sensor",
                                                 "harness_retry_sensor", "confirmation_sensor"}

@@ -104,12 +104,16 @@ def test_verdicts_alarms_and_alerts_tell_the_same_story(demo_home):
                for when, direction in alarms)
     assert read(demo_home, "SELECT count(*) FROM alarms WHERE subject = 'sim-codex'") == [(0,)]
 
-    from pipeline.alerts import alerts_from
+    from pipeline.alerts import shift_alert, suspect_alerts
     from pipeline.warehouse import Warehouse
 
-    tables = {}
     with Warehouse(demo_home).connect(read_only=True) as connection:
-        for name in ("verdicts", "alarms", "harness_suspects"):
-            tables[name] = connection.sql(f"SELECT * FROM {name}").pl()
-    (alert,) = alerts_from(tables, today=DEMO_END)
-    assert alert.kind == "shift" and alert.subject == "sim-claude-code" and "degraded" in alert.summary
+        alarm = connection.sql("SELECT * FROM alarms WHERE subject = 'sim-claude-code' "
+                               "ORDER BY date DESC LIMIT 1").pl().row(0, named=True)
+        verdict = connection.sql("SELECT * FROM verdicts WHERE subject = 'sim-claude-code'").pl()
+        suspects = connection.sql("SELECT * FROM harness_suspects").pl().to_dicts()
+    assert suspect_alerts(suspects, DEMO_END) == []  # the demo's harness never misbehaves
+    # The alert a confirmed alarm sends names the day, the drop and the week's verdict.
+    alert = shift_alert("sim-claude-code", alarm["date"], "down", alarm, verdict.row(0, named=True))
+    assert alert.kind == "shift" and alert.date == alarm["date"]
+    assert "dropped on" in alert.summary and "last 7 days degraded" in alert.summary

@@ -103,7 +103,10 @@ class ConfirmationWorld:
         with duckdb.connect(self.database) as connection:
             connection.execute(f"CREATE TABLE candles AS SELECT 'sim-codex' AS subject, DATE '{day}' AS date")
             connection.execute(f"CREATE TABLE alarms AS SELECT 'sim-codex' AS subject, DATE '{day}' AS date, "
-                               "'down' AS direction")
+                               "'down' AS direction, 'one-day' AS rule, -4.8 AS z, -0.21 AS difference")
+            connection.execute("CREATE TABLE verdicts AS SELECT 'sim-codex' AS subject, "
+                               "'degraded' AS verdict, -0.08 AS difference, -0.12 AS ci_low, "
+                               "-0.04 AS ci_high")
         self.lake = Warehouse(tmp_path)
         self.rows = pl.DataFrame({"x": list(range(6))})
         for table in ("attempts", "evaluations"):
@@ -132,12 +135,20 @@ class ConfirmationWorld:
                                           resources={"tracker": TrackerResource()})
         return confirmation_sensor(context)
 
-    def decision(self) -> tuple:
+    def decide(self, instance, request: dg.RunRequest) -> tuple:
+        """Run the requested decision as the daemon would, and read what it wrote."""
+        from pipeline.definitions import defs
+        from pipeline.history import QUIET
+
+        assert request.job_name == "decision_job"
+        instance.add_dynamic_partitions("subject", ["sim-codex"])
+        defs.resolve_job_def("decision_job").execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags, run_config=QUIET)
         frame = self.lake.read_partition("decisions", subject="sim-codex", date=self.day)
         return frame.select("decision", "attempts_before", "attempts_after").row(0)
 
 
-def test_confirmation_sensor_asks_once_then_records_the_decision(tmp_path, monkeypatch):
+def test_confirmation_sensor_asks_once_then_requests_the_decision(tmp_path, monkeypatch):
     world = ConfirmationWorld(tmp_path, monkeypatch, day := "2026-11-27")
     with dg.instance_for_test() as instance:
         first = world.tick(instance, None)
@@ -150,9 +161,11 @@ def test_confirmation_sensor_asks_once_then_records_the_decision(tmp_path, monke
         waiting = world.tick(instance, first.cursor)
         assert json.loads(waiting.cursor)[f"sim-codex|{day}"]["state"] == "requested"
         instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
-        decided = world.tick(instance, waiting.cursor)
-    assert json.loads(decided.cursor)[f"sim-codex|{day}"]["state"] == "confirmed"
-    assert world.decision() == ("confirmed", 3, 6)
+        deciding = world.tick(instance, waiting.cursor)
+        (decide,) = deciding.run_requests
+        assert decide.run_key == f"decide:sim-codex|{day}" and decide.tags["candlebench/direction"] == "down"
+        assert world.tick(instance, deciding.cursor).run_requests == []  # decided once
+        assert world.decide(instance, decide) == ("confirmed", 3, 6)
 
 
 def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypatch):
@@ -165,11 +178,11 @@ def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypa
         world.sql("INSERT INTO candles VALUES ('sim-codex', DATE '2026-11-27')", "DELETE FROM alarms")
         world.extra_trials_graded(instance)
         instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
-        decided = world.tick(instance, first.cursor)
-    assert decided.run_requests == []  # no alarm on the new day: nothing to ask for
-    state = json.loads(decided.cursor)
-    assert state[f"sim-codex|{day}"]["state"] == "cleared" and "sim-codex|2026-11-27" not in state
-    assert world.decision() == ("cleared", 3, 6)
+        deciding = world.tick(instance, first.cursor)
+        # only the decision of the requested day: no alarm on the new day, nothing to ask for
+        (decide,) = deciding.run_requests
+        assert "sim-codex|2026-11-27" not in json.loads(deciding.cursor)
+        assert world.decide(instance, decide) == ("cleared", 3, 6)
 
 
 def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatch):
