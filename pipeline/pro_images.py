@@ -119,11 +119,13 @@ def parse_dockerfile(text: str) -> list[Instruction]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         logical = line
-        while logical.endswith("\\") and i < len(lines):
-            logical, nxt = logical[:-1], lines[i]
-            i += 1
-            if nxt.strip() and not nxt.lstrip().startswith("#"):
-                logical += nxt
+        while logical.endswith("\\"):
+            logical = logical[:-1]
+            while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith("#")):
+                i += 1  # Docker drops comment and blank lines inside a continuation
+            if i < len(lines):
+                logical += lines[i]
+                i += 1
         keyword, _, value = logical.strip().partition(" ")
         keyword, value = keyword.upper(), value.strip()
         if keyword == "RUN" and not value.startswith("[") and _HEREDOC.search(value):
