@@ -515,6 +515,16 @@ def _verify(daemon: DockerDaemon, image: str, fixture: Fixture) -> None:
                             f"expected {fixture.row['base_commit']}):\n{check.output.strip()[-2000:]}")
 
 
+def _present(daemon: DockerDaemon, tag: str, digest: str) -> str | None:
+    """An image built from these inputs: the tagged one if it is (images made on top of it inherit
+    its labels, so the tag is asked first), else one labelled so, e.g. after the tag was moved."""
+    tagged = daemon.image_id(tag)
+    if tagged and (daemon.image_config(tagged).get("Labels") or {}).get(INPUTS_LABEL) == digest:
+        return tagged
+    found = daemon.images_labelled({INPUTS_LABEL: digest, STEP_LABEL: digest})
+    return found[0] if found else None
+
+
 def build_pro_image(fixture: Fixture, daemon: DockerDaemon | None = None, mirror: str | None = None,
                     log: Callable[[str], None] = print, force: bool = False) -> BuiltImage:
     """Build (or reuse) the task's image from its Dockerfiles, tagged `jefzda/sweap-images:<tag>`."""
@@ -525,10 +535,10 @@ def build_pro_image(fixture: Fixture, daemon: DockerDaemon | None = None, mirror
         except SandboxUnavailable as err:
             raise ProImageError(str(err)) from err
     digest, tag = inputs_digest(fixture), fixture.image
-    if not force and (found := daemon.images_labelled({INPUTS_LABEL: digest})):
-        daemon.tag_image(found[0], tag)
-        log(f"{tag} present with inputs {digest[:12]}: {found[0][7:19]}")
-        return BuiltImage(tag, found[0], True, time.monotonic() - started, daemon.image_size(tag))
+    if not force and (found := _present(daemon, tag, digest)):
+        daemon.tag_image(found, tag)
+        log(f"{tag} present with inputs {digest[:12]}: {found[7:19]}")
+        return BuiltImage(tag, found, True, time.monotonic() - started, daemon.image_size(tag))
     base = parse_dockerfile(fixture.base_dockerfile.read_text())
     instance = parse_dockerfile(fixture.instance_dockerfile.read_text())
     if (start := _from_of(base, str(fixture.base_dockerfile))) != SLIM_BASE:
