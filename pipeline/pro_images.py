@@ -360,6 +360,8 @@ def build_os_image(daemon: DockerDaemon, mirror: str | None, log: Callable[[str]
                 raise ProImageError(f"tar of the root file system failed (exit {tar.returncode})")
         finally:
             unmount_under(root)
+    if found and found != built:
+        daemon.remove_image(found, force=False)  # the replaced build, unless images still use it
     log(f"{SLIM_BASE} equivalent built: {OS_TAG} in {time.monotonic() - started:.0f}s")
     return built
 

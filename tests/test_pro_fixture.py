@@ -140,7 +140,7 @@ def daemon(fixture):
 
         found = DockerDaemon(timeout=120)
     except Exception as err:  # no daemon, or docker-py missing
-        _unavailable(f"Docker daemon not reachable: {err}")
+        _unavailable(str(err) if "Docker" in str(err) else f"Docker daemon not reachable: {err}")
     present = found.image_id(fixture.image) is not None
     labels = (found.image_config(fixture.image).get("Labels") or {}) if present else {}
     if labels.get(INPUTS_LABEL) != inputs_digest(fixture):
