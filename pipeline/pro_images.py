@@ -327,7 +327,7 @@ def build_os_image(daemon: DockerDaemon, mirror: str | None, log: Callable[[str]
     """The python:3.11-slim equivalent (OS_TAG), built by debootstrap unless present; its id."""
     digest = os_digest()
     found = daemon.image_id(OS_TAG)
-    if found and not force and daemon.image_config(OS_TAG).get("Labels", {}).get(OS_LABEL) == digest:
+    if found and not force and (daemon.image_config(OS_TAG).get("Labels") or {}).get(OS_LABEL) == digest:
         log(f"{SLIM_BASE} equivalent present: {OS_TAG} ({found[7:19]})")
         return found
     if shutil.which("debootstrap") is None:
