@@ -20,7 +20,11 @@ from pro_reference import entry_script, run_pro_harness, strip_binary_hunks  # t
 from pipeline.cli import main
 from pipeline.pro_images import (
     INPUTS_LABEL,
+    Fixture,
+    Instruction,
     ProImageError,
+    Stage,
+    _clone_replacement,
     build_pro_image,
     dockerhub_tag,
     inputs_digest,
@@ -86,6 +90,31 @@ def test_parse_env_forms():
     assert parse_env("LEGACY some value") == [("LEGACY", "some value")]
     with pytest.raises(ProImageError, match="variable"):
         parse_env("PATH=$PATH:/x")
+
+
+def test_stage_applies_config_instructions_as_docker_does():
+    stage = Stage("img", {"PATH": "/bin"}, "/", [], ["python3"], {})
+    for keyword, value in (("WORKDIR", "/app"), ("WORKDIR", "sub/.."), ("ENV", "A=1"),
+                           ("ENTRYPOINT", '["/bin/bash"]')):
+        stage.apply(Instruction(keyword, value, 1))
+    assert stage.workdir == "/app" and stage.env == {"PATH": "/bin", "A": "1"}
+    assert stage.entrypoint == ["/bin/bash"] and stage.cmd is None  # an inherited CMD is reset
+    stage.apply(Instruction("CMD", "echo hi", 2))
+    stage.apply(Instruction("ENTRYPOINT", "run me", 3))
+    assert stage.cmd == ["/bin/sh", "-c", "echo hi"] and stage.entrypoint == ["/bin/sh", "-c", "run me"]
+    assert stage.config()["Env"] == ["PATH=/bin", "A=1"] and stage.config({"k": "v"})["Labels"] == {"k": "v"}
+
+
+def test_only_the_rows_own_repository_is_cloned_from_the_bundle(tmp_path):
+    row = {"instance_id": "i", "repo": "ansible/ansible", "base_commit": "b"}
+    paths = (tmp_path / name for name in ("base", "instance", "ansible.bundle", "ansible.shallow"))
+    fixture = Fixture(tmp_path, row, *paths)
+    clone = Instruction("RUN", "git clone https://github.com/ansible/ansible.git .", 9)
+    script = _clone_replacement(clone, fixture)
+    assert "git init -q ." in script and "fetch -q /mnt/ansible.bundle" in script
+    assert _clone_replacement(Instruction("RUN", "git checkout x", 10), fixture) is None
+    with pytest.raises(ProImageError, match="not the row's repository"):
+        _clone_replacement(Instruction("RUN", "git clone https://github.com/other/repo.git", 11), fixture)
 
 
 def test_bad_fixture_folders_are_refused_with_the_file_named(tmp_path, capsys):
