@@ -136,6 +136,22 @@ def _build_image(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_pro_image(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.pro_images import ProImageError, build_pro_image, load_fixtures
+
+    try:
+        for fixture in load_fixtures(Path(args.fixture), args.instance):
+            built = build_pro_image(fixture, mirror=args.mirror, force=args.force)
+            print(f"{built.tag} {built.image_id} ({'reused' if built.reused else 'built'} in "
+                  f"{built.seconds:.0f}s, {built.size_bytes / 1e6:.0f} MB)")
+    except (ProImageError, OSError) as err:
+        print(f"candlebench build-pro-image: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _attempt(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -209,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--tag", default=DEMO_IMAGE, help="image tag (default: %(default)s)")
     build.add_argument("--mirror", help="Debian mirror (default: the one apt uses here)")
     build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
+    pro = commands.add_parser(
+        "build-pro-image", help="build a SWE-Bench-Pro task's image offline from its Dockerfiles and git "
+        "bundle, tagged jefzda/sweap-images:<dockerhub_tag>; reused while its inputs are unchanged")
+    pro.add_argument("fixture", help="folder with rows.jsonl, dockerfiles/, <repo>.bundle and <repo>.shallow")
+    pro.add_argument("--instance", help="only this instance_id (default: every row)")
+    pro.add_argument("--mirror", help="Debian mirror (default: the one apt uses here)")
+    pro.add_argument("--force", action="store_true", help="rebuild every step even if the image exists")
     attempt = commands.add_parser(
         "attempt", help="run one attempt outside Dagster; keep its workspace, transcript and patch"
     )
@@ -256,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "subjects" and args.action == "retire" and not args.names:
         parser.error("subjects retire: name at least one subject")
     handlers = {"attempt": _attempt, "demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image,
+                "build-pro-image": _build_pro_image,
                 "backfill": _backfill, "detect": _detect, "grade": grade_command, "check": _check,
                 "subjects": _subjects}
     from pipeline.config import ConfigError

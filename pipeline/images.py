@@ -91,7 +91,7 @@ def apt_mirror(etc: Path = Path("/etc/apt")) -> str:
     return DEFAULT_MIRROR
 
 
-def _unmount_under(root: Path) -> None:
+def unmount_under(root: Path) -> None:
     """Unmount anything debootstrap left mounted inside `root` (proc, sys) before deleting it."""
     prefix = str(root.resolve()) + "/"
     mounts = []
@@ -172,7 +172,7 @@ def build_demo_image(
             if tar.returncode != 0:
                 raise RuntimeError(f"tar of the root file system failed (exit {tar.returncode})")
         finally:
-            _unmount_under(root)
+            unmount_under(root)
     log(f"[3/3] checking python and pytest as uid {SANDBOX_UID} in the sandbox")
     with tempfile.TemporaryDirectory(prefix="cb-check-") as scratch:
         check = DockerSandbox(tag, daemon).run(Path(scratch), "python -m pytest --version",

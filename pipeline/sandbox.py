@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Protocol
 
 OUTPUT_CAP_BYTES = 8 * 1024 * 1024
@@ -417,6 +418,86 @@ class DockerDaemon:
 
     def image_size(self, tag: str) -> int:
         return int(self.client.images.get(tag).attrs.get("Size", 0))
+
+    def image_config(self, image: str) -> dict:
+        """The image's config as Docker stores it (Env, Cmd, Entrypoint, WorkingDir, Labels)."""
+        return self.client.api.inspect_image(image).get("Config") or {}
+
+    def images_labelled(self, labels: Mapping[str, str]) -> list[str]:
+        """Ids of local images, intermediate ones included, that carry every one of `labels`."""
+        wanted = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        return [image.id for image in self.client.images.list(all=True, filters=wanted)]
+
+    def tag_image(self, image: str, tag: str) -> None:
+        repository, _, version = tag.rpartition(":")
+        self.client.api.tag(image, repository, version, force=True)
+
+    def commit_step(
+        self, image: str, argv: Sequence[str], config: Mapping, mounts: Mapping[str, str],
+        timeout_s: float, on_output: Callable[[bytes], None],
+    ) -> tuple[int | None, str | None]:
+        """One image-build step: `argv` as the image's user on the default network, committed with
+        `config` if it exits 0; (exit code or None at the timeout, new image id or None).
+
+        The container carries no labels and its environment is `config`'s: Docker merges both
+        into the committed image. `mounts` (host folder -> container path) are read-only and
+        never committed; `argv` may be empty to commit `config` alone.
+        """
+        from docker.types import Mount
+
+        binds = [Mount(target, source, type="bind", read_only=True) for source, target in mounts.items()]
+        container = self.client.api.create_container(
+            image, command=list(argv[1:]) or None, entrypoint=list(argv[:1]) or ["true"],
+            environment=list(config.get("Env") or []), working_dir=config.get("WorkingDir") or None,
+            host_config=self.client.api.create_host_config(mounts=binds),
+        )["Id"]
+        try:
+            exit_code = 0
+            if argv:
+                self.client.api.start(container)
+                for chunk in self.client.api.logs(container, stream=True, follow=True):
+                    on_output(chunk)
+                try:
+                    exit_code = self.client.api.wait(container, timeout=timeout_s).get("StatusCode")
+                except Exception:  # a read timeout: the step ran past its time
+                    with contextlib.suppress(Exception):
+                        self.client.api.kill(container)
+                    return None, None
+            if exit_code != 0:
+                return exit_code, None
+            return 0, self.client.api.commit(container, conf=dict(config))["Id"]
+        finally:
+            with contextlib.suppress(self.errors.NotFound):
+                self.client.api.remove_container(container, force=True, v=True)
+
+    def run_container(
+        self, image: str, command: Sequence[str], *, entrypoint: Sequence[str] | None = None,
+        mounts: Mapping[str, str] = MappingProxyType({}), network: bool = False, timeout_s: float = 3600,
+    ) -> RunResult:
+        """A container as its image defines it (the image's user, a writable root), for harnesses
+        that must run exactly so (SWE-Bench-Pro's own); `mounts` (host folder -> path) are
+        writable. Labelled and removed like sandbox containers; output is capped."""
+        started = time.monotonic()
+        container = self._create(
+            image, list(command), labels={}, timeout_s=timeout_s, detach=True,
+            entrypoint=list(entrypoint) if entrypoint is not None else None,
+            volumes={source: {"bind": target, "mode": "rw"} for source, target in mounts.items()},
+            network_mode=None if network else "none",  # as `docker run --network none`: with /etc/hosts
+        )
+        try:
+            container.start()
+            timed_out, exit_code = False, None
+            try:
+                exit_code = container.wait(timeout=timeout_s).get("StatusCode")
+            except Exception:  # a read timeout: it ran past its time
+                timed_out = True
+                self._kill(container)
+            capture = _Capture(OUTPUT_CAP_BYTES)
+            capture.add("stdout", container.logs(stdout=True, stderr=False))
+            capture.add("stderr", container.logs(stdout=False, stderr=True))
+        finally:
+            self._remove(container)
+        return capture.result(exit_code, timed_out, started)
 
     def export_dir(self, image: str, path: str, dest: Path) -> None:
         """Copy folder `path` of `image` to `dest` (e.g. a SWE-Bench-Pro image's /app)."""
