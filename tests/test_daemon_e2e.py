@@ -263,7 +263,8 @@ def change_version_after_the_schedule(instance, home: Path, day: dt.date, daemon
     (rerun,) = wait_for(rerun_done, "the version sensor's re-run", daemon, log)
     assert rerun.status == dg.DagsterRunStatus.SUCCESS
     assert pl.read_parquet(path)["agent_version"].unique().to_list() == ["steady-v2"]
-    wait_for(lambda: materializations(instance, "candles", day.isoformat())[0].timestamp > rerun.end_time
+    ended = instance.get_run_record_by_id(rerun.run_id).end_time
+    wait_for(lambda: materializations(instance, "candles", day.isoformat())[0].timestamp > ended
              and settled(instance), "candles after the re-run", daemon, log)
 
 
