@@ -126,6 +126,29 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agents(args: argparse.Namespace) -> int:
+    from pipeline import cli_cache
+
+    try:
+        if args.agents_command == "install":
+            started = time.monotonic()
+            entry = cli_cache.install(args.cli, args.version)
+            print(f"{entry.cli} {entry.version} ({entry.platform}): {entry.binary}")
+            print(f"  {entry.version_output}; sha256 {entry.sha256}; from {entry.package} "
+                  f"({time.monotonic() - started:.1f}s)")
+            return 0
+        entries = cli_cache.cached()
+    except cli_cache.CliCacheError as err:
+        print(f"candlebench agents {args.agents_command}: {err}", file=sys.stderr)
+        return 2
+    if not entries:
+        print(f"no CLIs cached under {cli_cache.cli_cache_root()}")
+    for entry in entries:
+        print(f"{entry.cli:<12} {entry.version:<10} {entry.platform:<15} {entry.sha256[:12]}  "
+              f"{entry.version_output}  {entry.binary}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from pipeline.sandbox import DEMO_IMAGE
 
@@ -177,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     detect.add_argument("--controls", help="CSV of harness controls: date, task, ok")
     detect.add_argument("--recent", type=int, default=7, help="days in the verdict's window")
     detect.add_argument("--baseline", type=int, default=28, help="days in the verdict's baseline")
+    agents = commands.add_parser("agents", help="the pinned agent CLIs (Claude Code, Codex) cached from npm")
+    agent_commands = agents.add_subparsers(dest="agents_command", required=True)
+    install = agent_commands.add_parser(
+        "install", help="fetch a CLI's platform package from npm, verify it, cache it (idempotent)")
+    install.add_argument("cli", help="claude-code or codex")
+    install.add_argument("--version", default="latest",
+                         help="a published version, or latest (resolved once per day; default)")
+    agent_commands.add_parser("list", help="what is cached: CLI, version, platform, sha256, binary")
     from pipeline.interop import add_grade_arguments, grade_command
 
     grade = commands.add_parser(
@@ -185,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     add_grade_arguments(grade)
     args = parser.parse_args(argv)
     handlers = {"attempt": _attempt, "demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image,
-                "backfill": _backfill, "detect": _detect, "grade": grade_command, "check": _check}
+                "backfill": _backfill, "detect": _detect, "grade": grade_command, "check": _check,
+                "agents": _agents}
     return handlers[args.command](args)
 
 

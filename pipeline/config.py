@@ -32,6 +32,12 @@ def home() -> Path:
     return Path(os.environ.get("CANDLEBENCH_HOME", Path.cwd() / ".candlebench")).resolve()
 
 
+def cli_cache_root() -> Path:
+    """Where the pinned agent CLIs are kept: $CANDLEBENCH_CLIS (shareable), else the home's clis/."""
+    explicit = os.environ.get("CANDLEBENCH_CLIS")
+    return Path(explicit).resolve() if explicit else home() / "clis"
+
+
 def config_path() -> Path:
     """$CANDLEBENCH_CONFIG, else the home's tracking.yaml, else the packaged default."""
     if explicit := os.environ.get("CANDLEBENCH_CONFIG"):
