@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -149,6 +150,36 @@ def _agents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scripted_model(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline import scripted_model as sm
+    from pipeline.config import ConfigError, home, load_config
+    from pipeline.tracker import Tracker
+
+    try:
+        if args.script:
+            scripts = [sm.load_script(Path(path)) for path in args.script]
+        else:
+            tasks = Tracker(home(), load_config(Path(args.config) if args.config else None)).tasks
+            scripts = sm.suite_scripts(tasks.values())
+        server = sm.ScriptedModel(scripts, port=args.port)
+    except (ConfigError, sm.ScriptError, OSError) as err:
+        print(f"candlebench scripted-model: {err}", file=sys.stderr)
+        return 2
+    with server:
+        print(f"scripted model on {server.url}, {len(scripts)} script(s); any API key is accepted")
+        print(f"  claude-code: settings.base_url: {server.url}")
+        print(f"  codex: settings.config: model_provider: scripted, model_providers.scripted.base_url: "
+              f"{server.url}/v1, model_providers.scripted.wire_api: responses, "
+              "model_providers.scripted.env_key: OPENAI_API_KEY (model gpt-5.5 has apply_patch)")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print(f"stopped after {len(server.exchanges)} request(s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from pipeline.sandbox import DEMO_IMAGE
 
@@ -208,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     install.add_argument("--version", default="latest",
                          help="a published version, or latest (resolved once per day; default)")
     agent_commands.add_parser("list", help="what is cached: CLI, version, platform, sha256, binary")
+    scripted = commands.add_parser(
+        "scripted-model", help="serve the Anthropic Messages and OpenAI Responses APIs from scripts, "
+        "so the real CLIs run with no key (default: a gold-patch play of every task of the suite)")
+    scripted.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    scripted.add_argument("--script", action="append", help="a script file (YAML/JSON), repeatable")
+    scripted.add_argument("--config", help="tracking config whose suite is played (default: as `check`)")
     from pipeline.interop import add_grade_arguments, grade_command
 
     grade = commands.add_parser(
@@ -217,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"attempt": _attempt, "demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image,
                 "backfill": _backfill, "detect": _detect, "grade": grade_command, "check": _check,
-                "agents": _agents}
+                "agents": _agents, "scripted-model": _scripted_model}
     return handlers[args.command](args)
 
 

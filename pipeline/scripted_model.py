@@ -15,7 +15,7 @@ A script is a list of neutral steps (YAML or JSON, see `parse_script`):
       - patch: "diff --git ..."                   # a unified diff, through the CLI's edit tool
       - write: {path: NOTES.md, content: "..."}   # a new file
       - test: python3 -m pytest -q tests          # a shell step that runs the tests
-        expect: "passed"                          # regex the previous tool result must match
+        expect: "passed"                          # regex this step's tool result must match
       - finish: Fixed the tokenizer.              # the final message
     failures: {error: 529, times: 2} (an HTTP error before the next step; no `times`: always),
               {error: 500, in_stream: true} (a 200 whose stream then fails), {refuse: "..."}.
@@ -55,6 +55,7 @@ import yaml
 
 from pipeline.tasks import Task
 
+SCRIPTS = Path(__file__).parent / "suites" / "demo" / "scripts"  # shipped plays, <instance_id>.yaml
 ACTIONS = ("shell", "test", "read", "edit", "write", "patch", "finish", "error", "refuse")
 OPTIONS = ("say", "expect", "usage", "times", "repeat", "in_stream", "retry_after_ms", "retry")
 CALL_KINDS = ("function_call", "custom_tool_call", "local_shell_call")
@@ -95,7 +96,7 @@ class Step:
     content: str = ""  # write
     patch: str = ""  # patch
     text: str = ""  # finish, refuse; `say` on a tool step
-    expect: str = ""  # regex the previous tool result must match
+    expect: str = ""  # regex this step's tool result must match (checked when the next request comes)
     usage: Usage | None = None
     status: int = 0  # error
     times: int | None = None  # error: requests that get it (None: every one)
@@ -285,6 +286,18 @@ def script_for_task(task: Task, test: str | None = None, usage: Usage = Usage())
     return Script(name=task.instance_id, steps=tuple(steps), match=first_line, usage=usage)
 
 
+def suite_scripts(tasks: Iterable[Task], folder: Path = SCRIPTS) -> list[Script]:
+    """A script per task: the shipped one where there is one, else one played from the gold patch."""
+    scripts = []
+    for task in tasks:
+        shipped = folder / f"{task.instance_id}.yaml"
+        script = script_for_task(task)
+        if shipped.is_file():
+            script = replace(load_script(shipped), name=task.instance_id)
+        scripts.append(script if script.match else replace(script, match=script_for_task(task).match))
+    return scripts
+
+
 # --- turns: what each CLI is sent, one per model response --------------------------------------
 
 @dataclass(frozen=True)
@@ -334,7 +347,8 @@ def _expand(step: Step, api: str, read: set[str]) -> list[Step]:
             read.add(diff.path)
         out += [Step("edit", path=diff.path, old=h.side("-"), new=h.side("+")) for h in diff.hunks]
     if out:
-        out[0] = replace(out[0], text=step.text, expect=step.expect, usage=step.usage)
+        out[0] = replace(out[0], text=step.text, usage=step.usage)
+        out[-1] = replace(out[-1], expect=step.expect)
     return out
 
 
@@ -466,7 +480,8 @@ def codex_reply(step: Step, request: Request) -> Reply:
 
 def _codex_shell(command: str, tools: dict[str, dict]) -> Call:
     if "exec_command" in tools:
-        return Call("exec_command", {"cmd": command})
+        # no login shell: the command sees the PATH the harness gave, not the one /etc/profile sets
+        return Call("exec_command", {"cmd": command, "login": False})
     if "shell_command" in tools:
         return Call("shell_command", {"command": command})
     if "shell" in tools:
@@ -731,8 +746,9 @@ class ScriptedModel:
             return self._error(exchange, api, failure, "")
         step = turn.step
         exchange.action = step.action
-        if step.expect and not re.search(step.expect, request.last_result):
-            note = (f"{script.name}: step {request.calls + 1} expected /{step.expect}/ in the tool result, "
+        previous = plan[request.calls - 1].step if 0 < request.calls <= len(plan) else None
+        if previous is not None and previous.expect and not re.search(previous.expect, request.last_result):
+            note = (f"{script.name}: step {request.calls} expected /{previous.expect}/ in its tool result, "
                     f"got: {request.last_result[-300:]!r}")
             with self._lock:
                 self._state.mismatches.append(note)

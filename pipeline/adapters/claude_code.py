@@ -61,7 +61,8 @@ class ClaudeCode:
 
     def command(self, prompt: str) -> tuple[list[str], str | None]:
         s = self.settings
-        via_stdin = len(prompt.encode()) > ARGV_PROMPT_LIMIT
+        # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin
+        via_stdin = len(prompt.encode()) > ARGV_PROMPT_LIMIT or prompt.startswith("-")
         argv = [self.executable(), "-p", *([] if via_stdin else [prompt]), "--output-format", "stream-json",
                 "--verbose", "--model", self.model, "--max-turns", str(s["max_turns"]),
                 "--permission-mode", s["permission_mode"], "--no-session-persistence"]

@@ -60,7 +60,8 @@ class Codex:
 
     def command(self, session: Session) -> tuple[list[str], str | None]:
         s = self.settings
-        via_stdin = len(session.prompt.encode()) > ARGV_PROMPT_LIMIT
+        # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin
+        via_stdin = len(session.prompt.encode()) > ARGV_PROMPT_LIMIT or session.prompt.startswith("-")
         argv = [self.executable(), "exec", "--json", "-m", self.model, "-s", s["sandbox"],
                 "-C", str(session.workspace.path), "--skip-git-repo-check",
                 "-o", str(session.workspace.root / "last_message.txt")]
