@@ -241,8 +241,11 @@ def unpack(tarball: Path, dest: Path) -> None:
     """Unpack an npm tarball; the `data` filter refuses absolute paths, escaping links and devices."""
     if not hasattr(tarfile, "data_filter"):
         raise CliCacheError("this Python has no safe tar extraction (tarfile filters): use 3.11.4 or later")
-    with tarfile.open(tarball, "r:gz") as archive:
-        archive.extractall(dest, filter="data")
+    try:
+        with tarfile.open(tarball, "r:gz") as archive:
+            archive.extractall(dest, filter="data")
+    except tarfile.TarError as err:
+        raise CliCacheError(f"{tarball.name}: refused to unpack: {err}") from err
 
 
 def file_sha256(path: Path) -> str:
