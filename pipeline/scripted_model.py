@@ -58,6 +58,7 @@ from pipeline.tasks import Task
 SCRIPTS = Path(__file__).parent / "suites" / "demo" / "scripts"  # shipped plays, <instance_id>.yaml
 ACTIONS = ("shell", "test", "read", "edit", "write", "patch", "finish", "error", "refuse")
 OPTIONS = ("say", "expect", "usage", "times", "repeat", "in_stream", "retry_after_ms", "retry")
+RETRYABLE = (408, 409, 429)  # the client errors worth another try
 CALL_KINDS = ("function_call", "custom_tool_call", "local_shell_call")
 ANTHROPIC_ERRORS = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                     404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
@@ -102,7 +103,8 @@ class Step:
     times: int | None = None  # error: requests that get it (None: every one)
     in_stream: bool = False  # error: sent inside a 200 stream instead of as the HTTP status
     retry_after_ms: int | None = None  # error: the retry-after-ms header
-    retry: bool = True  # error: False sends x-should-retry: false
+    retry: bool = True  # error: False sends x-should-retry: false (the SDKs then give up at once);
+    # client errors but 408/409/429 always do
 
 
 @dataclass(frozen=True)
@@ -782,7 +784,10 @@ class ScriptedModel:
     def _error(self, exchange: Exchange, api: str, step: Step,
                note: str) -> tuple[int, dict[str, str], bytes]:
         exchange.status = step.status
-        headers = {"x-should-retry": "true" if step.retry else "false"}
+        # the CLI's own retry policy decides, unless the script says to give up or the status is a
+        # client error no retry can cure (an API says so with x-should-retry: false)
+        final = not step.retry or (400 <= step.status < 500 and step.status not in RETRYABLE)
+        headers = {"x-should-retry": "false"} if final else {}
         if step.retry_after_ms is not None:
             headers["retry-after-ms"] = str(step.retry_after_ms)
             headers["retry-after"] = str(max(step.retry_after_ms // 1000, 0))

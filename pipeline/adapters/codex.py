@@ -76,8 +76,9 @@ class Codex:
         argv, stdin = self.command(session)
         events = Events(self.price, self.settings["max_turns"], self.settings["max_budget_usd"])
         session.transcript.note("$ " + describe(argv, session.prompt))
-        home = session.workspace.home
-        env = agent_env(home, self.secret_env, CODEX_HOME=str(home / ".codex"))
+        codex_home = session.workspace.home / ".codex"
+        codex_home.mkdir(parents=True, exist_ok=True)  # codex refuses a CODEX_HOME that does not exist
+        env = agent_env(session.workspace.home, self.secret_env, CODEX_HOME=str(codex_home))
         finished = run_process(argv, session.workspace.path, env, session.timeout_s,
                                session.transcript, stdin=stdin, on_line=events.read)
         used = events.usage()
