@@ -255,3 +255,38 @@ def test_agents_command_without_network_and_the_listing(registry, capsys, monkey
     assert main(["agents", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 1 and listed[0].split()[:3] == ["claude-code", "9.9.9", PLATFORM]
+
+
+def test_subjects_pin_a_cli_version_from_the_cache(registry, tmp_path, monkeypatch):
+    """`settings.cli_version` runs the cached binary (installed at first use), as `check` reports it."""
+    import yaml
+
+    from pipeline.adapters import build_agent
+    from pipeline.config import ConfigError, load_config
+    from pipeline.preflight import preflight
+
+    registry.claude("9.9.9")
+    path = tmp_path / "tracking.yaml"
+
+    def subject(settings: dict) -> None:
+        path.write_text(yaml.safe_dump({"trials": 1, "sandbox": "process", "subjects": [
+            {"name": "cc", "adapter": "claude-code", "model": "m", "settings": settings}]}))
+
+    subject({"cli_version": "9.9.9"})
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
+    checks = [c for c in preflight(path) if c.what == "subject cc"]
+    assert checks[0].status == "warn" and "not in the CLI cache: the first attempt" in checks[0].detail
+    assert registry.tarball_hits() == 0  # preflight changes nothing
+    agent = build_agent(load_config(path).subjects[0], lambda task, dest: None, tmp_path / "transcripts")
+    assert agent.version() == "claude-code 9.9.9 / m"  # installed on first use
+    entry = cli_cache.installed("claude-code", "9.9.9")
+    assert agent.sha256() == entry.sha256 and registry.tarball_hits() == 1
+    checks = [c for c in preflight(path) if c.what == "subject cc"]
+    assert checks[0].status == "ok" and checks[0].detail.startswith(f"claude-code 9.9.9 cached ({PLATFORM}")
+    assert ("ok", "claude-code, version claude-code 9.9.9 / m") in [(c.status, c.detail) for c in checks]
+    subject({"cli_version": "9.9.9", "executable": "claude"})
+    with pytest.raises(ConfigError, match="set 'settings.executable' or 'settings.cli_version', not both"):
+        load_config(path)
+    subject({"cli_version": "nine"})
+    with pytest.raises(ConfigError, match="'settings.cli_version' must be a version such as 2.1.328"):
+        load_config(path)
