@@ -17,8 +17,13 @@ A script is a list of neutral steps (YAML or JSON, see `parse_script`):
       - test: python3 -m pytest -q tests          # a shell step that runs the tests
         expect: "passed"                          # regex this step's tool result must match
       - finish: Fixed the tokenizer.              # the final message
-    failures: {error: 529, times: 2} (an HTTP error before the next step; no `times`: always),
-              {error: 500, in_stream: true} (a 200 whose stream then fails), {refuse: "..."}.
+    failures: {error: 529, times: 2} (an HTTP error before the next step; no `times`: always;
+              `retry: false` sends x-should-retry: false, as an API does for 4xx but 408/409/429,
+              and the CLI gives up at once; `retry_after_ms` sends retry-after(-ms)),
+              {error: 500, in_stream: true} (a 200 whose stream then fails),
+              {refuse: "..."} (Messages: stop_reason "refusal"; Responses: a response left
+              incomplete by the content filter). A turn limit is a script longer than --max-turns,
+              a budget limit a script whose `usage` costs more than the budget.
 
 Each step is one model response; `say` adds text before a step's tool call and `usage` overrides
 the script's usage for that response. The step a request gets is the number of tool calls already
@@ -26,11 +31,13 @@ in its conversation, so the server keeps no conversation state beyond the count 
 and a step is only sent after the previous tool result arrived. Neutral steps become each CLI's
 own tools, found in the request's `tools` list:
 
-- Claude Code 2.1.328: shell/test -> `Bash {command, description}`, read -> `Read {file_path}`,
+- Claude Code 2.1.328 (tools Agent, Bash, Edit, Read, Write, ... ; no MultiEdit any more):
+  shell/test -> `Bash {command, description}`, read -> `Read {file_path}`,
   edit -> `Edit {file_path, old_string, new_string}` (Claude refuses an edit of a file it has not
   read, so a `patch` step reads its files first), write -> `Write {file_path, content}`; paths
   absolute, under the "Primary working directory" the CLI announces.
-- Codex 0.171.0: shell/test/read -> the function `exec_command {cmd}` (older builds: `shell
+- Codex 0.171.0 (model gpt-5.5; a model it has no metadata for gets no apply_patch): shell/test/read
+  -> the function `exec_command {cmd, login: false}` (older builds: `shell
   {command: [..]}` or `shell_command {command}`), edit/write/patch -> the freeform custom tool
   `apply_patch` (a function `apply_patch {input}` in some builds), in Codex's own patch format.
 
