@@ -6,12 +6,30 @@ import dagster as dg
 import polars as pl
 
 from assets.grading import harness_controls, patch_evaluations
+from pipeline import clock
 from pipeline.alerts import Notifier, alerts_from
 from pipeline.candles import refresh_candles
 from pipeline.partitions import date
 from pipeline.report import changepoint_markdown, verdict_markdown, write_report
 from pipeline.resources import TrackerResource
 from pipeline.tracker import detect
+
+DAY_SQL = """
+SELECT c.date::VARCHAR AS date, c.subject, c.rate, c.volume, c.harness_errors, c.excluded_tasks
+FROM candles c WHERE c.date BETWEEN $start AND $end ORDER BY 1, 2
+"""
+MISSING_DAY_SQL = """
+SELECT date::VARCHAR AS date, list(subject ORDER BY subject) AS subjects FROM missing_subjects
+WHERE date BETWEEN $start AND $end GROUP BY ALL
+"""
+
+
+def day_metadata(rows: list[dict], missing: list[str]) -> dict:
+    """One day's own numbers: each subject's pooled pass rate and volume, and who is missing."""
+    metadata: dict = {f"pass_rate/{r['subject']}": float(r["rate"] or 0.0) for r in rows}
+    metadata |= {f"graded/{r['subject']}": int(r["volume"] or 0) for r in rows}
+    metadata["missing_subjects"] = ", ".join(missing) or "none"
+    return metadata
 
 
 @dg.asset(
@@ -22,24 +40,36 @@ from pipeline.tracker import detect
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[patch_evaluations, harness_controls],
     pool="warehouse",
-    automation_condition=dg.AutomationCondition.eager(),
     description="Per subject and day: open/high/low/close of per-trial pass rates, the pooled rate "
     "with a task-clustered 95% interval, volume, skips, harness errors and cost. Weekly and "
-    "monthly roll-ups are views.",
+    "monthly roll-ups are views. Configured subjects without results that day are recorded in "
+    "`missing_subjects`, never waited for.",
 )
 def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
     window = context.partition_key_range
     start, end = dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
+    subjects = [s.name for s in engine.config.subjects]
     with engine.warehouse.connect() as connection:
-        written = refresh_candles(connection, start, end, context.run.run_id)
-        latest = connection.execute(
-            "SELECT subject, rate FROM candles WHERE date = ? ORDER BY subject", [end]
-        ).fetchall()
+        written = refresh_candles(connection, start, end, context.run.run_id, subjects)
+        params = {"start": start, "end": end}
+        rows = connection.sql(DAY_SQL, params=params).pl()
+        missing = dict(connection.execute(MISSING_DAY_SQL, params).fetchall())
+    by_day = {day: group.to_dicts() for (day,), group in rows.group_by(["date"], maintain_order=True)}
+    if start == end:  # the daily path: this partition's own numbers
+        return dg.MaterializeResult(metadata={
+            "rows": written, **day_metadata(by_day.get(window.start, []), missing.get(window.start, []))})
+    # A range run gives every partition the same materialization metadata (a Dagster limit), so
+    # each day's own numbers go into an observation of that partition instead.
+    for offset in range((end - start).days + 1):
+        day = (start + dt.timedelta(days=offset)).isoformat()
+        context.log_event(dg.AssetObservation(
+            asset_key=context.asset_key, partition=day,
+            metadata=day_metadata(by_day.get(day, []), missing.get(day, []))))
     return dg.MaterializeResult(metadata={
-        "rows": written,
-        "days": (end - start).days + 1,
-        **{f"pass_rate/{subject}": float(rate or 0.0) for subject, rate in latest},
+        "rows": written, "days": (end - start).days + 1,
+        "range": f"{window.start}..{window.end} (each day's numbers: its observation)",
+        "days_with_missing_subjects": len(missing),
     })
 
 
@@ -49,7 +79,6 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
     owners=["team:evals"],
     deps=[candles],
     pool="warehouse",
-    automation_condition=dg.AutomationCondition.eager(),
     description="Offline segmentation of every subject's history (binomial PELT corrected for "
     "overdispersion) with before/after rates, paired p-values, flipped tasks and nearby releases; "
     "online CUSUM and one-day alarms; a verdict per subject for the latest week with its minimum "
@@ -65,7 +94,7 @@ def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
             connection.unregister(f"new_{name}")
     found, verdicts = tables["changepoints"], tables["verdicts"]
     notifier = Notifier(list(engine.config.alerts), engine.home / "alerts-sent.log")
-    sent, failed = notifier.send(alerts_from(tables))
+    sent, failed = notifier.send(alerts_from(tables, clock.today(engine.config.timezone)))
     for problem in failed:
         context.log.warning(f"alert not delivered: {problem}")
     return dg.MaterializeResult(metadata={
@@ -97,7 +126,6 @@ def no_confirmed_regression(tracker: TrackerResource) -> dg.AssetCheckResult:
     kinds={"html"},
     owners=["team:evals"],
     deps=[changepoints],
-    automation_condition=dg.AutomationCondition.eager(),
     description="Candlestick charts (PNG and HTML) per subject with changepoints and releases "
     "marked, and a self-contained HTML report.",
 )

@@ -5,17 +5,8 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from pipeline.config import load_config
 from pipeline.partitions import date
 from pipeline.resources import TrackerResource
-
-_config = load_config()
-# Today's sample and controls are due when the daily cron passes; the schedule runs the agents.
-DAILY = (
-    dg.AutomationCondition.in_latest_time_window()
-    & dg.AutomationCondition.cron_tick_passed(_config.cron, _config.timezone)
-    & ~dg.AutomationCondition.in_progress()
-)
 
 
 @dg.asset(
@@ -46,7 +37,6 @@ def task_catalog(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
     partitions_def=date,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[task_catalog],
-    automation_condition=DAILY,
     description="The day's tasks: a fixed panel, stratified by repository, reproducible from a seed.",
 )
 def daily_sample(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:

@@ -6,7 +6,8 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
-from assets.catalog import DAILY, daily_sample, task_catalog
+from assets.catalog import daily_sample, task_catalog
+from pipeline import clock
 from pipeline.agents import EXIT_CLASSES
 from pipeline.grading import OUTCOMES, Verdict
 from pipeline.partitions import date, date_by_subject, keys_of
@@ -107,14 +108,13 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[task_catalog],
     pool="sandbox",
-    automation_condition=DAILY,
     description="The gold and the empty patch of every sampled task: gold must resolve, empty must "
     "not. Tasks that break this are excluded for the day. Graded fresh for today; past days "
     "reuse the cached verdict for the same environment (marked cached).",
 )
 def harness_controls(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
-    today = dt.date.today().isoformat()
+    today = clock.today(engine.config.timezone).isoformat()
     broken = 0
     # Latest day first: today's fresh grading refreshes the cache the earlier days reuse.
     for day in sorted(context.partition_keys, reverse=True):

@@ -25,6 +25,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 from scipy.stats import norm
 
+from pipeline import clock
 from pipeline.tasks import Task
 
 EXIT_CLASSES = ("submitted", "budget_exhausted", "timeout", "agent_error", "api_error", "skipped")
@@ -208,7 +209,7 @@ class SimulatedAgent:
         self.subject = subject
         self.seed = scenario.get("seed", 0)
         self.noise = float(scenario.get("noise", 0.0))
-        start = scenario.get("start_date") or default_start or dt.date.today()
+        start = scenario.get("start_date") or default_start or clock.today()
         self.start = dt.date.fromisoformat(str(start))
         self.phases = sorted(
             (Phase(int(p["day"]), str(p["version"]), float(p["pass_rate"]))
@@ -242,7 +243,7 @@ class SimulatedAgent:
         return current
 
     def version(self, on: dt.date | None = None) -> str:
-        return self.phase(on or dt.date.today()).version
+        return self.phase(on or clock.today()).version
 
     def theta(self, rate: float) -> float:
         """The ability whose mean success over the panel equals `rate`."""

@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipeline import clock
+
 FORMATS = ("json", "slack")
 
 
@@ -96,7 +98,7 @@ def alerts_from(tables: dict, today: dt.date | None = None, recent_days: int = 7
     A shift is confirmed when an online alarm in the window agrees with the subject's verdict
     (`degraded` for a drop, `improved` for a rise); a harness-suspect day is never blamed on a model.
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     since = (today - dt.timedelta(days=recent_days - 1)).isoformat()
     verdicts = {row["subject"]: row for row in tables["verdicts"].iter_rows(named=True)}
     found = []

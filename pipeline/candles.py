@@ -25,22 +25,43 @@ CREATE TABLE IF NOT EXISTS candles (
     PRIMARY KEY (date, subject)
 )
 """
+# Configured subjects with no graded day: a failed run, a subject added later, a skipped day.
+MISSING_TABLE = """
+CREATE TABLE IF NOT EXISTS missing_subjects (date DATE, subject VARCHAR, run_id VARCHAR,
+                                             PRIMARY KEY (date, subject))
+"""
+MISSING_SQL = """
+INSERT INTO missing_subjects
+SELECT d.date::DATE, s.subject, $run_id
+FROM range($start::TIMESTAMP, $end::TIMESTAMP + INTERVAL 1 DAY, INTERVAL 1 DAY) d(date)
+CROSS JOIN (SELECT unnest($subjects::VARCHAR[]) AS subject) s
+ANTI JOIN candles c ON c.date = d.date::DATE AND c.subject = s.subject
+"""
 
 
 def refresh_candles(
-    connection: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, run_id: str
+    connection: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, run_id: str,
+    subjects: list[str] | tuple[str, ...] = (),
 ) -> int:
-    """Recompute the candles of [start, end] in one transaction; returns the rows written."""
+    """Recompute the candles of [start, end] in one transaction; returns the rows written.
+
+    `subjects` are the configured ones: those without a candle on a day are recorded in
+    `missing_subjects` for that day.
+    """
     connection.execute(CANDLES_TABLE)
+    connection.execute(MISSING_TABLE)
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute("DELETE FROM candles WHERE date BETWEEN ? AND ?", [start, end])
+        connection.execute("DELETE FROM missing_subjects WHERE date BETWEEN ? AND ?", [start, end])
         before = connection.execute("SELECT count(*) FROM candles").fetchone()[0]
         connection.execute(
             f"INSERT INTO candles SELECT *, $run_id, now() FROM ({CANDLES_SQL})",
             {"start": start, "end": end, "run_id": run_id},
         )
         written = connection.execute("SELECT count(*) FROM candles").fetchone()[0] - before
+        connection.execute(MISSING_SQL, {"start": start, "end": end, "run_id": run_id,
+                                         "subjects": list(subjects)})
         connection.execute(ROLLUPS_SQL)
         connection.execute("COMMIT")
     except Exception:

@@ -126,12 +126,20 @@ def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerCha
     )
     layers = [lines]
     if changes.height:
-        layers.append(alt.Chart(_values(changes)).mark_rule(strokeDash=[5, 3], strokeWidth=2).encode(
-            x="date:T", color="subject:N"))
+        marks = changes.sort("date").with_columns(
+            label=pl.format("{} {}: {} → {}", pl.col("subject"), pl.col("date").str.slice(5),
+                            (pl.col("before_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
+                            (pl.col("after_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%"),
+            y=12 + 13 * (pl.int_range(pl.len()) % 3),  # stagger labels of nearby changepoints
+        )
+        rules = alt.Chart(_values(marks)).encode(x="date:T", color=alt.Color("subject:N", legend=None))
+        layers += [rules.mark_rule(strokeDash=[5, 3], strokeWidth=2),
+                   rules.mark_text(align="left", dx=3, fontSize=10, fontWeight="bold")
+                   .encode(y=alt.Y("y:Q", scale=None), text="label:N")]
     return alt.layer(*layers).properties(width=WIDTH, height=220, title="All subjects")
 
 
-def render(chart: alt.TopLevelMixin, scale: float = 2) -> tuple[bytes, str]:
-    """PNG bytes and SVG text of a chart."""
+def render(chart: alt.TopLevelMixin, scale: float = 2, svg: bool = True) -> tuple[bytes, str]:
+    """PNG bytes and SVG text of a chart (the SVG left empty when not wanted)."""
     spec = chart.to_json()
-    return vlc.vegalite_to_png(spec, scale=scale), vlc.vegalite_to_svg(spec)
+    return vlc.vegalite_to_png(spec, scale=scale), vlc.vegalite_to_svg(spec) if svg else ""

@@ -11,28 +11,34 @@ import threading
 import time
 
 
+class UsageError(Exception):
+    """Bad input on the command line: printed as one line, exit status 2."""
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from pipeline.config import home
     from pipeline.history import build_demo
 
     started = time.monotonic()
-    today = dt.date.fromisoformat(args.end) if args.end else dt.date.today()
+    today = dt.date.fromisoformat(args.end) if args.end else None
     timings = build_demo(today)
     print(f"history built in {time.monotonic() - started:.0f}s ({timings.runs} Dagster runs)")
-    from pipeline.config import home
-
     print(f"report: {home() / 'report' / 'index.html'}")
     print(f"warehouse: {home() / 'warehouse.duckdb'}")
+    if timings.failures:
+        return 1
     if args.no_ui:
         return 0
     return _ui(args)
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from pipeline.history import REPO_ROOT, prepare_dagster_home
+    from pipeline.config import PROJECT_ROOT
+    from pipeline.history import prepare_dagster_home
 
     dagster_home = prepare_dagster_home()
     print(f"Dagster UI on http://localhost:{args.port} (DAGSTER_HOME={dagster_home})")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
                "-h", args.host, "-p", str(args.port)]
     # Started from DAGSTER_HOME, where our dagster.yaml is linked, so Dagster sees one config.
     # `dagster dev` warns that `dg dev` supersedes it; that needs the dg CLI, which we do not ship.
@@ -41,20 +47,35 @@ def _ui(args: argparse.Namespace) -> int:
     return subprocess.call(command, cwd=dagster_home, env={**os.environ, "PYTHONWARNINGS": quiet})
 
 
+def _day(value: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{flag} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _backfill(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from pipeline.history import build_history, prepare_dagster_home
+    from pipeline.history import build_history, prepare_dagster_home, queue_history
 
-    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    start, end = _day(args.start, "--from"), _day(args.end, "--to")
     if end < start:
-        raise SystemExit(f"--to {end} is before --from {start}")
+        raise UsageError(f"--to {end} is before --from {start}")
+    days = (end - start).days + 1
     prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:
-        timings = build_history(end, (end - start).days + 1, instance, subjects=args.subject,
-                                regrade_only=args.regrade, redo=args.redo)
-    print(f"{timings.runs} Dagster runs in {sum(timings.stages.values()):.0f}s")
-    return 0
+        if args.queue:
+            backfill_id, plan = queue_history(instance, end, days, args.subject, args.regrade, args.redo)
+            print(f"queued backfill {backfill_id}: {plan.days} days, {len(plan.partitions)} partitions to "
+                  f"run ({plan.kept} kept); the daemon runs it (`candlebench ui`), progress under "
+                  "Overview -> Backfills")
+            return 0
+        timings = build_history(end, days, instance, subjects=args.subject, regrade_only=args.regrade,
+                                redo=args.redo)
+    print(f"{timings.runs} Dagster runs in {sum(timings.stages.values()):.0f}s"
+          + (f", {len(timings.failures)} failed" if timings.failures else ""))
+    return 1 if timings.failures else 0
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -63,9 +84,48 @@ def _query(args: argparse.Namespace) -> int:
     from pipeline.config import home
     from pipeline.warehouse import Warehouse
 
-    frame = Warehouse(home()).query(args.sql)
-    with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=200):
-        print(frame)
+    warehouse = Warehouse(home())
+    if not warehouse.db_path.exists():
+        raise UsageError(f"no warehouse at {warehouse.db_path}: run `candlebench demo` or `candlebench "
+                         "backfill` first, or point CANDLEBENCH_HOME at an existing home")
+    frame = warehouse.query(args.sql)
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=10_000, fmt_str_lengths=10_000,
+                       fmt_table_cell_list_len=100):
+            print(frame)
+    return 0
+
+
+def _subjects(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from pipeline.config import load_config
+    from pipeline.history import prepare_dagster_home
+
+    configured = [s.name for s in load_config().subjects]
+    prepare_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        partitions = list(instance.get_dynamic_partitions("subject"))
+        if args.action == "list":
+            for name in sorted(set(configured) | set(partitions)):
+                state = ("tracked" if name in configured else "no longer configured: retire it") \
+                    if name in partitions else "configured, partition added at the next sensor tick"
+                print(f"{name:<32} {state}")
+            return 0
+        for name in args.names:
+            if name in configured:
+                raise UsageError(f"subject {name!r} is still in the tracking config: remove it there "
+                                 "first, or the subjects sensor adds its partition back")
+            if name not in partitions:
+                known = ", ".join(partitions) or "none"
+                raise UsageError(f"subject {name!r} has no partition (known: {known})")
+        for name in args.names:
+            instance.delete_dynamic_partition("subject", name)
+            print(f"retired {name}: its partition is gone from Dagster; its rows stay in the lake")
     return 0
 
 
@@ -194,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--port", type=int, default=3000)
     query = commands.add_parser("query", help="run a read-only SQL query on the warehouse")
     query.add_argument("sql")
-    query.add_argument("--limit", type=int, default=50, help="rows to print")
+    query.add_argument("--limit", type=int, default=50, help="rows to print as a table")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                       help="table (full strings), csv or json (every row) on stdout")
     build = commands.add_parser(
         "build-image", help="build the Docker sandbox image locally (debootstrap, no registry)"
     )
@@ -225,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
                           help="re-grade stored attempts only; never ask the agents again")
     backfill.add_argument("--redo", action="store_true",
                           help="re-run partitions already graded (e.g. replayed subjects)")
+    backfill.add_argument("--queue", action="store_true",
+                          help="queue the same work as one asset backfill for the daemon (`candlebench "
+                          "ui`) instead of running it here; shown under Overview -> Backfills")
+    subjects = commands.add_parser("subjects", help="the subjects Dagster knows: list, or retire one "
+                                   "removed from the tracking config")
+    subjects.add_argument("action", choices=("list", "retire"))
+    subjects.add_argument("names", nargs="*", help="subjects to retire")
     detect = commands.add_parser(
         "detect", help="changepoints, alarms, verdicts and harness suspects from a CSV of daily counts")
     detect.add_argument("file", help="CSV: subject, date, task, trial, resolved (one row per trial)")
@@ -252,10 +321,19 @@ def main(argv: list[str] | None = None) -> int:
         "SWE-Bench-Pro reports")
     add_grade_arguments(grade)
     args = parser.parse_args(argv)
+    if args.command == "subjects" and args.action == "retire" and not args.names:
+        parser.error("subjects retire: name at least one subject")
     handlers = {"attempt": _attempt, "demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image,
                 "backfill": _backfill, "detect": _detect, "grade": grade_command, "check": _check,
-                "agents": _agents, "scripted-model": _scripted_model}
-    return handlers[args.command](args)
+                "subjects": _subjects, "agents": _agents, "scripted-model": _scripted_model}
+    from pipeline.config import ConfigError
+    from pipeline.history import HistoryError
+
+    try:
+        return handlers[args.command](args)
+    except (UsageError, ConfigError, HistoryError) as err:
+        print(f"candlebench {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

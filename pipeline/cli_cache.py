@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipeline import clock
 from pipeline.config import cli_cache_root
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org/"
@@ -321,7 +322,7 @@ def resolve(cli: str, version: str, today: dt.date | None = None, root: Path | N
     if version != "latest":
         return version
     root = root or cli_cache_root()
-    day = (today or dt.datetime.now(dt.UTC).date()).isoformat()
+    day = (today or clock.today()).isoformat()  # a UTC day: one answer per day wherever it is asked
     record = root / cli / "latest.json"
     with _locked(root / cli / ".latest.lock"):
         seen = json.loads(record.read_text()) if record.is_file() else {}
@@ -386,7 +387,7 @@ def _fetch(cli: str, version: str, plat: str, final: Path) -> Installed:
             cli=cli, version=version, platform=plat, package=f"{name}@{package_version}",
             tarball=dist["tarball"], integrity=dist["integrity"], registry=registry_for(name),
             binary=str(binary.relative_to(staging)), sha256=file_sha256(binary), version_output=said,
-            installed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            installed_at=clock.now().isoformat(timespec="seconds"),
         )
         (staging / "install.json").write_text(json.dumps(asdict(record), indent=2) + "\n")
         _read_only(staging)

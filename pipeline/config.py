@@ -8,14 +8,16 @@ import hashlib
 import os
 import re
 import shlex
-import shutil
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from pipeline import clock
+
 DEFAULTS = Path(__file__).parent / "defaults"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout: workspace.yaml, dagster.yaml
 ADAPTERS = ("simulated", "claude-code", "codex", "openai-compatible", "command", "replay")
 SANDBOXES = ("auto", "docker", "bubblewrap", "process")
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
@@ -29,8 +31,16 @@ class ConfigError(ValueError):
 
 
 def home() -> Path:
-    """Where candlebench keeps its state: $CANDLEBENCH_HOME, else ./.candlebench."""
-    return Path(os.environ.get("CANDLEBENCH_HOME", Path.cwd() / ".candlebench")).resolve()
+    """Where candlebench keeps its state: $CANDLEBENCH_HOME, else the checkout's .candlebench.
+
+    The same from any folder: a command run elsewhere reads the home the demo wrote, not a new
+    empty one. An installation without a checkout keeps its state in ~/.candlebench.
+    """
+    if explicit := os.environ.get("CANDLEBENCH_HOME"):
+        return Path(explicit).resolve()
+    if (PROJECT_ROOT / "workspace.yaml").is_file():
+        return PROJECT_ROOT / ".candlebench"
+    return Path.home() / ".candlebench"
 
 
 def cli_cache_root() -> Path:
@@ -121,7 +131,7 @@ SETTINGS: dict[str, dict[str, Setting]] = {
 }
 NEEDS_MODEL = ("claude-code", "codex", "openai-compatible")
 NEEDS_PRICE = ("codex", "openai-compatible")
-TOP_FIELDS = ("suite", "run_scripts", "sample", "trials", "sandbox", "grading_workers",
+TOP_FIELDS = ("suite", "run_scripts", "start_date", "sample", "trials", "sandbox", "grading_workers",
               "grading_timeout_s", "grading_memory_mb", "grading_tmp_mb", "history_days", "schedule",
               "subjects", "prices", "alerts", "confirm_trials", "allow_untrusted_patches_without_sandbox")
 SUBJECT_FIELDS = ("name", "adapter", "label", "model", "settings", "trials", "timeout_s",
@@ -159,6 +169,7 @@ class TrackingConfig:
     grading_memory_mb: int
     grading_tmp_mb: int
     history_days: int
+    start_date: dt.date  # the first tracked day: date partitions start here
     cron: str
     timezone: str
     subjects: tuple[Subject, ...]
@@ -361,6 +372,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         raise ConfigError(f"{where}: field 'prices' must map model names to prices")
     prices = {str(model): _price(value, f"{where}: field 'prices.{model}'")
               for model, value in prices_raw.items()}
+    history_days = _optional(raw, "history_days", int, where, 95, minimum=1)
     subjects = []
     for index, entry in enumerate(_need(raw, "subjects", list, where)):
         name = entry.get("name") if isinstance(entry, dict) else None
@@ -388,7 +400,8 @@ def load_config(path: Path | None = None) -> TrackingConfig:
                                     120.0 if suite == "demo" else 1800.0, minimum=1),
         grading_memory_mb=_optional(raw, "grading_memory_mb", int, where, 2048, minimum=64),
         grading_tmp_mb=_optional(raw, "grading_tmp_mb", int, where, 256, minimum=1),
-        history_days=_optional(raw, "history_days", int, where, 95, minimum=1),
+        history_days=history_days,
+        start_date=_start_date(raw, where, timezone, history_days),
         cron=cron,
         timezone=timezone,
         subjects=tuple(subjects),
@@ -399,6 +412,19 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         allow_untrusted_patches_without_sandbox=unsandboxed,
     )
     return config
+
+
+def _start_date(raw: dict, where: str, timezone: str, history_days: int) -> dt.date:
+    """`start_date` (YYYY-MM-DD), else `history_days` back from today."""
+    value = raw.get("start_date")
+    if value is None:
+        return clock.today(timezone) - dt.timedelta(days=history_days - 1)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as err:
+        raise ConfigError(f"{where}: field 'start_date' must be a date (YYYY-MM-DD), got {value!r}") from err
 
 
 def _mapping(raw: dict, key: str, where: str) -> dict:
@@ -466,5 +492,42 @@ def pin_demo_config(today: dt.date, target: Path | None = None) -> Path:
         "start_date: null ", f"start_date: {start.isoformat()}", 1
     )
     (target / "scenario.yaml").write_text(scenario_text)
-    shutil.copyfile(DEFAULTS / "tracking.yaml", config)
+    config_text = (DEFAULTS / "tracking.yaml").read_text()
+    config.write_text(config_text.replace("start_date: null ", f"start_date: {start.isoformat()}", 1))
     return config
+
+
+@dataclass(frozen=True)
+class LocationSettings:
+    """What the code location needs when it is imported: the schedule and where partitions start.
+
+    Read without failing: a broken tracking config must not unload the location (every schedule
+    and sensor would vanish from the UI). `error` says what is wrong; the schedule and the
+    sensors fail their ticks with it, so the problem shows where people look.
+    """
+
+    cron: str
+    timezone: str
+    start_date: dt.date
+    error: str = ""
+
+
+def location_settings(path: Path | None = None) -> LocationSettings:
+    try:
+        config = load_config(path)
+        return LocationSettings(config.cron, config.timezone, config.start_date)
+    except ConfigError as err:
+        fallback = LocationSettings("0 6 * * *", "UTC", clock.today() - dt.timedelta(days=94), str(err))
+    # Keep what can be read of the schedule and the start, so a typo elsewhere moves nothing.
+    try:
+        raw = yaml.safe_load((Path(path) if path else config_path()).read_text()) or {}
+        schedule = raw.get("schedule") or {}
+        cron = str(schedule.get("cron", fallback.cron))
+        timezone = str(schedule.get("timezone", fallback.timezone))
+        zoneinfo.ZoneInfo(timezone)
+        if len(cron.split()) != 5 or not _valid_cron(cron):
+            cron = fallback.cron
+        start = _start_date(raw, "", timezone, int(raw.get("history_days") or 95))
+        return LocationSettings(cron, timezone, start, fallback.error)
+    except Exception:  # anything unreadable: the defaults, and the error already recorded
+        return fallback

@@ -6,10 +6,11 @@ from assets.aggregates import candles, changepoints, no_confirmed_regression, tr
 from assets.catalog import daily_sample, task_catalog
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
 from pipeline.resources import TrackerResource
+from sensors.aggregation import aggregation_sensor
 from sensors.confirmation import confirmation_sensor
 from sensors.harness import harness_retry_sensor
 from sensors.jobs import JOBS
-from sensors.schedules import daily_evaluations
+from sensors.schedules import daily_controls, daily_evaluations
 from sensors.subjects import subjects_sensor
 from sensors.versions import version_sensor
 
@@ -18,7 +19,8 @@ defs = dg.Definitions(
             candles, changepoints, tracker_report],
     asset_checks=[no_confirmed_regression],
     jobs=JOBS,
-    schedules=[daily_evaluations],
-    sensors=[version_sensor, subjects_sensor, harness_retry_sensor, confirmation_sensor],
+    schedules=[daily_controls, daily_evaluations],
+    sensors=[aggregation_sensor, version_sensor, subjects_sensor, harness_retry_sensor,
+             confirmation_sensor],
     resources={"tracker": TrackerResource()},
 )

@@ -1,10 +1,17 @@
-"""Partitions: `date` for sampling, controls and candles; `date x subject` for attempts and grading."""
+"""Partitions: `date` for sampling, controls and candles; `date x subject` for attempts and grading.
+
+Date partitions start at the tracking config's `start_date` and end today (in the schedule's
+time zone), so the UI shows the tracked history, not empty years before it.
+"""
 
 import dagster as dg
 
-HISTORY_START = "2025-01-01"
+from pipeline.config import location_settings
 
-date = dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_offset=1)  # today included
+SETTINGS = location_settings()  # never raises: a broken config keeps the location loaded
+
+date = dg.DailyPartitionsDefinition(start_date=SETTINGS.start_date.isoformat(), end_offset=1,
+                                    timezone=SETTINGS.timezone)  # today included
 subject = dg.DynamicPartitionsDefinition(name="subject")
 date_by_subject = dg.MultiPartitionsDefinition({"date": date, "subject": subject})
 

@@ -7,7 +7,6 @@ and no agent is asked anything: the only processes started are the agents' `--ve
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shlex
 import shutil
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline import cli_cache
+from pipeline import cli_cache, clock
 from pipeline.adapters import claude_code, codex
 from pipeline.config import ConfigError, Subject, TrackingConfig, home, load_config
 
@@ -57,7 +56,7 @@ def preflight(config_file: Path | None = None) -> list[Check]:
     tracker = Tracker(root, config)
     checks.append(_guarded("suite", lambda: Check(
         "ok", "suite", f"{config.suite}: {len(tracker.tasks)} tasks, "
-        f"{len(tracker.sample(dt.date.today()))} sampled per day")))
+        f"{len(tracker.sample(tracker.today()))} sampled per day")))
     if checks[-1].status == "fail":
         return checks
     checks.append(_guarded("sandbox", lambda: _sandbox(tracker)))
@@ -140,7 +139,7 @@ def _subject(tracker, subject: Subject) -> list[Check]:
 def _pinned(what: str, cli: str, version: str) -> Check:
     """A subject's pinned CLI: in the cache (which binary), or to be fetched at the first attempt."""
     concrete = version if version != "latest" else \
-        cli_cache.latest_resolutions(cli).get(dt.datetime.now(dt.UTC).date().isoformat())
+        cli_cache.latest_resolutions(cli).get(clock.today().isoformat())
     entry = cli_cache.installed(cli, concrete) if concrete else None
     if entry is None:
         return Check("warn", what, f"{cli} {version} is not in the CLI cache: the first attempt fetches it "

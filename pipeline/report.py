@@ -27,6 +27,7 @@ LEGEND = (
     "its 95% interval, clustered by task. Bottom panel: the online CUSUM against its alarm level. "
     "Dashed rules: changepoints (before → after, paired p-value). Triangles: releases.</p>"
 )
+UI_CHARTS = 12  # candlestick charts embedded in the Dagster UI's metadata; the report has all
 OUTCOMES_SQL = """
 SELECT e.date, e.subject, e.trial, e.instance_id, e.outcome, e.resolved, e.apply_step, e.cached,
        e.artifact_dir, e.grader_version, e.env_fingerprint, e.sandbox, a.agent_version,
@@ -79,16 +80,17 @@ def _link(target: str, report_dir: Path, label: str) -> str:
     return f"<a href='{html.escape(os.path.relpath(target, report_dir))}'>{label}</a>"
 
 
-def _drill_down(change: dict, outcomes: pl.DataFrame, out: Path) -> str:
-    """The tasks that flipped at a changepoint, each with its latest patch and raw log after it."""
+def _drill_down(change: dict, until: str | None, outcomes: pl.DataFrame, out: Path) -> str:
+    """The tasks that flipped at a changepoint, each with its latest patch and raw log in the
+    segment it opened (up to the next changepoint, so a later shift's outcomes never show here)."""
     items = []
+    segment = outcomes.filter(
+        (pl.col("subject") == change["subject"]) & (pl.col("date").cast(pl.String) >= change["date"])
+        & ((pl.col("date").cast(pl.String) < until) if until else pl.lit(True)))
     for direction, names in (("passing → failing", change["flipped_down"]),
                              ("failing → passing", change["flipped_up"])):
         for name in names:
-            after = outcomes.filter(
-                (pl.col("subject") == change["subject"]) & (pl.col("instance_id") == name)
-                & (pl.col("date").cast(pl.String) >= change["date"])
-            ).sort("date", descending=True).head(1)
+            after = segment.filter(pl.col("instance_id") == name).sort("date", descending=True).head(1)
             links = ""
             if after.height:
                 folder = after["artifact_dir"][0]
@@ -119,6 +121,39 @@ def _verdict_table(verdicts: pl.DataFrame, latest: dict[str, float]) -> str:
             "<i>inconclusive</i> means neither a shift nor stability is shown.</p>")
 
 
+def _optional(connection, sql: str) -> pl.DataFrame:
+    """A table that exists only once something wrote it (decisions, missing subjects)."""
+    import duckdb
+
+    try:
+        return connection.sql(sql).pl()
+    except duckdb.CatalogException:
+        return pl.DataFrame({"subject": [], "date": []}, schema={"subject": pl.String, "date": pl.String})
+
+
+def _alarm_table(alarms: pl.DataFrame, decisions: pl.DataFrame) -> str:
+    """Every online alarm of a subject, with the confirmation's decision where one was made."""
+    if not alarms.height:
+        return "<p>No online alarm in this history.</p>"
+    decided = {(r["subject"], r["date"]): r["decision"] for r in decisions.iter_rows(named=True)} \
+        if "decision" in decisions.columns else {}
+    rows = "".join(
+        f"<tr><td>{r['date']}</td><td>{'drop' if r['direction'] == 'down' else 'rise'}</td>"
+        f"<td>{html.escape(r['rule'])}</td><td>{r['z']:+.1f}</td><td>{_pct(r['difference'], True)}</td>"
+        f"<td>{decided.get((r['subject'], str(r['date'])), 'not confirmed yet')}</td></tr>"
+        for r in alarms.iter_rows(named=True))
+    return ("<table><tr><th>alarm</th><th>direction</th><th>rule</th><th>z</th><th>day vs baseline</th>"
+            f"<th>confirmation</th></tr>{rows}</table>")
+
+
+def _missing_note(missing: pl.DataFrame) -> str:
+    if not missing.height:
+        return ""
+    names = ", ".join(html.escape(s) for s in missing["subject"].to_list())
+    return (f"<p class=neg><b>Missing on {missing['date'][0]}</b>: {names} (no graded attempt: a failed "
+            "or skipped run; see the Dagster UI). The others' candles are complete.</p>")
+
+
 def _suspect_list(suspects: pl.DataFrame) -> str:
     if not suspects.height:
         return "<p>No harness-suspect day: controls held and no day moved most subjects at once.</p>"
@@ -141,6 +176,9 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
         monitor = connection.sql("SELECT * FROM monitor ORDER BY subject, date").pl()
         suspects = connection.sql("SELECT * FROM harness_suspects ORDER BY date").pl()
         alarms = connection.sql("SELECT * FROM alarms ORDER BY subject, date").pl()
+        decisions = _optional(connection, "SELECT subject, date::VARCHAR AS date, decision FROM decisions")
+        missing = _optional(connection, "SELECT date::VARCHAR AS date, subject FROM missing_subjects "
+                            "WHERE date = (SELECT max(date) FROM candles) ORDER BY subject")
         outcomes = connection.sql(OUTCOMES_SQL).pl()
     candles.write_csv(out / "exports" / "candles.csv")
     candles.write_parquet(out / "exports" / "candles.parquet")
@@ -152,17 +190,17 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     overview_png = out / "overview.png"
     overview_png.write_bytes(png)
     overview_png.with_suffix(".svg").write_text(svg)
-    thumbnail = base64.b64encode(render(overview, scale=0.8)[0]).decode()  # for the Dagster UI
+    thumbnail = base64.b64encode(render(overview, scale=0.8, svg=False)[0]).decode()  # for the Dagster UI
     labels = {s.name: s.label for s in config.subjects}
-    pngs, sections, latest_rate = [overview_png], [], {}
+    pngs, sections, latest_rate, thumbnails = [overview_png], [], {}, {}
     for subject in sorted(candles["subject"].unique().to_list()):
         mine = candles.filter(pl.col("subject") == subject)
         cps = changes.filter(pl.col("subject") == subject)
         title = f"{subject} — {labels.get(subject, '')}".strip(" —")
-        daily_png, daily_svg = render(candle_chart(
-            mine, cps, releases.filter(pl.col("subject") == subject), title,
-            monitor=monitor.filter(pl.col("subject") == subject),
-            alarms=alarms.filter(pl.col("subject") == subject)))
+        daily = candle_chart(mine, cps, releases.filter(pl.col("subject") == subject), title,
+                             monitor=monitor.filter(pl.col("subject") == subject),
+                             alarms=alarms.filter(pl.col("subject") == subject))
+        daily_png, daily_svg = render(daily)
         weekly_png, weekly_svg = render(candle_chart(
             weekly.filter(pl.col("subject") == subject), cps.clear(), releases.clear(),
             f"{subject}: weekly candles", period="week"))
@@ -172,7 +210,9 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
             path.with_suffix(".svg").write_text(svg_text)
             pngs.append(path)
         rows = []
-        for change in cps.iter_rows(named=True):
+        boundaries = cps["date"].to_list()
+        for index, change in enumerate(cps.iter_rows(named=True)):
+            until = boundaries[index + 1] if index + 1 < len(boundaries) else None
             tone = "neg" if change["difference"] < 0 else "pos"
             rows.append(
                 f"<tr><td>{change['date']}</td><td>{_pct(change['before_rate'])}</td>"
@@ -181,7 +221,7 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
                 f"{_pct(change['ci_high'], True)}]</td><td>{change['p_value']:.2g}</td>"
                 f"<td>{html.escape(change['version_change'] or 'none')}</td></tr>"
                 f"<tr><td colspan=6><details><summary>{len(change['flipped_down'])} tasks flipped "
-                f"down, {len(change['flipped_up'])} up</summary>{_drill_down(change, outcomes, out)}"
+                f"down, {len(change['flipped_up'])} up</summary>{_drill_down(change, until, outcomes, out)}"
                 "</details></td></tr>"
             )
         table = "".join(rows) or "<tr><td colspan=6>No changepoint in this history.</td></tr>"
@@ -189,8 +229,11 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
             f"<section><h2>{html.escape(title)}</h2>{daily_svg}"
             "<table><tr><th>changepoint</th><th>before</th><th>after</th><th>change [95% CI]</th>"
             f"<th>paired p</th><th>release nearby</th></tr>{table}</table>"
+            f"{_alarm_table(alarms.filter(pl.col('subject') == subject), decisions)}"
             f"<details><summary>Weekly candles</summary>{weekly_svg}</details></section>"
         )
+        if len(thumbnails) < UI_CHARTS:
+            thumbnails[subject] = base64.b64encode(render(daily, scale=0.6, svg=False)[0]).decode()
         latest_rate[subject] = mine["rate"][-1]
     index = out / "index.html"
     exports = " · ".join(_link(str(out / "exports" / n), out, n) for n in
@@ -198,9 +241,12 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     index.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>candlebench report</title>"
         f"<style>{STYLE}</style></head><body><h1>candlebench</h1>{LEGEND}{svg}"
-        f"<h2>Verdicts</h2>{_verdict_table(verdicts, latest_rate)}{_suspect_list(suspects)}"
+        f"<h2>Verdicts</h2>{_verdict_table(verdicts, latest_rate)}{_missing_note(missing)}"
+        f"{_suspect_list(suspects)}"
         f"<p>Exports: {exports}</p>{''.join(sections)}</body></html>"
     )
     table = verdict_markdown(verdicts, latest_rate)
-    markdown = f"![overview](data:image/png;base64,{thumbnail})\n\n{table}"
+    charts = "\n\n".join(f"**{name}**\n\n![{name}](data:image/png;base64,{data})"
+                         for name, data in thumbnails.items())
+    markdown = f"![overview](data:image/png;base64,{thumbnail})\n\n{table}\n\n{charts}"
     return Report(index=index, pngs=pngs, markdown=markdown, overview_png=overview_png)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline import clock
 from pipeline.adapters import build_agent
 from pipeline.agents import Agent, Attempt, SimulatedAgent, solve_all
 from pipeline.config import TrackingConfig, load_config
@@ -47,6 +48,10 @@ class Tracker:
         del day  # a fixed panel does not depend on the day; rotating designs will
         return panel(list(self.tasks.values()), self.config.sample_size, self.config.sample_seed)
 
+    def today(self) -> dt.date:
+        """Today in the schedule's time zone."""
+        return clock.today(self.config.timezone)
+
     def history_start(self, today: dt.date) -> dt.date:
         return today - dt.timedelta(days=self.config.history_days - 1)
 
@@ -56,10 +61,10 @@ class Tracker:
             return SimulatedAgent(
                 subject,
                 spec.scenario,
-                self.sample(dt.date.today()),
+                self.sample(self.today()),
                 wrong_patch=self.suite.wrong_patch,
                 label_of=self.suite.difficulty,
-                default_start=self.history_start(dt.date.today()),
+                default_start=self.history_start(self.today()),
             )
         image_of = self.suite.runner.image if isinstance(self.suite, RowSuite) else None
         return build_agent(spec, self.suite.checkout, self.home / "transcripts", image_of)

@@ -8,7 +8,6 @@ even when newer days have arrived meanwhile: the detector re-runs over the whole
 that day's row in `alarms` answers for it.
 """
 
-import datetime as dt
 import json
 
 import dagster as dg
@@ -16,6 +15,7 @@ import duckdb
 import polars as pl
 
 from assets.grading import EXTRA_TRIALS_TAG
+from pipeline import clock
 from pipeline.partitions import date_key
 from pipeline.resources import TrackerResource
 from sensors.jobs import evaluation_job, tick_interval
@@ -97,7 +97,7 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
             warehouse.write_partition("decisions", pl.DataFrame([{
                 "subject": subject, "date": day, "direction": entry["direction"], "decision": decision,
                 "extra_trials": engine.config.confirm_trials, "attempts_before": entry["before"],
-                "attempts_after": after, "decided_at": dt.datetime.now(),
+                "attempts_after": after, "decided_at": clock.now(engine.config.timezone).replace(tzinfo=None),
             }]), subject=subject, date=day)
             context.log.info(f"{subject}: the {entry['direction']} alarm on {day} is {decision}")
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))

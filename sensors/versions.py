@@ -1,10 +1,10 @@
 """The version sensor: when a subject's version changes, re-run that subject's current day."""
 
-import datetime as dt
 import json
 
 import dagster as dg
 
+from pipeline import clock
 from pipeline.partitions import date_key
 from pipeline.resources import TrackerResource
 from sensors.jobs import evaluation_job, tick_interval
@@ -20,7 +20,7 @@ from sensors.jobs import evaluation_job, tick_interval
 def version_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
     engine = tracker.open()
     seen = json.loads(context.cursor) if context.cursor else {}
-    today = dt.date.today()
+    today = clock.today(engine.config.timezone)
     requests = []
     for name in [s.name for s in engine.config.subjects]:
         try:

@@ -1,18 +1,41 @@
-"""Shared fixtures: a demo suite with a warm grade cache, and one demo history built through Dagster."""
+"""Shared fixtures: a demo suite with a warm grade cache, and one demo history built through Dagster.
+
+The code location reads its home's tracking config when it is first imported (where date
+partitions start, the cron); a real process serves one home. This test process serves many, so
+before any test module imports the definitions it gets a home of its own whose partitions start
+early enough for every test's dates.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from pipeline.demo_suite import DemoSuite
-from pipeline.grading import Grader
-from pipeline.sandbox import ProcessSandbox
-
 DEMO_END = dt.date(2026, 11, 27)
+PARTITIONS_START = DEMO_END - dt.timedelta(days=180)
+
+
+def _session_home() -> Path:
+    from pipeline.config import pin_demo_config
+
+    root = Path(tempfile.mkdtemp(prefix="cb-test-home-"))
+    config = pin_demo_config(DEMO_END, root)
+    text = config.read_text()
+    start = text.split("start_date: ", 1)[1].split()[0]
+    config.write_text(text.replace(f"start_date: {start}", f"start_date: {PARTITIONS_START}", 1))
+    return root
+
+
+os.environ["CANDLEBENCH_HOME"] = str(_session_home())
+os.environ.pop("CANDLEBENCH_CONFIG", None)
+
+from pipeline.demo_suite import DemoSuite  # noqa: E402
+from pipeline.grading import Grader  # noqa: E402
+from pipeline.sandbox import ProcessSandbox  # noqa: E402
 
 
 @pytest.fixture(scope="session")

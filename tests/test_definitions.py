@@ -35,9 +35,12 @@ def test_asset_graph_snapshot():
     assert upstream["tracker_report"] == {"changepoints"}
     jobs = {job.name for job in defs.resolve_all_job_defs()}
     assert {"daily_job", "evaluation_job", "regrade_job", "candles_job", "report_job"} <= jobs
-    assert {s.name for s in defs.schedules} == {"daily_evaluations"}
-    assert {s.name for s in defs.sensors} == {"version_sensor", "subjects_sensor", "harness_retry_sensor",
-                                                "confirmation_sensor"}
+    assert {s.name for s in defs.schedules} == {"daily_controls", "daily_evaluations"}
+    assert {s.name for s in defs.sensors} == {"aggregation_sensor", "version_sensor", "subjects_sensor",
+                                                "harness_retry_sensor", "confirmation_sensor"}
+    # One mechanism runs the daily loop (schedules, then the aggregation sensor): no asset also
+    # waits on declarative automation, which is off unless its own sensor is turned on.
+    assert all(graph.get(k).automation_condition is None for k in graph.get_all_asset_keys())
 
 
 def test_workspace_loads_through_the_cli(tmp_path):
@@ -65,17 +68,18 @@ def test_instance_uses_the_repository_dagster_yaml(tmp_path, monkeypatch):
         assert instance.run_retries_enabled
 
 
-def test_preparing_the_home_pins_it_for_dagster_processes(tmp_path, monkeypatch):
-    """`candlebench ui` starts Dagster in DAGSTER_HOME: the candlebench home must not move with it."""
+def test_the_home_is_the_same_from_any_folder(tmp_path, monkeypatch):
+    """Without CANDLEBENCH_HOME every command, and Dagster started in DAGSTER_HOME, finds the
+    checkout's home: a command run from another folder never starts an empty one."""
+    from pipeline.config import PROJECT_ROOT, home
     from pipeline.history import prepare_dagster_home
 
     monkeypatch.delenv("CANDLEBENCH_HOME", raising=False)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
+    assert home() == PROJECT_ROOT / ".candlebench"
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     dagster_home = prepare_dagster_home()
-    assert os.environ["CANDLEBENCH_HOME"] == str(tmp_path / ".candlebench")
-    assert dagster_home == tmp_path / ".candlebench" / "dagster"
+    assert dagster_home == tmp_path / "elsewhere" / "dagster"
     monkeypatch.chdir(dagster_home)
-    from pipeline.config import home
-
-    assert home() == tmp_path / ".candlebench"
+    assert home() == tmp_path / "elsewhere"

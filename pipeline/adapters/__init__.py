@@ -65,7 +65,7 @@ def try_task(
         raise KeyError(f"task {instance_id!r} is not in suite {tracker.config.suite!r} (e.g. {known})")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    attempt = tracker.agent(subject).solve(tracker.tasks[instance_id], day or dt.date.today(), trial,
+    attempt = tracker.agent(subject).solve(tracker.tasks[instance_id], day or tracker.today(), trial,
                                            folder=out)
     (out / "patch.diff").write_text(attempt.patch)
     (out / "attempt.json").write_text(json.dumps(attempt.record(), indent=2) + "\n")

@@ -16,6 +16,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from pipeline import clock
 from pipeline.agents import Attempt, skipped
 from pipeline.interop import Prediction, read_predictions
 from pipeline.tasks import Task
@@ -53,7 +54,7 @@ class ReplayAgent:
 
     def version(self, on: dt.date | None = None) -> str:
         if self.source.is_file():
-            day = on or dt.date.today()
+            day = on or clock.today()
         else:
             known = sorted(d for d in self.dates() if on is None or d <= on)
             if not known:
