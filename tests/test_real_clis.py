@@ -6,9 +6,9 @@ scripted model (pipeline.scripted_model): it plays a task's script through the C
 tokens and turns come from the CLI's own output, the version from its `--version`, the sha256 from
 the cached binary. Failure scripts check the exit classes.
 
-The binaries come from the CLI cache at collection time (`candlebench agents install claude-code
---version 2.1.328`, `... codex --version 0.171.0`; `.ci/run` does it). Without them the tests skip,
-saying so; under CI=true a missing binary fails.
+The binaries come from the CLI cache (`candlebench agents install claude-code --version 2.1.328`,
+`... codex --version 0.171.0`, into $CANDLEBENCH_CLIS or the checkout's .candlebench/clis; `.ci/run`
+does it). Without them the tests skip, saying so; under CI=true a missing binary fails.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ import yaml
 from pipeline import cli_cache
 from pipeline import scripted_model as sm
 from pipeline.adapters import build_agent
-from pipeline.config import cli_cache_root, load_config
+from pipeline.config import PROJECT_ROOT, load_config
 
 CLAUDE_VERSION = "2.1.328"
 CODEX_VERSION = "0.171.0"
-CACHE = cli_cache_root()  # read now: fixtures of other tests move CANDLEBENCH_HOME later
+# Where `candlebench agents install` put them: $CANDLEBENCH_CLIS, else the checkout's own home (the
+# test session runs in a home of its own, see conftest.py, so the CLI cache is named apart from it).
+CACHE = Path(os.environ.get("CANDLEBENCH_CLIS") or PROJECT_ROOT / ".candlebench" / "clis")
 KEY = "sk-scripted-0123456789-SECRET"
 DAY = dt.date(2026, 11, 20)
 CLAUDE_MODEL = "claude-sonnet-4-5"  # the CLI prices it: $3 input, $15 output, $0.30 cache reads per M
