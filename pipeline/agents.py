@@ -51,6 +51,7 @@ class Attempt:
     failure_mode: str  # simulated only: which patch the scenario drew ("" for real agents)
     detail: str = ""  # why an attempt ended as it did, e.g. the API's error message
     tries: int = 1  # runs it took: retries after transient API errors add to it
+    agent_sha256: str = ""  # sha256 of the agent's executable ("" when none ran: simulated, replay, API)
 
     def record(self) -> dict:
         """The attempt as plain JSON-ready values."""

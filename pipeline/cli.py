@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -202,6 +203,59 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agents(args: argparse.Namespace) -> int:
+    from pipeline import cli_cache
+
+    try:
+        if args.agents_command == "install":
+            started = time.monotonic()
+            entry = cli_cache.install(args.cli, args.version)
+            print(f"{entry.cli} {entry.version} ({entry.platform}): {entry.binary}")
+            print(f"  {entry.version_output}; sha256 {entry.sha256}; from {entry.package} "
+                  f"({time.monotonic() - started:.1f}s)")
+            return 0
+        entries = cli_cache.cached()
+    except cli_cache.CliCacheError as err:
+        print(f"candlebench agents {args.agents_command}: {err}", file=sys.stderr)
+        return 2
+    if not entries:
+        print(f"no CLIs cached under {cli_cache.cli_cache_root()}")
+    for entry in entries:
+        print(f"{entry.cli:<12} {entry.version:<10} {entry.platform:<15} {entry.sha256[:12]}  "
+              f"{entry.version_output}  {entry.binary}")
+    return 0
+
+
+def _scripted_model(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline import scripted_model as sm
+    from pipeline.config import ConfigError, home, load_config
+    from pipeline.tracker import Tracker
+
+    try:
+        if args.script:
+            scripts = [sm.load_script(Path(path)) for path in args.script]
+        else:
+            tasks = Tracker(home(), load_config(Path(args.config) if args.config else None)).tasks
+            scripts = sm.suite_scripts(tasks.values())
+        server = sm.ScriptedModel(scripts, port=args.port)
+    except (ConfigError, sm.ScriptError, OSError) as err:
+        print(f"candlebench scripted-model: {err}", file=sys.stderr)
+        return 2
+    with server:
+        print(f"scripted model on {server.url}, {len(scripts)} script(s); any API key is accepted")
+        print(f"  claude-code: settings.base_url: {server.url}")
+        print(f"  codex: settings.config: model_provider: scripted, model_providers.scripted.base_url: "
+              f"{server.url}/v1, model_providers.scripted.wire_api: responses, "
+              "model_providers.scripted.env_key: OPENAI_API_KEY (model gpt-5.5 has apply_patch)")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print(f"stopped after {len(server.exchanges)} request(s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from pipeline.sandbox import DEMO_IMAGE
 
@@ -269,6 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     detect.add_argument("--controls", help="CSV of harness controls: date, task, ok")
     detect.add_argument("--recent", type=int, default=7, help="days in the verdict's window")
     detect.add_argument("--baseline", type=int, default=28, help="days in the verdict's baseline")
+    agents = commands.add_parser("agents", help="the pinned agent CLIs (Claude Code, Codex) cached from npm")
+    agent_commands = agents.add_subparsers(dest="agents_command", required=True)
+    install = agent_commands.add_parser(
+        "install", help="fetch a CLI's platform package from npm, verify it, cache it (idempotent)")
+    install.add_argument("cli", help="claude-code or codex")
+    install.add_argument("--version", default="latest",
+                         help="a published version, or latest (resolved once per day; default)")
+    agent_commands.add_parser("list", help="what is cached: CLI, version, platform, sha256, binary")
+    scripted = commands.add_parser(
+        "scripted-model", help="serve the Anthropic Messages and OpenAI Responses APIs from scripts, "
+        "so the real CLIs run with no key (default: a gold-patch play of every task of the suite)")
+    scripted.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    scripted.add_argument("--script", action="append", help="a script file (YAML/JSON), repeatable")
+    scripted.add_argument("--config", help="tracking config whose suite is played (default: as `check`)")
     from pipeline.interop import add_grade_arguments, grade_command
 
     grade = commands.add_parser(
@@ -281,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"attempt": _attempt, "demo": _demo, "ui": _ui, "query": _query, "build-image": _build_image,
                 "build-pro-image": _build_pro_image,
                 "backfill": _backfill, "detect": _detect, "grade": grade_command, "check": _check,
-                "subjects": _subjects}
+                "subjects": _subjects, "agents": _agents, "scripted-model": _scripted_model}
     from pipeline.config import ConfigError
     from pipeline.history import HistoryError
 

@@ -23,6 +23,7 @@ SANDBOXES = ("auto", "docker", "bubblewrap", "process")
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
 CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CLI_VERSION = re.compile(r"latest|\d+\.\d+\.\d+[\w.+-]*")
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,12 @@ def home() -> Path:
     if (PROJECT_ROOT / "workspace.yaml").is_file():
         return PROJECT_ROOT / ".candlebench"
     return Path.home() / ".candlebench"
+
+
+def cli_cache_root() -> Path:
+    """Where the pinned agent CLIs are kept: $CANDLEBENCH_CLIS (shareable), else the home's clis/."""
+    explicit = os.environ.get("CANDLEBENCH_CLIS")
+    return Path(explicit).resolve() if explicit else home() / "clis"
 
 
 def config_path() -> Path:
@@ -78,6 +85,8 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     "simulated": {},
     "claude-code": {
         "executable": Setting(str, "claude"),
+        "cli_version": Setting(str),  # a pinned version (or `latest`) from the CLI cache, not PATH
+        "base_url": Setting(str, ""),  # ANTHROPIC_BASE_URL: a gateway, a relay, the scripted model
         "max_turns": Setting(int, 50),
         "max_budget_usd": Setting(float),
         "permission_mode": Setting(str, "bypassPermissions", choices=PERMISSION_MODES),
@@ -88,6 +97,7 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     },
     "codex": {
         "executable": Setting(str, "codex"),
+        "cli_version": Setting(str),
         "sandbox": Setting(str, "workspace-write", choices=CODEX_SANDBOXES),
         "max_turns": Setting(int),
         "max_budget_usd": Setting(float),
@@ -254,6 +264,12 @@ def _settings(adapter: str, raw: object, at: str, base: Path) -> dict:
         if not words or not any(p in values["template"] for p in ("{prompt}", "{prompt_file}")):
             raise ConfigError(f"{at}: field 'settings.template' must pass the task with "
                               "{prompt} or {prompt_file}")
+    if adapter in ("claude-code", "codex") and values["cli_version"] is not None:
+        if "executable" in raw:
+            raise ConfigError(f"{at}: set 'settings.executable' or 'settings.cli_version', not both")
+        if not _CLI_VERSION.fullmatch(values["cli_version"]):
+            raise ConfigError(f"{at}: field 'settings.cli_version' must be a version such as 2.1.328 or "
+                              f"'latest', got {values['cli_version']!r}")
     if adapter == "codex":
         for key, value in values["config"].items():
             if not isinstance(value, str | int | float | bool | list):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pipeline import cli_cache, clock
 from pipeline.adapters import claude_code, codex
 from pipeline.config import ConfigError, Subject, TrackingConfig, home, load_config
 
@@ -115,9 +116,11 @@ def _subject(tracker, subject: Subject) -> list[Check]:
     settings = subject.settings
     executable = settings.get("executable") or (
         shlex.split(settings["template"])[0] if subject.adapter == "command" else None)
-    if executable and not shutil.which(executable):
+    if settings.get("cli_version"):  # not cached: its --version would install it, so it is not run
+        checks.append(_pinned(what, subject.adapter, settings["cli_version"]))
+    elif executable and not shutil.which(executable):
         checks.append(Check("fail", what, f"{subject.adapter}: {executable!r} is not on PATH"))
-    else:
+    if not checks or checks[-1].status == "ok":
         checks.append(_guarded(what, lambda: Check(
             "ok", what, f"{subject.adapter}, version {tracker.agent(subject.name).version()}")))
     if (keys := LOGIN_KEYS.get(subject.adapter)) and not any(os.environ.get(k) for k in keys):
@@ -131,6 +134,18 @@ def _subject(tracker, subject: Subject) -> list[Check]:
     if subject.adapter in PAID and subject.daily_cost_cap_usd is None:
         checks.append(Check("warn", what, "no daily_cost_cap_usd: a bad day can cost without limit"))
     return checks
+
+
+def _pinned(what: str, cli: str, version: str) -> Check:
+    """A subject's pinned CLI: in the cache (which binary), or to be fetched at the first attempt."""
+    concrete = version if version != "latest" else \
+        cli_cache.latest_resolutions(cli).get(clock.today().isoformat())
+    entry = cli_cache.installed(cli, concrete) if concrete else None
+    if entry is None:
+        return Check("warn", what, f"{cli} {version} is not in the CLI cache: the first attempt fetches it "
+                     f"from npm (or run `candlebench agents install {cli} --version {version}`)")
+    return Check("ok", what, f"{cli} {entry.version} cached ({entry.platform}, sha256 {entry.sha256[:12]}): "
+                 f"{entry.binary}")
 
 
 def _endpoint(what: str, base_url: str) -> Check:

@@ -47,6 +47,7 @@ class Attempts(Provenance):
     duration_s: float = pa.Field(ge=0)
     exit_class: str = pa.Field(isin=list(EXIT_CLASSES))
     agent_version: str
+    agent_sha256: Optional[str] = pa.Field(nullable=True)  # noqa: UP045 - optional: older partitions lack it
     failure_mode: str
     transcript: str
     detail: str

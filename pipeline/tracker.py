@@ -133,6 +133,7 @@ def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed:
             "duration_s": a.duration_s,
             "exit_class": a.exit_class,
             "agent_version": a.agent_version,
+            "agent_sha256": a.agent_sha256,
             "failure_mode": a.failure_mode,
             "transcript": a.transcript,
             "detail": a.detail,

@@ -113,11 +113,11 @@ def test_claude_code_solves_for_real(suite, grader, task, calls, tmp_path):
     [call] = invocations(calls)
     argv = call["argv"]
     assert argv[:2] == ["-p", task.prompt()]
-    for flag, value in [("--output-format", "json"), ("--model", "sonnet"), ("--max-turns", "7"),
+    for flag, value in [("--output-format", "stream-json"), ("--model", "sonnet"), ("--max-turns", "7"),
                         ("--max-budget-usd", "1.5"), ("--permission-mode", "bypassPermissions"),
                         ("--allowedTools", "Bash,Edit")]:
         assert argv[argv.index(flag) + 1] == value
-    assert "--no-session-persistence" in argv
+    assert "--no-session-persistence" in argv and "--verbose" in argv
     assert call["env"]["HOME"] != os.environ.get("HOME") and call["env"]["DISABLE_AUTOUPDATER"] == "1"
     assert call["env"]["IS_SANDBOX"] == ("1" if os.geteuid() == 0 else None)
     assert "PYTEST_CURRENT_TEST" not in call["env_names"]  # only named variables reach the agent

@@ -1,6 +1,6 @@
 """Adapters for real agents, one file each, and the one function that builds them from config.
 
-- `claude_code`: Claude Code CLI (`claude -p ... --output-format json`)
+- `claude_code`: Claude Code CLI (`claude -p ... --output-format stream-json --verbose`)
 - `codex`: Codex CLI (`codex exec --json`)
 - `openai_compatible`: a bash-loop agent on any OpenAI-compatible chat endpoint
 - `command`: any CLI agent, from a command template

@@ -22,6 +22,7 @@ from pipeline.adapters.workspace import (
     classify_failure,
     cli_version,
     describe,
+    executable_sha256,
     run_process,
 )
 from pipeline.config import Subject
@@ -65,6 +66,9 @@ class Command:
             found = cli_version(shlex.split(self.settings["version_command"]))
             return f"{self.words[0]} {found} / {self.model or '-'}"
         return f"{self.words[0]} / {self.model or '-'}"
+
+    def sha256(self) -> str:
+        return executable_sha256(self.words[0])
 
     def argv(self, session: Session) -> list[str]:
         values = {"{prompt_file}": str(session.workspace.prompt_file), "{prompt}": session.prompt,

@@ -134,6 +134,9 @@ class OpenAICompatible:
     def version(self) -> str:
         return f"bash-loop/{LOOP_VERSION} / {self.model}"
 
+    def sha256(self) -> str:
+        return ""  # the loop is candlebench's own code, versioned by LOOP_VERSION
+
     @cached_property
     def sandbox(self) -> Sandbox:
         return open_sandbox(self.settings["sandbox"])

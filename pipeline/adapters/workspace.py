@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import queue
@@ -34,7 +35,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
+from pipeline import cli_cache
 from pipeline.agents import Attempt, now
+from pipeline.cli_cache import file_sha256
 from pipeline.grading import run_git
 from pipeline.tasks import Task
 
@@ -51,14 +54,15 @@ API_ERROR = re.compile(
     r"API Error|\bstatus(?: code)?:? ?\d{3}\b|\bHTTP \d{3}\b|rate.?limit|overloaded|"
     r"connection (?:error|refused|reset)|ECONN|ETIMEDOUT|fetch failed|network error|"
     r"unauthori[sz]ed|authentication|invalid.{0,10}api.?key|quota|usage limit|"
-    r"stream disconnected|service unavailable|bad gateway|gateway time-?out|internal server error",
+    r"stream disconnected|service unavailable|bad gateway|gateway time-?out|internal server error|"
+    r"high demand|retry limit",
     re.IGNORECASE,
 )
 # ... and the part of it worth retrying: rate limits, server errors, dropped connections.
 TRANSIENT = re.compile(
     r"\b(?:429|500|502|503|504|529)\b|rate.?limit|overloaded|connection (?:error|refused|reset)|"
     r"ECONN|ETIMEDOUT|fetch failed|network error|stream disconnected|service unavailable|"
-    r"bad gateway|gateway time-?out|internal server error|temporarily",
+    r"bad gateway|gateway time-?out|internal server error|temporarily|high demand",
     re.IGNORECASE,
 )
 
@@ -119,6 +123,34 @@ def cli_version(argv: list[str]) -> str:
         raise AgentUnavailable(f"{' '.join(argv)} failed (exit {done.returncode}): {done.stderr[-300:]}")
     found = re.search(r"\d+(?:\.\d+)+[\w.+-]*", text[0])
     return found.group(0) if found else text[0].strip()
+
+
+def pinned_binary(cli: str, version: str) -> str:
+    """The cached binary of `cli` at `version` (`latest`: today's), installed on first use and
+    checked against the sha256 recorded at install."""
+    try:
+        entry = cli_cache.install(cli, version)
+    except cli_cache.CliCacheError as err:
+        raise AgentUnavailable(f"{cli} {version}: {err}") from err
+    if executable_sha256(entry.binary) != entry.sha256:  # hashed once: sha256() reuses it
+        raise AgentUnavailable(f"{cli} {entry.version}: {entry.binary} changed since it was installed")
+    return entry.binary
+
+
+@functools.cache
+def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
+    del mtime_ns, size  # part of the cache key only: a replaced file is hashed again
+    return file_sha256(Path(path))
+
+
+def executable_sha256(executable: str) -> str:
+    """The sha256 of the file an executable name runs ("" when it is not found): what ran, exactly."""
+    found = shutil.which(executable)
+    if not found:
+        return ""
+    real = os.path.realpath(found)
+    stat = os.stat(real)
+    return _sha256_of(real, stat.st_mtime_ns, stat.st_size)
 
 
 def last_json_object(text: str) -> dict | None:
@@ -255,6 +287,8 @@ class Driver(Protocol):
 
     def version(self) -> str: ...
 
+    def sha256(self) -> str: ...  # of the executable it runs ("" when there is none)
+
     def run(self, session: Session) -> Run: ...
 
 
@@ -387,12 +421,19 @@ class WorkspaceAgent:
         self.backoff_s = backoff_s
         self.sleep = sleep
         self._version: str | None = None
+        self._sha256: str | None = None
 
     def version(self, on: dt.date | None = None) -> str:
         del on  # a real agent is whatever is installed now
         if self._version is None:
             self._version = self.driver.version()
         return self._version
+
+    def sha256(self) -> str:
+        """The agent executable's sha256, hashed once per agent like its version."""
+        if self._sha256 is None:
+            self._sha256 = self.driver.sha256()
+        return self._sha256
 
     @contextlib.contextmanager
     def _folder(self, folder: Path | None) -> Iterator[Path]:
@@ -449,7 +490,7 @@ class WorkspaceAgent:
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens, turns=usage.turns,
             duration_s=round(time.monotonic() - clock, 3), exit_class=run.exit_class,
-            agent_version=version, transcript=str(kept), failure_mode="",
+            agent_version=version, agent_sha256=self.sha256(), transcript=str(kept), failure_mode="",
             detail=redact(run.detail, secrets)[:2000], tries=tries,
         )
 
