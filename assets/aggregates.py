@@ -7,11 +7,11 @@ import polars as pl
 
 from assets.grading import harness_controls, patch_evaluations
 from pipeline import clock
-from pipeline.alerts import Notifier, suspect_alerts
-from pipeline.candles import refresh_candles
-from pipeline.partitions import date
+from pipeline.orchestration.partitions import date
+from pipeline.orchestration.resources import TrackerResource
 from pipeline.report import changepoint_markdown, verdict_markdown, write_report
-from pipeline.resources import TrackerResource
+from pipeline.report.alerts import Notifier, suspect_alerts
+from pipeline.store.candles import refresh_candles
 from pipeline.tracker import detect
 
 DAY_SQL = """

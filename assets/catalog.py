@@ -3,10 +3,10 @@
 import datetime as dt
 
 import dagster as dg
-import polars as pl
 
-from pipeline.partitions import date
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.partitions import date
+from pipeline.orchestration.resources import TrackerResource
+from pipeline.store.rows import sample_frame, task_frame
 
 
 @dg.asset(
@@ -18,11 +18,8 @@ from pipeline.resources import TrackerResource
 def task_catalog(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
     tasks = list(engine.tasks.values())
-    frame = pl.DataFrame([
-        {**t.as_row(), "suite": engine.suite.name, "difficulty": engine.suite.difficulty(t.instance_id)}
-        for t in tasks
-    ])
-    engine.warehouse.write_partition("tasks", frame, suite=engine.suite.name)
+    frame = task_frame(tasks, engine.suite.name, engine.suite.difficulty)
+    engine.lake.write_partition("tasks", frame, suite=engine.suite.name)
     by_repo = frame.group_by("repo").len().sort("repo")
     return dg.MaterializeResult(metadata={
         "tasks": len(tasks),
@@ -44,13 +41,7 @@ def daily_sample(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
     days = context.partition_keys
     for day in days:
         chosen = engine.sample(dt.date.fromisoformat(day))
-        frame = pl.DataFrame({
-            "date": [dt.date.fromisoformat(day)] * len(chosen),
-            "instance_id": [t.instance_id for t in chosen],
-            "position": list(range(len(chosen))),
-            "sample_seed": [engine.config.sample_seed] * len(chosen),
-            "run_id": [context.run.run_id] * len(chosen),
-            "config_hash": [engine.config.digest] * len(chosen),
-        })
-        engine.warehouse.write_partition("samples", frame, date=day)
+        frame = sample_frame(dt.date.fromisoformat(day), chosen, engine.config.sample_seed,
+                             context.run.run_id, engine.config.digest)
+        engine.lake.write_partition("samples", frame, date=day)
     return dg.MaterializeResult(metadata={"days": len(days), "tasks_per_day": len(chosen)})

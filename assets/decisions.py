@@ -6,13 +6,13 @@ lake's `decisions` table; a confirmed shift is what reaches the alert webhooks.
 """
 
 import dagster as dg
-import polars as pl
 
 from assets.aggregates import changepoints
 from pipeline import clock
-from pipeline.alerts import Notifier, decide, shift_alert
-from pipeline.partitions import date_by_subject, keys_of
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.partitions import date_by_subject, keys_of
+from pipeline.orchestration.resources import TrackerResource
+from pipeline.report.alerts import Notifier, decide, shift_alert
+from pipeline.store.rows import decision_frame
 
 DIRECTION_TAG = "candlebench/direction"  # the alarm's direction when extra trials were asked for
 BEFORE_TAG = "candlebench/attempts_before"  # the day's attempts before the extra trials
@@ -44,14 +44,12 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
         verdicts = connection.sql(VERDICT_SQL, params={"subject": subject}).pl()
     now = alarms.row(0, named=True) if alarms.height else None
     decision = decide(requested, now["direction"] if now else None)
-    graded = engine.warehouse.read_partition("evaluations", subject=subject, date=day)
-    engine.warehouse.write_partition("decisions", pl.DataFrame([{
-        "subject": subject, "date": day, "direction": requested, "decision": decision,
-        "extra_trials": engine.config.confirm_trials,
-        "attempts_before": int(context.run.tags.get(BEFORE_TAG, 0)),
-        "attempts_after": 0 if graded is None else graded.height,
-        "decided_at": clock.now(engine.config.timezone).replace(tzinfo=None),
-    }]), subject=subject, date=day)
+    graded = engine.lake.read_partition("evaluations", subject=subject, date=day)
+    engine.lake.write_partition("decisions", decision_frame(
+        subject=subject, date=day, direction=requested, decision=decision,
+        extra_trials=engine.config.confirm_trials, attempts_before=int(context.run.tags.get(BEFORE_TAG, 0)),
+        attempts_after=0 if graded is None else graded.height,
+        decided_at=clock.now(engine.config.timezone).replace(tzinfo=None)), subject=subject, date=day)
     sent = []
     if decision == "confirmed":
         alert = shift_alert(subject, day, requested, now, verdicts.row(0, named=True) if verdicts.height

@@ -28,9 +28,9 @@ TASKS, TRIALS = 50, 3
 
 
 def synthetic_lake(root: Path, start: dt.date, days: int, subjects: list[str]) -> None:
-    from pipeline.warehouse import Warehouse
+    from pipeline.store.warehouse import Warehouse
 
-    lake = Warehouse(root)
+    lake = Warehouse(root).lake
     rng = np.random.default_rng(1)
     skill = rng.beta(1.2, 1.5, TASKS)
     tasks = [f"bench__task-{j:03d}" for j in range(TASKS)]
@@ -81,7 +81,7 @@ def aggregation(days: int, subjects: int) -> dict:
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from pipeline.definitions import defs
-    from pipeline.history import QUIET
+    from pipeline.orchestration.history import QUIET
 
     end = dt.date.today()
     start = end - dt.timedelta(days=days - 1)
@@ -108,8 +108,8 @@ def regrade(days: int) -> dict:
     import dagster as dg
 
     from pipeline.definitions import defs
-    from pipeline.history import QUIET, build_demo
-    from pipeline.partitions import date_key
+    from pipeline.orchestration.history import QUIET, build_demo
+    from pipeline.orchestration.partitions import date_key
 
     end = dt.date.today()
     build_demo(end, progress=lambda _: None)
@@ -146,7 +146,7 @@ def main() -> int:
             os.environ["CANDLEBENCH_HOME"] = scratch
             os.environ["DAGSTER_HOME"] = str(Path(scratch) / "dagster")
             os.environ.pop("CANDLEBENCH_CONFIG", None)
-            from pipeline.history import prepare_dagster_home
+            from pipeline.orchestration.history import prepare_dagster_home
 
             prepare_dagster_home()
             result[part] = aggregation(days, args.subjects) if part == "aggregation" else regrade(95)

@@ -35,7 +35,7 @@ def main() -> int:
         import dagster as dg
 
         from pipeline.config import pin_demo_config
-        from pipeline.history import build_history, prepare_dagster_home
+        from pipeline.orchestration.history import build_history, prepare_dagster_home
 
         today = dt.date.today()
         prepare_dagster_home()

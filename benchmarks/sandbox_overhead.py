@@ -36,15 +36,11 @@ from record import write_result  # benchmarks/record.py: the script's folder is 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.demo_suite import DemoSuite  # noqa: E402
-from pipeline.grading import (  # noqa: E402
-    Grader,
-    PytestRunner,
-    apply_patch,
-    graded_paths,
-    restore_tests,
-)
+from pipeline.grading import Grader
+from pipeline.grading.patches import apply_patch, graded_paths, restore_tests
+from pipeline.grading.runners import PytestRunner
 from pipeline.sandbox import Limits, SandboxUnavailable, open_sandbox  # noqa: E402
+from pipeline.tasks.demo import DemoSuite
 
 TASK = "demo__textkit-001"
 GOALS = {"docker": 0.5, "bubblewrap": 0.05}

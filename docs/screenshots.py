@@ -50,7 +50,7 @@ def main() -> int:
         scratch = tempfile.mkdtemp(prefix="cb-docs-")
         os.environ["CANDLEBENCH_HOME"] = scratch
         os.environ.pop("DAGSTER_HOME", None)
-    from pipeline.history import build_demo, prepare_dagster_home
+    from pipeline.orchestration.history import build_demo, prepare_dagster_home
 
     if scratch:
         build_demo(progress=print)

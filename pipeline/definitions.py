@@ -6,7 +6,7 @@ from assets.aggregates import candles, changepoints, no_confirmed_regression, tr
 from assets.catalog import daily_sample, task_catalog
 from assets.decisions import alarm_decisions
 from assets.grading import agent_attempts, harness_controls, patch_evaluations
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.resources import TrackerResource
 from sensors.aggregation import aggregation_sensor
 from sensors.confirmation import confirmation_sensor
 from sensors.harness import harness_retry_sensor

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline import cli_cache, clock
-from pipeline.adapters import claude_code, codex
+from pipeline import clock
+from pipeline.agents import claude_code, cli_cache, codex
 from pipeline.config import ConfigError, Subject, TrackingConfig, home, load_config
 
 # The adapters hand the agent a scratch HOME, so a `claude login` / `codex login` on this machine
@@ -78,13 +78,14 @@ def _writable(root: Path) -> Check:
 def _sandbox(tracker) -> Check:
     sandbox = tracker.grader.sandbox  # the grader the pipeline would use, its refusals included
     config = tracker.config
-    untrusted = [s.name for s in config.subjects if s.adapter != "simulated"]
-    if sandbox.trusted_only and untrusted and not config.allow_untrusted_patches_without_sandbox:
+    untrusted = [s.name for s in config.subjects if not tracker.trusted(s.name)]
+    isolated = sandbox.capabilities.isolates
+    if not isolated and untrusted and not config.allow_untrusted_patches_without_sandbox:
         return Check("fail", "sandbox", f"{sandbox.name} (sandbox: {config.sandbox}) runs patches on the "
                      f"host, and {', '.join(untrusted)} write untrusted ones: their grading would be "
                      "refused. Install Docker (then `candlebench build-image`) or bubblewrap")
     status, note = "ok", ""
-    if sandbox.trusted_only:
+    if not isolated:
         status, note = ("warn", "; untrusted patches run UNSANDBOXED, as the config allows") if untrusted \
             else ("ok", "; trusted patches only, and every subject is simulated")
     return Check(status, "sandbox", f"{sandbox.name} (sandbox: {config.sandbox}), environment "
@@ -92,15 +93,12 @@ def _sandbox(tracker) -> Check:
 
 
 def _images(tracker) -> list[Check]:
-    from pipeline.interop import RowSuite, pro_image
-
     suite = tracker.suite
-    if not isinstance(suite, RowSuite):
+    images = sorted({image for t in tracker.tasks.values() if (image := suite.image(t))})
+    daemon = getattr(tracker.sandbox, "daemon", None)  # only a sandbox that runs task images has one
+    if not images or daemon is None:
         return []
-    images = sorted({pro_image(t) for t in tracker.tasks.values() if pro_image(t)})
-    if not images or suite.daemon is None:
-        return []
-    missing = [tag for tag in images if suite.daemon.image_id(tag) is None]
+    missing = [tag for tag in images if daemon.image_id(tag) is None]
     if not missing:
         return [Check("ok", "task images", f"all {len(images)} present locally")]
     return [Check("warn", "task images", f"{len(missing)} of {len(images)} not present locally (e.g. "

@@ -1,29 +1,26 @@
-"""The engine, assembled: config, warehouse, suite, agents and grader for one candlebench home.
+"""The composition root: config, lake and warehouse, suite, grader and agents for one home.
 
-Assets, sensors and the command line all go through a Tracker, so each of them reads the
-configuration, opens the sandbox and builds agents the same way.
+The daily pipeline (assets, sensors), `candlebench grade`, `attempt`, `backfill` and `check`
+all build these through a Tracker, so each reads the configuration, opens the sandbox, binds the
+suite to it and builds agents the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from functools import cached_property
 from pathlib import Path
 
 import polars as pl
 
 from pipeline import clock
-from pipeline.adapters import build_agent
-from pipeline.agents import Agent, Attempt, SimulatedAgent, solve_all
+from pipeline.agents import Agent, AgentWorld, Attempt, ExitClass, adapter, build_agent, solve_all
 from pipeline.config import TrackingConfig, load_config
-from pipeline.demo_suite import DemoSuite
-from pipeline.grading import Grader, Verdict
-from pipeline.interop import RowSuite
-from pipeline.sampling import panel
-from pipeline.sandbox import Limits, SandboxUnavailable, open_sandbox
-from pipeline.tasks import Task
-from pipeline.warehouse import Warehouse
+from pipeline.grading import Grader, Outcome, Verdict
+from pipeline.sandbox import Limits, Sandbox, SandboxUnavailable, open_sandbox
+from pipeline.store import Warehouse
+from pipeline.tasks import Task, TaskSource, open_suite
+from pipeline.tasks.sampling import panel
 
 
 class Tracker:
@@ -31,13 +28,12 @@ class Tracker:
         self.home = Path(home)
         self.config = config or load_config()
         self.warehouse = Warehouse(self.home)
+        self.lake = self.warehouse.lake
 
     @cached_property
-    def suite(self) -> DemoSuite | RowSuite:
+    def suite(self) -> TaskSource:
         """The built-in demo suite, or the SWE-Bench-Pro rows file the config names."""
-        if self.config.suite == "demo":
-            return DemoSuite(self.home / "repos")
-        return RowSuite(Path(self.config.suite), self.home, self.config.run_scripts)
+        return open_suite(self.config.suite, self.home, self.config.run_scripts)
 
     @cached_property
     def tasks(self) -> dict[str, Task]:
@@ -56,44 +52,31 @@ class Tracker:
         return today - dt.timedelta(days=self.config.history_days - 1)
 
     def agent(self, subject: str) -> Agent:
-        spec = self.config.subject(subject)
-        if spec.adapter == "simulated":
-            return SimulatedAgent(
-                subject,
-                spec.scenario,
-                self.sample(self.today()),
-                wrong_patch=self.suite.wrong_patch,
-                label_of=self.suite.difficulty,
-                default_start=self.history_start(self.today()),
-            )
-        image_of = self.suite.runner.image if isinstance(self.suite, RowSuite) else None
-        return build_agent(spec, self.suite.checkout, self.home / "transcripts", image_of)
+        today = self.today()
+        return build_agent(self.config.subject(subject), AgentWorld(
+            checkout=self.suite.checkout, transcripts=self.home / "transcripts", image_of=self.suite.image,
+            panel=tuple(self.sample(today)), wrong_patch=self.suite.wrong_patch, label_of=self.suite.difficulty,
+            default_start=self.history_start(today)))
 
     def trusted(self, subject: str) -> bool:
-        """Simulated agents only emit gold or derived patches; every other adapter's are untrusted."""
-        return self.config.subject(subject).adapter == "simulated"
+        """Whether a subject's patches may run outside an isolating sandbox (its adapter says)."""
+        return adapter(self.config.subject(subject).adapter).trusted_patches
+
+    @cached_property
+    def sandbox(self) -> Sandbox:
+        return open_sandbox(self.config.sandbox)
 
     @cached_property
     def grader(self) -> Grader:
-        sandbox = open_sandbox(self.config.sandbox)
-        runner = None
-        if isinstance(self.suite, RowSuite):
-            runner = self.suite.runner
-            try:
-                self.suite.bind(sandbox, list(self.tasks.values()))
-            except SandboxUnavailable as err:
-                raise SandboxUnavailable(f"{self.config.path} (sandbox: {self.config.sandbox}): {err}") \
-                    from err
+        try:
+            self.suite.bind(self.sandbox, list(self.tasks.values()))
+        except SandboxUnavailable as err:
+            raise SandboxUnavailable(f"{self.config.path} (sandbox: {self.config.sandbox}): {err}") from err
         limits = Limits(timeout_s=self.config.grading_timeout_s, memory_mb=self.config.grading_memory_mb,
                         tmp_mb=self.config.grading_tmp_mb)
-        return Grader(
-            self.suite.checkout,
-            sandbox,
-            self.warehouse.artifacts,
-            limits,
-            allow_untrusted_unsandboxed=self.config.allow_untrusted_patches_without_sandbox,
-            runner=runner,
-        )
+        return Grader(self.suite.checkout, self.sandbox, self.warehouse.artifacts, limits,
+                      allow_untrusted_unsandboxed=self.config.allow_untrusted_patches_without_sandbox,
+                      runner=self.suite.runner, image_of=self.suite.image)
 
     def run_attempts(self, subject: str, day: dt.date, trials: range | None = None) -> list[Attempt]:
         """Every trial of every sampled task, trial by trial, within the subject's daily cost cap.
@@ -106,45 +89,28 @@ class Tracker:
         return solve_all(self.agent(subject), plan, day, spec.daily_cost_cap_usd, spec.concurrency)
 
     def grade(self, pairs: list[tuple[Task, str]], trusted: bool, **options) -> list[Verdict]:
-        return self.grader.grade_many(
-            pairs, workers=self.config.grading_workers, trusted=trusted, **options
-        )
+        return self.grader.grade_many(pairs, workers=self.config.grading_workers, trusted=trusted, **options)
 
+    def grade_attempts(self, subject: str, attempts: list[dict]) -> list[Verdict]:
+        """A verdict for every stored attempt of a partition; those never launched are `skipped`
+        (never graded, never a failure)."""
+        launched = [a for a in attempts if a["exit_class"] != ExitClass.SKIPPED]
+        graded = self.grade([(self.tasks[a["instance_id"]], a["patch"]) for a in launched],
+                            trusted=self.trusted(subject))
+        verdict_of = {a["attempt_id"]: v for a, v in zip(launched, graded, strict=True)}
+        return [verdict_of.get(a["attempt_id"]) or self.grader.not_run(
+                    self.tasks[a["instance_id"]], Outcome.SKIPPED,
+                    f"not launched: {a['detail']}" if a.get("detail") else "not launched")
+                for a in attempts]
 
-def attempt_id(subject: str, day: dt.date, trial: int, instance_id: str) -> str:
-    return hashlib.sha256(f"{subject}|{day}|{trial}|{instance_id}".encode()).hexdigest()[:20]
-
-
-def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed: int) -> pl.DataFrame:
-    rows = [
-        {
-            "attempt_id": attempt_id(a.subject, a.date, a.trial, a.instance_id),
-            "date": a.date,
-            "subject": a.subject,
-            "trial": a.trial,
-            "instance_id": a.instance_id,
-            "started_at": a.started_at,
-            "patch": a.patch,
-            "cost_usd": a.cost_usd,
-            "input_tokens": a.input_tokens,
-            "output_tokens": a.output_tokens,
-            "cached_tokens": a.cached_tokens,
-            "turns": a.turns,
-            "duration_s": a.duration_s,
-            "exit_class": a.exit_class,
-            "agent_version": a.agent_version,
-            "agent_sha256": a.agent_sha256,
-            "failure_mode": a.failure_mode,
-            "transcript": a.transcript,
-            "detail": a.detail,
-            "tries": a.tries,
-            "sample_seed": seed,
-            "run_id": run_id,
-            "config_hash": config_hash,
-        }
-        for a in attempts
-    ]
-    return pl.DataFrame(rows, schema_overrides={"started_at": pl.Datetime("us")})
+    def grade_controls(self, day: dt.date) -> tuple[list[Task], list[Verdict], list[Verdict]]:
+        """The gold and the empty patch of every task sampled on `day`: graded fresh for today,
+        past days reusing the cached verdict for the same environment."""
+        tasks = self.sample(day)
+        fresh = day >= self.today()
+        gold = self.grade([(t, t.patch) for t in tasks], trusted=True, use_cache=not fresh)
+        empty = self.grade([(t, "") for t in tasks], trusted=True, run_empty=True, use_cache=not fresh)
+        return tasks, gold, empty
 
 
 TRIALS_SQL = """

@@ -16,8 +16,8 @@ import polars as pl
 
 from assets.decisions import BEFORE_TAG, DIRECTION_TAG
 from assets.grading import EXTRA_TRIALS_TAG
-from pipeline.partitions import date_key
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.partitions import date_key
+from pipeline.orchestration.resources import TrackerResource
 from sensors.jobs import decision_job, evaluation_job, tick_interval
 
 LATEST_SQL = """
@@ -32,7 +32,7 @@ LEFT JOIN alarms a ON a.subject = p.subject AND a.date::VARCHAR = p.day
 
 
 def _rows(warehouse, table: str, subject: str, day: str) -> int:
-    frame = warehouse.read_partition(table, subject=subject, date=day)
+    frame = warehouse.lake.read_partition(table, subject=subject, date=day)
     return 0 if frame is None else frame.height
 
 

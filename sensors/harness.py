@@ -6,8 +6,8 @@ import json
 import dagster as dg
 
 from pipeline import clock
-from pipeline.partitions import date_key
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.partitions import date_key
+from pipeline.orchestration.resources import TrackerResource
 from sensors.jobs import regrade_job, tick_interval
 
 THRESHOLD = 0.2  # share of harness_error among a partition's evaluations
@@ -32,7 +32,7 @@ GROUP BY ALL HAVING share > $threshold ORDER BY date, subject
 def harness_retry_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
     engine = tracker.open()
     warehouse = engine.warehouse
-    if not warehouse.has_files("evaluations"):
+    if not warehouse.lake.has_files("evaluations"):
         return dg.SkipReason("no evaluations yet")
     since = clock.today(engine.config.timezone) - dt.timedelta(days=LOOKBACK_DAYS)
     broken = warehouse.scan(HARNESS_SHARE_SQL, {"since": since, "threshold": THRESHOLD})

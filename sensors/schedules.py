@@ -9,7 +9,7 @@ import zoneinfo
 import dagster as dg
 
 from pipeline.config import load_config
-from pipeline.partitions import SETTINGS, date_key
+from pipeline.orchestration.partitions import SETTINGS, date_key
 from sensors.jobs import daily_job, evaluation_job
 
 

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from pipeline.partitions import subject
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.partitions import subject
+from pipeline.orchestration.resources import TrackerResource
 from sensors.jobs import tick_interval
 
 

@@ -5,8 +5,8 @@ import json
 import dagster as dg
 
 from pipeline import clock
-from pipeline.partitions import date_key
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.partitions import date_key
+from pipeline.orchestration.resources import TrackerResource
 from sensors.jobs import evaluation_job, tick_interval
 
 
@@ -31,7 +31,7 @@ def version_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource
         previous = seen.get(name)
         seen[name] = version
         known = context.instance.has_dynamic_partition("subject", name)
-        stored = engine.warehouse.read_partition("attempts", subject=name, date=today.isoformat())
+        stored = engine.lake.read_partition("attempts", subject=name, date=today.isoformat())
         if stored is not None and version in stored["agent_version"].unique().to_list():
             continue  # today already ran with this version (the schedule saw it first): never pay twice
         if previous is not None and previous != version and known:

@@ -33,9 +33,9 @@ def _session_home() -> Path:
 os.environ["CANDLEBENCH_HOME"] = str(_session_home())
 os.environ.pop("CANDLEBENCH_CONFIG", None)
 
-from pipeline.demo_suite import DemoSuite  # noqa: E402
 from pipeline.grading import Grader  # noqa: E402
-from pipeline.sandbox import ProcessSandbox  # noqa: E402
+from pipeline.sandbox.process import ProcessSandbox
+from pipeline.tasks.demo import DemoSuite
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +51,7 @@ def grader(suite, tmp_path_factory) -> Grader:
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory) -> Path:
     """A candlebench home holding the full 95-day demo history, built through real Dagster runs."""
-    from pipeline.history import build_demo
+    from pipeline.orchestration.history import build_demo
 
     root = tmp_path_factory.mktemp("demo-home")
     saved = {k: os.environ.get(k) for k in ("CANDLEBENCH_HOME", "DAGSTER_HOME", "CANDLEBENCH_CONFIG")}

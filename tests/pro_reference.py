@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.sandbox import DockerDaemon
+from pipeline.sandbox.daemon import DockerDaemon
 
 
 def strip_binary_hunks(patch: str) -> str:

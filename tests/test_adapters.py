@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.adapters import build_agent
-from pipeline.adapters.command import number
-from pipeline.adapters.workspace import backoff, classify_failure
-from pipeline.agents import solve_all
+from pipeline.agents import AgentWorld, build_agent, solve_all
+from pipeline.agents.command import number
+from pipeline.agents.process import backoff, classify_failure
 from pipeline.config import ConfigError, Subject, load_config
 
 STANDINS = Path(__file__).parent / "standins"
@@ -84,7 +83,7 @@ def invocations(log: Path) -> list[dict]:
 def _docker_ready() -> bool:
     """Docker and the sandbox image are here (asked once: a busy daemon answers slowly)."""
     try:
-        from pipeline.sandbox import DockerSandbox
+        from pipeline.sandbox.docker import DockerSandbox
 
         DockerSandbox()
         return True
@@ -93,7 +92,7 @@ def _docker_ready() -> bool:
 
 
 def solve(spec: Subject, suite, task, tmp_path: Path, folder: Path | None = None):
-    return build_agent(spec, suite.checkout, tmp_path / "transcripts").solve(task, DAY, 0, folder=folder)
+    return build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts")).solve(task, DAY, 0, folder=folder)
 
 
 # --- claude-code ------------------------------------------------------------------------------
@@ -162,7 +161,7 @@ def test_claude_code_retries_from_a_clean_workspace(suite, grader, task, calls, 
 
 def test_a_retry_keeps_ignored_dependencies(suite, task, tmp_path):
     """Reset for a retry drops the agent's files but keeps ignored ones (a Pro /app's node_modules)."""
-    from pipeline.adapters.workspace import Workspace
+    from pipeline.agents.workspace import Workspace
 
     def checkout(task, dest):
         suite.checkout(task, dest)
@@ -369,7 +368,7 @@ def test_replay_reads_every_predictions_layout(suite, task, tmp_path):
     (folder / "2026-11-21" / "all_preds.json").write_text(
         json.dumps([{**row, "model_name_or_path": "agent-v3"}]))
     spec = subject(tmp_path, {"name": "rp", "adapter": "replay", "settings": {"predictions": "preds"}})
-    agent = build_agent(spec, suite.checkout, tmp_path / "transcripts")
+    agent = build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts"))
     assert [agent.version(dt.date(2026, 11, d)) for d in (18, 19, 20, 21, 25)] == [
         "no predictions yet", "agent-v1", "agent-v2", "agent-v3", "agent-v3"]
     first, second, third = (agent.solve(task, dt.date(2026, 11, 19), trial) for trial in range(3))
@@ -383,7 +382,7 @@ def test_replay_reads_every_predictions_layout(suite, task, tmp_path):
         agent.solve(task, dt.date(2026, 11, 22), 0)
     single = subject(tmp_path, {"name": "rp", "adapter": "replay",
                                 "settings": {"predictions": "preds/2026-11-20.json"}})
-    agent = build_agent(single, suite.checkout, tmp_path / "transcripts")
+    agent = build_agent(single, AgentWorld(suite.checkout, tmp_path / "transcripts"))
     assert agent.solve(task, dt.date(2025, 1, 1), 0).agent_version == "agent-v2"
 
 
@@ -391,7 +390,7 @@ def test_replay_reads_every_predictions_layout(suite, task, tmp_path):
 
 def test_daily_cost_cap_skips_the_rest(suite, task, calls, tmp_path):
     spec = claude(tmp_path)
-    agent = build_agent(spec, suite.checkout, tmp_path / "transcripts")
+    agent = build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts"))
     tasks = suite.tasks()[:2]
     plan = [(t, trial) for trial in range(2) for t in tasks]
     attempts = solve_all(agent, plan, DAY, daily_cost_cap_usd=0.2)
@@ -460,8 +459,8 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
 
     from assets.grading import agent_attempts
     from pipeline.definitions import defs
-    from pipeline.resources import TrackerResource
-    from pipeline.warehouse import Warehouse
+    from pipeline.orchestration.resources import TrackerResource
+    from pipeline.store.warehouse import Warehouse
 
     docker = _docker_ready()
     home = tmp_path / "home"
@@ -485,7 +484,7 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
                                     resources={"tracker": TrackerResource()})
     assert result.success
     warehouse = Warehouse(home)
-    attempts = warehouse.read_partition("attempts", subject="claude-standin", date=DAY.isoformat())
+    attempts = warehouse.lake.read_partition("attempts", subject="claude-standin", date=DAY.isoformat())
     rows = attempts.sort("trial", "instance_id").to_dicts()
     assert [r["exit_class"] for r in rows].count("skipped") == 1 and len(rows) == 4  # 0.37 > cap 0.3
     ran = [r for r in rows if r["exit_class"] == "submitted"]
@@ -496,7 +495,7 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
         assert row["agent_version"] == "claude-code 2.1.0 / sonnet" and Path(row["transcript"]).exists()
         assert row["patch"].startswith("diff --git")
     if docker:
-        evaluations = warehouse.read_partition("evaluations", subject="claude-standin", date=DAY.isoformat())
+        evaluations = warehouse.lake.read_partition("evaluations", subject="claude-standin", date=DAY.isoformat())
         graded = dict(zip(evaluations["attempt_id"], evaluations["outcome"], strict=True))
         assert all(graded[r["attempt_id"]] == "resolved" for r in ran)
         (skip,) = evaluations.filter(evaluations["outcome"] == "skipped").to_dicts()

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from pipeline.alerts import Alert, Notifier, Target
+from pipeline.report.alerts import Alert, Notifier, Target
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli_cache
+from pipeline.agents import cli_cache
 from pipeline.cli import main
 
 PLATFORM = cli_cache.host_platform()
@@ -261,7 +261,7 @@ def test_subjects_pin_a_cli_version_from_the_cache(registry, tmp_path, monkeypat
     """`settings.cli_version` runs the cached binary (installed at first use), as `check` reports it."""
     import yaml
 
-    from pipeline.adapters import build_agent
+    from pipeline.agents import AgentWorld, build_agent
     from pipeline.config import ConfigError, load_config
     from pipeline.preflight import preflight
 
@@ -277,7 +277,7 @@ def test_subjects_pin_a_cli_version_from_the_cache(registry, tmp_path, monkeypat
     checks = [c for c in preflight(path) if c.what == "subject cc"]
     assert checks[0].status == "warn" and "not in the CLI cache: the first attempt" in checks[0].detail
     assert registry.tarball_hits() == 0  # preflight changes nothing
-    agent = build_agent(load_config(path).subjects[0], lambda task, dest: None, tmp_path / "transcripts")
+    agent = build_agent(load_config(path).subjects[0], AgentWorld(lambda task, dest: None, tmp_path / "transcripts"))
     assert agent.version() == "claude-code 9.9.9 / m"  # installed on first use
     entry = cli_cache.installed("claude-code", "9.9.9")
     assert agent.sha256() == entry.sha256 and registry.tarball_hits() == 1

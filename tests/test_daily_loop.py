@@ -84,7 +84,7 @@ def _location(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess:
     home.mkdir(exist_ok=True)
     (home / "tracking.yaml").write_text(config_text)
     code = ("import json, dagster as dg; from pipeline.definitions import defs; "
-            "from pipeline.partitions import date, SETTINGS; "
+            "from pipeline.orchestration.partitions import date, SETTINGS; "
             "print(json.dumps({'schedules': sorted(s.name for s in defs.schedules), "
             "'sensors': sorted(s.name for s in defs.sensors), 'start': str(date.start.date()), "
             "'cron': [s.cron_schedule for s in defs.schedules], 'error': SETTINGS.error}))")
@@ -155,7 +155,7 @@ def test_backfill_refuses_an_unknown_subject_before_any_work(demo_home, capsys):
 
 def test_subjects_are_listed_and_retired(demo_home, capsys):
     (demo_home / "tracking.yaml").write_text(demo_config())
-    from pipeline.history import prepare_dagster_home
+    from pipeline.orchestration.history import prepare_dagster_home
 
     prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:

@@ -54,7 +54,7 @@ def test_workspace_loads_through_the_cli(tmp_path):
 
 
 def test_instance_uses_the_repository_dagster_yaml(tmp_path, monkeypatch):
-    from pipeline.history import prepare_dagster_home
+    from pipeline.orchestration.history import prepare_dagster_home
 
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
@@ -72,7 +72,7 @@ def test_the_home_is_the_same_from_any_folder(tmp_path, monkeypatch):
     """Without CANDLEBENCH_HOME every command, and Dagster started in DAGSTER_HOME, finds the
     checkout's home: a command run from another folder never starts an empty one."""
     from pipeline.config import PROJECT_ROOT, home
-    from pipeline.history import prepare_dagster_home
+    from pipeline.orchestration.history import prepare_dagster_home
 
     monkeypatch.delenv("CANDLEBENCH_HOME", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -104,8 +104,8 @@ def test_verdicts_alarms_and_alerts_tell_the_same_story(demo_home):
                for when, direction in alarms)
     assert read(demo_home, "SELECT count(*) FROM alarms WHERE subject = 'sim-codex'") == [(0,)]
 
-    from pipeline.alerts import shift_alert, suspect_alerts
-    from pipeline.warehouse import Warehouse
+    from pipeline.report.alerts import shift_alert, suspect_alerts
+    from pipeline.store.warehouse import Warehouse
 
     with Warehouse(demo_home).connect(read_only=True) as connection:
         alarm = connection.sql("SELECT * FROM alarms WHERE subject = 'sim-claude-code' "

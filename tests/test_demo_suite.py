@@ -3,8 +3,8 @@
 import ast
 from collections import Counter
 
-from pipeline.agents import does_not_apply, first_hunk, wrong_fix
-from pipeline.tasks import PRO_FIELDS
+from pipeline.agents.simulated import does_not_apply, first_hunk, wrong_fix
+from pipeline.tasks.model import PRO_FIELDS
 
 
 def test_suite_shape(suite):
@@ -22,7 +22,7 @@ def test_suite_shape(suite):
 
 
 def test_repositories_are_deterministic(suite, tmp_path):
-    from pipeline.demo_suite import DemoSuite
+    from pipeline.tasks.demo import DemoSuite
 
     again = {t.instance_id: t.base_commit for t in DemoSuite(tmp_path).tasks()}
     assert again == {t.instance_id: t.base_commit for t in suite.tasks()}
@@ -59,7 +59,7 @@ def test_scenario_pass_rates_at_the_bounds_and_beyond(suite, tmp_path):
     import pytest
     import yaml
 
-    from pipeline.agents import SimulatedAgent
+    from pipeline.agents.simulated import SimulatedAgent
 
     tasks = suite.tasks()[:6]
     scenario = tmp_path / "scenario.yaml"

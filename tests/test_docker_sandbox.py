@@ -17,18 +17,11 @@ import uuid
 
 import pytest
 
-from pipeline.demo_suite import DemoSuite
 from pipeline.grading import Grader
-from pipeline.sandbox import (
-    _OWNER,
-    CONTAINER_LABEL,
-    DEADLINE_LABEL,
-    DEMO_IMAGE,
-    OWNER_LABEL,
-    DockerSandbox,
-    ImageUnavailable,
-    Limits,
-)
+from pipeline.sandbox import DEMO_IMAGE, ImageUnavailable, Limits
+from pipeline.sandbox.daemon import _OWNER, CONTAINER_LABEL, DEADLINE_LABEL, OWNER_LABEL
+from pipeline.sandbox.docker import DockerSandbox
+from pipeline.tasks.demo import DemoSuite
 
 
 def _unavailable(reason: str) -> None:

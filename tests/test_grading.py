@@ -3,16 +3,13 @@ unsafe patch paths, nonce-marked results, harness errors and tampering."""
 
 import pytest
 
-from pipeline.grading import (
-    Grader,
-    apply_patch,
-    grade_key,
-    parse_marked,
-    parse_pytest,
-    strip_binary_hunks,
-    unsafe_paths,
-)
-from pipeline.sandbox import Limits, ProcessSandbox
+from pipeline.grading import Grader
+from pipeline.grading.artifacts import grade_key
+from pipeline.grading.outcomes import RunFacts, classify
+from pipeline.grading.patches import apply_patch, strip_binary_hunks, unsafe_paths
+from pipeline.grading.runners import parse_marked, parse_pytest
+from pipeline.sandbox import Limits
+from pipeline.sandbox.process import ProcessSandbox
 from pipeline.tasks import Task
 
 
@@ -39,19 +36,24 @@ def test_parse_pytest_summary_lines():
     }
 
 
+def classified(task, exit_code, output, tests=None, started=None, tampered=False):
+    """The outcome rule on one run's facts (pytest's -rA summary read from `output` by default)."""
+    facts = RunFacts(exit_code, output, False, parse_pytest(output) if tests is None else tests, started,
+                     tampered=tampered)
+    return classify(task.f2p, task.p2p, facts, 120, 8 << 20)
+
+
 def test_fake_passed_lines_with_failing_exit_do_not_resolve(suite, tmp_path):
     task = task_of(suite)
-    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
     fake = "\n".join(f"PASSED {name}" for name in task.f2p + task.p2p)
-    verdict = grader.classify(task, "k", "git_apply", 1, fake, False, 0.1)
+    verdict = classified(task, 1, fake)
     assert verdict.outcome == "unresolved" and "invalid" in verdict.reason
 
 
 def test_skipped_fail_to_pass_is_a_failure(suite, tmp_path):
     task = task_of(suite)
-    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
     output = "\n".join([f"PASSED {n}" for n in task.p2p] + ["SKIPPED [1] tests/x.py:1: skip"])
-    verdict = grader.classify(task, "k", "git_apply", 0, output, False, 0.1)
+    verdict = classified(task, 0, output)
     assert verdict.outcome == "unresolved" and verdict.f2p_passed == 0
 
 
@@ -152,21 +154,17 @@ def test_only_lines_with_the_runs_nonce_count():
 
 def test_harness_errors_come_only_from_the_harness(suite, tmp_path):
     task = task_of(suite)
-    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
-    never = grader.classify(task, "k", "git_apply", 127, "bash: python: not found", False, 0.1,
-                            tests={}, started=False)
+    never = classified(task, 127, "bash: python: not found", tests={}, started=False)
     assert never.outcome == "harness_error"
     # once the runner has started, an exit status the patch chose cannot make a harness error
-    chosen = grader.classify(task, "k", "git_apply", 127, "", False, 0.1, tests={}, started=True)
+    chosen = classified(task, 127, "", tests={}, started=True)
     assert chosen.outcome == "unresolved"
 
 
 def test_graded_files_changed_during_the_run_invalidate_it(suite, tmp_path):
     task = task_of(suite)
-    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)
     passing = {name: "PASSED" for name in task.f2p + task.p2p}
-    verdict = grader.classify(task, "k", "git_apply", 0, "", False, 0.1, tests=passing,
-                              started=True, tampered=True)
+    verdict = classified(task, 0, "", tests=passing, started=True, tampered=True)
     assert verdict.outcome == "unresolved" and "changed during the run" in verdict.reason
 
 
@@ -188,7 +186,7 @@ def test_grade_key_covers_environment_and_grader_version(suite, monkeypatch):
     task = task_of(suite)
     key = grade_key(task, task.patch, "env-a")
     assert key != grade_key(task, task.patch, "env-b") and key != grade_key(task, task.patch + " ", "env-a")
-    monkeypatch.setattr("pipeline.grading.GRADER_VERSION", "999")
+    monkeypatch.setattr("pipeline.grading.artifacts.GRADER_VERSION", "999")
     assert key != grade_key(task, task.patch, "env-a")
 
 
@@ -201,7 +199,7 @@ def test_process_sandbox_output_cap_and_stdin(tmp_path):
 
 def test_a_failed_restore_is_blamed_on_its_cause(suite, tmp_path, monkeypatch):
     """Harness errors leave the denominator: a patch must not be able to put itself there."""
-    from pipeline import grading
+    from pipeline.grading import grader as grading
 
     task = task_of(suite)
     grader = Grader(suite.checkout, ProcessSandbox(), tmp_path)

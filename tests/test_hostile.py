@@ -18,16 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo_suite import SUITE_DIR
 from pipeline.grading import Grader
-from pipeline.sandbox import (
-    _OWNER,
-    OWNER_LABEL,
-    BubblewrapSandbox,
-    DockerSandbox,
-    Limits,
-    SandboxUnavailable,
-)
+from pipeline.sandbox import Limits, SandboxUnavailable
+from pipeline.sandbox.bubblewrap import BubblewrapSandbox
+from pipeline.sandbox.daemon import _OWNER, OWNER_LABEL
+from pipeline.sandbox.docker import DockerSandbox
+from pipeline.tasks.demo import SUITE_DIR
 
 TIMEOUT_S = 10
 SLACK_S = 8  # start-up, kill and clean-up on top of the timeout

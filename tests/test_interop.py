@@ -20,18 +20,13 @@ import pytest
 
 from pipeline.cli import main as cli
 from pipeline.grading import Grader
-from pipeline.interop import (
-    PRO_IMAGE,
-    Prediction,
-    ProRunner,
-    instance_report,
-    read_predictions,
-    run_parser,
-    run_report,
-    write_predictions,
-)
-from pipeline.sandbox import DEMO_IMAGE, BubblewrapSandbox, DockerSandbox, Limits, SandboxUnavailable
-from pipeline.tasks import Task, TaskFormatError, load_rows
+from pipeline.grading.reports import instance_report, run_report
+from pipeline.sandbox import DEMO_IMAGE, Limits, SandboxUnavailable
+from pipeline.sandbox.bubblewrap import BubblewrapSandbox
+from pipeline.sandbox.docker import DockerSandbox
+from pipeline.tasks import Task, TaskFormatError
+from pipeline.tasks.pro import PRO_IMAGE, ProRunner, run_parser
+from pipeline.tasks.rows import Prediction, load_rows, read_predictions, write_predictions
 
 TASK = "demo__textkit-001"
 
@@ -172,7 +167,8 @@ def test_run_parser_reads_the_pro_output_format(tmp_path):
 def test_reports_follow_swe_bench(task, tmp_path):
     grader = Grader(lambda t, d: None, _NoSandbox(), tmp_path)
     tests = {n: "PASSED" for n in task.f2p + task.p2p}
-    resolved = grader.classify(task, "k1", "git_apply", 0, "", False, 1.0, tests=tests)
+    resolved = grader._verdict(task, "k1", "resolved", apply_step="git_apply", tests=tests,
+                               f2p_passed=len(task.f2p), p2p_passed=len(task.p2p), exit_code=0)
     report = instance_report(task, resolved, task.patch)[task.instance_id]
     assert report["resolved"] and report["patch_successfully_applied"] and not report["patch_is_None"]
     assert report["tests_status"]["FAIL_TO_PASS"] == {"success": task.f2p, "failure": []}
@@ -251,7 +247,7 @@ def test_grade_cli_writes_both_report_formats(suite, tmp_path, monkeypatch, caps
 
 def test_grade_cli_on_the_demo_suite_and_its_refusals(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
-    from pipeline.demo_suite import DemoSuite
+    from pipeline.tasks.demo import DemoSuite
 
     gold = next(t for t in DemoSuite(tmp_path / "home" / "repos").tasks() if t.instance_id == TASK)
     write_predictions(tmp_path / "p.json", [Prediction(TASK, "gold", gold.patch)], keyed=True)
@@ -342,9 +338,9 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
     import yaml
 
     from pipeline.definitions import defs
-    from pipeline.history import QUIET
+    from pipeline.orchestration.history import QUIET
     from pipeline.preflight import preflight
-    from pipeline.warehouse import Warehouse
+    from pipeline.store.warehouse import Warehouse
 
     tasks = sorted((t for t in suite.tasks() if t.repo == task.repo), key=lambda t: t.instance_id)[:3]
     if backend == "docker":
@@ -385,7 +381,7 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
             (error,) = [e for e in failed.all_events if e.is_step_failure]
             assert "run in their SWE-Bench-Pro image, which needs Docker" in str(
                 error.step_failure_data.error)
-    lake = Warehouse(tmp_path / "home")
+    lake = Warehouse(tmp_path / "home").lake
     catalog = lake.read_partition("tasks", suite="tasks")
     assert sorted(catalog["instance_id"].to_list()) == [t.instance_id for t in tasks]
     controls = lake.read_partition("controls", date=day)

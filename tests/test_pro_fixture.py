@@ -18,19 +18,16 @@ import pytest
 from pro_reference import entry_script, run_pro_harness, strip_binary_hunks  # tests/ is on sys.path
 
 from pipeline.cli import main
-from pipeline.pro_images import (
+from pipeline.sandbox.dockerfile import Instruction, Stage, parse_dockerfile, parse_env
+from pipeline.tasks.pro_images import (
     INPUTS_LABEL,
     Fixture,
-    Instruction,
     ProImageError,
-    Stage,
     _clone_replacement,
     build_pro_image,
     dockerhub_tag,
     inputs_digest,
     load_fixtures,
-    parse_dockerfile,
-    parse_env,
     pro_image_name,
 )
 
@@ -165,7 +162,7 @@ def test_binary_hunks_are_stripped_as_pro_strips_them():
 @pytest.fixture(scope="module")
 def daemon(fixture):
     try:
-        from pipeline.sandbox import DockerDaemon
+        from pipeline.sandbox.daemon import DockerDaemon
 
         found = DockerDaemon(timeout=120)
     except Exception as err:  # no daemon, or docker-py missing

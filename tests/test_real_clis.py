@@ -1,7 +1,7 @@
 """The real Claude Code and Codex, pinned, from the CLI cache, solving demo tasks against the scripted model.
 
 Each CLI runs through its adapter (`build_agent`) in a scratch checkout on the host, against the
-scripted model (pipeline.scripted_model): it plays a task's script through the CLI's own tools, the
+scripted model (pipeline.agents.scripted_model): it plays a task's script through the CLI's own tools, the
 `git diff` is what the CLI wrote, and the grader decides whether it resolves the task. Cost,
 tokens and turns come from the CLI's own output, the version from its `--version`, the sha256 from
 the cached binary. Failure scripts check the exit classes.
@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import cli_cache
-from pipeline import scripted_model as sm
-from pipeline.adapters import build_agent
+from pipeline.agents import AgentWorld, build_agent, cli_cache
+from pipeline.agents import scripted_model as sm
 from pipeline.config import PROJECT_ROOT, load_config
 
 CLAUDE_VERSION = "2.1.328"
@@ -98,7 +97,7 @@ def codex_subject(tmp_path: Path, url: str, retries: int | None = None, **settin
 
 
 def attempt_of(spec, suite, task, tmp_path: Path):
-    agent = build_agent(spec, suite.checkout, tmp_path / "transcripts")
+    agent = build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts"))
     return agent.solve(task, DAY, 0, folder=tmp_path / "attempt")
 
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from pipeline import scripted_model as sm
+from pipeline.agents import scripted_model as sm
 
 CLAUDE_TOOLS = [{"name": name, "input_schema": {}} for name in ("Bash", "Read", "Edit", "Write")]
 CODEX_TOOLS = [{"type": "function", "name": "exec_command", "parameters": {}},

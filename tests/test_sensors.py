@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from pipeline.resources import TrackerResource
+from pipeline.orchestration.resources import TrackerResource
 from sensors.harness import harness_retry_sensor
 from sensors.schedules import daily_evaluations
 from sensors.subjects import subjects_sensor
@@ -62,7 +62,7 @@ def test_daily_schedule_requests_one_run_per_known_subject():
 def test_harness_retry_sensor_regrades_a_broken_partition_a_bounded_number_of_times(tmp_path, monkeypatch):
     import polars as pl
 
-    from pipeline.warehouse import Warehouse
+    from pipeline.store.warehouse import Warehouse
     from sensors import harness
 
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
@@ -77,7 +77,7 @@ def test_harness_retry_sensor_regrades_a_broken_partition_a_bounded_number_of_ti
         "grader_version": ["1"] * 10, "env_fingerprint": ["e"] * 10, "sandbox": ["process"] * 10,
         "run_id": ["r"] * 10, "config_hash": ["c"] * 10,
     })
-    Warehouse(tmp_path).write_partition("evaluations", frame, subject="sim-codex", date=today)
+    Warehouse(tmp_path).lake.write_partition("evaluations", frame, subject="sim-codex", date=today)
     with dg.instance_for_test() as instance:
         cursor, keys = None, []
         for _ in range(harness.MAX_RETRIES + 2):
@@ -96,7 +96,7 @@ class ConfirmationWorld:
         import duckdb
         import polars as pl
 
-        from pipeline.warehouse import Warehouse
+        from pipeline.store.warehouse import Warehouse
 
         monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
         self.day, self.database = day, str(tmp_path / "warehouse.duckdb")
@@ -107,7 +107,7 @@ class ConfirmationWorld:
             connection.execute("CREATE TABLE verdicts AS SELECT 'sim-codex' AS subject, "
                                "'degraded' AS verdict, -0.08 AS difference, -0.12 AS ci_low, "
                                "-0.04 AS ci_high")
-        self.lake = Warehouse(tmp_path)
+        self.lake = Warehouse(tmp_path).lake
         self.rows = pl.DataFrame({"x": list(range(6))})
         for table in ("attempts", "evaluations"):
             folder = self.lake.partition_path(table, subject="sim-codex", date=day)
@@ -138,7 +138,7 @@ class ConfirmationWorld:
     def decide(self, instance, request: dg.RunRequest) -> tuple:
         """Run the requested decision as the daemon would, and read what it wrote."""
         from pipeline.definitions import defs
-        from pipeline.history import QUIET
+        from pipeline.orchestration.history import QUIET
 
         assert request.job_name == "decision_job"
         instance.add_dynamic_partitions("subject", ["sim-codex"])
@@ -189,8 +189,8 @@ def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatc
     import yaml
 
     from pipeline.definitions import defs
-    from pipeline.history import QUIET
-    from pipeline.warehouse import Warehouse
+    from pipeline.orchestration.history import QUIET
+    from pipeline.store.warehouse import Warehouse
 
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(yaml.safe_dump({"seed": 1, "start_date": "2026-11-01", "subjects": {
@@ -208,7 +208,7 @@ def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatc
         job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET)
         job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET,
                                tags={"candlebench/extra_trials": "2"})
-    lake = Warehouse(tmp_path / "home")
+    lake = Warehouse(tmp_path / "home").lake
     attempts = lake.read_partition("attempts", subject="sim-codex", date="2026-11-20")
     evaluations = lake.read_partition("evaluations", subject="sim-codex", date="2026-11-20")
     assert sorted(attempts["trial"].unique().to_list()) == [0, 1, 2]

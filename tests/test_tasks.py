@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from pipeline.tasks import PRO_FIELDS, Task, TaskFormatError, load_rows, parse_list
+from pipeline.tasks import Task, TaskFormatError
+from pipeline.tasks.model import PRO_FIELDS, parse_list
+from pipeline.tasks.rows import load_rows
 
 
 def row(**overrides):

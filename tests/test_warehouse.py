@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from pipeline.warehouse import Warehouse
+from pipeline.store.warehouse import Warehouse
 
 
 def samples(day: dt.date, n: int) -> pl.DataFrame:
@@ -16,17 +16,19 @@ def samples(day: dt.date, n: int) -> pl.DataFrame:
 
 
 def test_rewriting_a_partition_replaces_it(tmp_path):
-    lake = Warehouse(tmp_path)
+    warehouse = Warehouse(tmp_path)
+    lake = warehouse.lake
     day = dt.date(2026, 1, 1)
     lake.write_partition("samples", samples(day, 5), date=day)
     lake.write_partition("samples", samples(day, 3), date=day)
     assert lake.read_partition("samples", date=day).height == 3
-    assert lake.query("SELECT count(*) AS n FROM samples")["n"][0] == 3
+    assert warehouse.query("SELECT count(*) AS n FROM samples")["n"][0] == 3
     assert [p.name for p in lake.partition_path("samples", date=day).parent.iterdir()] == ["part.parquet"]
 
 
 def test_invalid_frame_is_rejected_and_old_partition_kept(tmp_path):
-    lake = Warehouse(tmp_path)
+    warehouse = Warehouse(tmp_path)
+    lake = warehouse.lake
     day = dt.date(2026, 1, 1)
     lake.write_partition("samples", samples(day, 4), date=day)
     broken = samples(day, 2).with_columns(position=pl.lit(-1))
@@ -37,4 +39,4 @@ def test_invalid_frame_is_rejected_and_old_partition_kept(tmp_path):
 
 def test_unknown_table_is_named(tmp_path):
     with pytest.raises(ValueError, match="unknown lake table 'nope'"):
-        Warehouse(tmp_path).partition_path("nope", date="x")
+        Warehouse(tmp_path).lake.partition_path("nope", date="x")

@@ -1,0 +1,163 @@
+"""Claude Code, headless: `claude -p PROMPT --output-format stream-json --verbose`.
+
+stdout is the CLI's own transcript, one JSON event per line (system init, assistant and user
+messages with every tool call and result, api_retry notices), kept verbatim in the attempt's
+transcript; the last `type: result` event carries `subtype` (success, error_max_turns,
+error_max_budget_usd, error_during_execution), `is_error`, `result`, `num_turns`,
+`total_cost_usd` (the CLI's own price table), `usage{input_tokens, output_tokens,
+cache_creation_input_tokens, cache_read_input_tokens}`, `stop_reason` ("refusal" when the model
+declined), `terminal_reason` and `api_error_status` (the HTTP status the CLI gave up on).
+Tokens are recorded as: input = fresh + cache writes + cache reads, cached = cache reads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.agents.process import (
+    Finished,
+    agent_env,
+    classify_failure,
+    cli_version,
+    describe,
+    executable_sha256,
+    last_json_object,
+    pinned_binary,
+    run_process,
+)
+from pipeline.agents.session import Run, Session, Usage
+from pipeline.agents.workspace_agent import ENV_SETTING, DriverAdapter, check_cli_version
+from pipeline.config import Setting, Subject
+
+KEYS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
+BUDGET_SUBTYPES = ("error_max_turns", "error_max_budget_usd")
+TRANSIENT_STATUSES = (408, 409, 429, 500, 502, 503, 504, 529)
+ARGV_PROMPT_LIMIT = 100_000  # longer prompts go through stdin (one argument is capped at 128 KiB)
+
+
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
+
+
+class ClaudeCode(DriverAdapter):
+    name = "claude-code"
+    needs_model = True
+    SETTINGS = {
+        "executable": Setting(str, "claude"),
+        "cli_version": Setting(str),  # a pinned version (or `latest`) from the CLI cache, not PATH
+        "base_url": Setting(str, ""),  # ANTHROPIC_BASE_URL: a gateway, a relay, the scripted model
+        "max_turns": Setting(int, 50),
+        "max_budget_usd": Setting(float),
+        "permission_mode": Setting(str, "bypassPermissions", choices=PERMISSION_MODES),
+        "allowed_tools": Setting(list, []),
+        "disallowed_tools": Setting(list, []),
+        "append_system_prompt": Setting(str, ""),
+        "env": ENV_SETTING,
+    }
+
+    @classmethod
+    def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:
+        check_cli_version(values, raw, at)
+        return values
+    self_contained = False
+
+    def __init__(self, subject: Subject) -> None:
+        self.model = subject.model
+        self.settings = subject.settings
+        self.secret_env = tuple(dict.fromkeys([*KEYS, *self.settings["env"]]))
+        self._executable = ""
+
+    def executable(self) -> str:
+        """The pinned binary from the CLI cache when `cli_version` is set, else `executable` on PATH."""
+        if not self._executable:
+            pinned = self.settings["cli_version"]
+            self._executable = pinned_binary(self.name, pinned) if pinned else self.settings["executable"]
+        return self._executable
+
+    def version(self) -> str:
+        return f"claude-code {cli_version([self.executable(), '--version'])} / {self.model}"
+
+    def sha256(self) -> str:
+        return executable_sha256(self.executable())
+
+    def command(self, prompt: str) -> tuple[list[str], str | None]:
+        s = self.settings
+        # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin
+        via_stdin = len(prompt.encode()) > ARGV_PROMPT_LIMIT or prompt.startswith("-")
+        argv = [self.executable(), "-p", *([] if via_stdin else [prompt]), "--output-format", "stream-json",
+                "--verbose", "--model", self.model, "--max-turns", str(s["max_turns"]),
+                "--permission-mode", s["permission_mode"], "--no-session-persistence"]
+        if s["max_budget_usd"]:
+            argv += ["--max-budget-usd", f"{s['max_budget_usd']:g}"]
+        if s["allowed_tools"]:
+            argv += ["--allowedTools", ",".join(s["allowed_tools"])]
+        if s["disallowed_tools"]:
+            argv += ["--disallowedTools", ",".join(s["disallowed_tools"])]
+        if s["append_system_prompt"]:
+            argv += ["--append-system-prompt", s["append_system_prompt"]]
+        return argv, prompt if via_stdin else None
+
+    def run(self, session: Session) -> Run:
+        argv, stdin = self.command(session.prompt)
+        extra = {"DISABLE_AUTOUPDATER": "1"}  # the version must not change in the middle of a day
+        if self.settings["base_url"]:
+            extra["ANTHROPIC_BASE_URL"] = self.settings["base_url"]
+        if self.settings["permission_mode"] == "bypassPermissions" and os.geteuid() == 0:
+            extra["IS_SANDBOX"] = "1"  # the CLI refuses to bypass permissions as root without it
+        session.transcript.note("$ " + describe(argv, session.prompt))
+        result = ResultEvent()
+        finished = run_process(argv, session.workspace.path, agent_env(
+            session.workspace.home, self.secret_env, **extra), session.timeout_s, session.transcript,
+            stdin=stdin, on_line=result.read)
+        return parse(finished, result.event)
+
+
+class ResultEvent:
+    """Keeps the last `type: result` event as the stream goes by: a long transcript may outgrow
+    the captured stdout, never this."""
+
+    def __init__(self) -> None:
+        self.event: dict | None = None
+
+    def read(self, line: str) -> str:
+        if '"result"' in line and (event := last_json_object(line)) and event.get("type") == "result":
+            self.event = event
+        return ""  # never a reason to stop
+
+
+def parse(finished: Finished, result: dict | None) -> Run:
+    if finished.timed_out:
+        return Run("timeout", usage(result), detail="killed at the attempt's time limit")
+    if result is None:
+        text = (finished.stderr.strip() or finished.stdout.strip())[-1000:]
+        kind, transient = classify_failure(text)
+        return Run(kind, transient=transient, detail=f"no result event (exit {finished.exit_code}): {text}")
+    subtype = str(result.get("subtype", ""))
+    if subtype in BUDGET_SUBTYPES:
+        return Run("budget_exhausted", usage(result), detail=subtype)
+    if subtype == "success" and not result.get("is_error"):
+        return Run("submitted", usage(result))
+    text = " ".join([str(result.get("result") or ""), *map(str, result.get("errors") or [])]).strip()
+    if result.get("stop_reason") == "refusal":  # the model declined: its behaviour, not the API's
+        return Run("agent_error", usage(result), detail=f"refusal: {text}"[:2000])
+    if isinstance(status := result.get("api_error_status"), int):
+        return Run("api_error", usage(result), transient=status in TRANSIENT_STATUSES,
+                   detail=f"HTTP {status}: {text}"[:2000])
+    kind, transient = classify_failure(text)
+    return Run(kind, usage(result), transient=transient, detail=f"{subtype}: {text}"[:2000])
+
+
+def usage(result: dict | None) -> Usage:
+    if not result:
+        return Usage()
+    tokens = result.get("usage") or {}
+    fresh = int(tokens.get("input_tokens") or 0)
+    written = int(tokens.get("cache_creation_input_tokens") or 0)
+    read = int(tokens.get("cache_read_input_tokens") or 0)
+    return Usage(
+        cost_usd=float(result.get("total_cost_usd") or 0.0),
+        input_tokens=fresh + written + read,
+        output_tokens=int(tokens.get("output_tokens") or 0),
+        cached_tokens=read,
+        turns=int(result.get("num_turns") or 0),
+    )

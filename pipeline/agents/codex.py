@@ -1,0 +1,171 @@
+"""Codex, headless: `codex exec --json`, one JSON event per stdout line.
+
+stdout, the CLI's own JSONL transcript, is kept verbatim. Events read:
+`turn.completed{usage:{input_tokens, cached_input_tokens, output_tokens}}` (codex sums a turn's
+model responses; summed here over turns), `turn.failed{error:{message}}` and `error{message}`
+(the failure), and `item.completed`. Turns count model responses, as Claude Code's `num_turns`
+does: one per tool call (each completed item but messages, reasoning and warnings: a command, a
+file change, a plan update, a search) plus the closing response of each completed turn. Codex
+reports no cost: it is computed from the tokens and the config's price table. Codex has no turn
+or budget flag, so `max_turns` and `max_budget_usd` stop the run from here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.agents.process import (
+    agent_env,
+    classify_failure,
+    cli_version,
+    describe,
+    executable_sha256,
+    pinned_binary,
+    run_process,
+)
+from pipeline.agents.session import Run, Session, Usage
+from pipeline.agents.workspace_agent import ENV_SETTING, DriverAdapter, check_cli_version
+from pipeline.config import ConfigError, Price, Setting, Subject
+
+KEYS = ("CODEX_API_KEY", "OPENAI_API_KEY")
+ARGV_PROMPT_LIMIT = 100_000
+NOT_CALLS = ("agent_message", "reasoning", "error")  # items that are not a tool call
+REFUSAL = "reason: content_filter"  # how codex reports a response the model's filter stopped
+
+
+CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
+
+
+class Codex(DriverAdapter):
+    name = "codex"
+    needs_model = needs_price = True  # codex reports tokens only: cost comes from the price
+    SETTINGS = {
+        "executable": Setting(str, "codex"),
+        "cli_version": Setting(str),
+        "sandbox": Setting(str, "workspace-write", choices=CODEX_SANDBOXES),
+        "max_turns": Setting(int),
+        "max_budget_usd": Setting(float),
+        "ephemeral": Setting(bool, True),
+        "config": Setting(dict, {}),
+        "env": ENV_SETTING,
+    }
+
+    @classmethod
+    def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:
+        check_cli_version(values, raw, at)
+        for key, value in values["config"].items():
+            if not isinstance(value, str | int | float | bool | list):
+                raise ConfigError(f"{at}: field 'settings.config.{key}' must be a scalar or a list")
+        return values
+    self_contained = False
+
+    def __init__(self, subject: Subject) -> None:
+        self.model = subject.model
+        self.settings = subject.settings
+        self.price: Price = subject.price
+        self.secret_env = tuple(dict.fromkeys([*KEYS, *self.settings["env"]]))
+        self._executable = ""
+
+    def executable(self) -> str:
+        """The pinned binary from the CLI cache when `cli_version` is set, else `executable` on PATH."""
+        if not self._executable:
+            pinned = self.settings["cli_version"]
+            self._executable = pinned_binary(self.name, pinned) if pinned else self.settings["executable"]
+        return self._executable
+
+    def version(self) -> str:
+        return f"codex {cli_version([self.executable(), '--version'])} / {self.model}"
+
+    def sha256(self) -> str:
+        return executable_sha256(self.executable())
+
+    def command(self, session: Session) -> tuple[list[str], str | None]:
+        s = self.settings
+        # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin
+        via_stdin = len(session.prompt.encode()) > ARGV_PROMPT_LIMIT or session.prompt.startswith("-")
+        argv = [self.executable(), "exec", "--json", "-m", self.model, "-s", s["sandbox"],
+                "-C", str(session.workspace.path), "--skip-git-repo-check",
+                "-o", str(session.workspace.root / "last_message.txt")]
+        if s["ephemeral"]:
+            argv.append("--ephemeral")
+        for key, value in s["config"].items():
+            argv += ["-c", f"{key}={json.dumps(value)}"]  # JSON scalars and lists are TOML too
+        argv.append("-" if via_stdin else session.prompt)
+        return argv, session.prompt if via_stdin else None
+
+    def run(self, session: Session) -> Run:
+        argv, stdin = self.command(session)
+        events = Events(self.price, self.settings["max_turns"], self.settings["max_budget_usd"])
+        session.transcript.note("$ " + describe(argv, session.prompt))
+        codex_home = session.workspace.home / ".codex"
+        codex_home.mkdir(parents=True, exist_ok=True)  # codex refuses a CODEX_HOME that does not exist
+        env = agent_env(session.workspace.home, self.secret_env, CODEX_HOME=str(codex_home))
+        finished = run_process(argv, session.workspace.path, env, session.timeout_s,
+                               session.transcript, stdin=stdin, on_line=events.read)
+        used = events.usage()
+        if finished.stopped:
+            return Run("budget_exhausted", used, detail=finished.stopped)
+        if finished.timed_out:
+            return Run("timeout", used, detail="killed at the attempt's time limit")
+        if REFUSAL in events.failed:  # the model declined: its behaviour, not the API's
+            return Run("agent_error", used, detail=f"refusal: {events.failed}"[:2000])
+        if events.failed:
+            kind, transient = classify_failure(events.failed)
+            return Run(kind, used, transient=transient, detail=f"turn.failed: {events.failed}")
+        if finished.exit_code == 0 and events.completed:
+            return Run("submitted", used)
+        text = events.error or finished.stderr.strip()[-1000:] or f"exit {finished.exit_code}"
+        kind, transient = classify_failure(text)
+        return Run(kind, used, transient=transient, detail=text[:2000])
+
+
+class Events:
+    """Reads the JSONL stream as it comes; says when to stop for the turn or cost budget."""
+
+    def __init__(self, price: Price, max_turns: int | None, max_budget_usd: float | None) -> None:
+        self.price = price
+        self.max_turns = max_turns
+        self.max_budget_usd = max_budget_usd
+        self.tokens = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
+        self.calls = 0
+        self.completed = 0
+        self.failed = ""
+        self.error = ""
+
+    def usage(self) -> Usage:
+        t = self.tokens
+        return Usage(
+            cost_usd=self.price.cost(t["input_tokens"], t["output_tokens"], t["cached_input_tokens"]),
+            input_tokens=t["input_tokens"], output_tokens=t["output_tokens"],
+            cached_tokens=t["cached_input_tokens"], turns=self.turns,
+        )
+
+    @property
+    def turns(self) -> int:
+        """Model responses: one per tool call, plus each completed turn's closing one."""
+        return self.calls + self.completed
+
+    def read(self, line: str) -> str:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            return ""
+        if not isinstance(event, dict):
+            return ""
+        kind = event.get("type")
+        if kind == "turn.completed":
+            self.completed += 1
+            for key in self.tokens:
+                self.tokens[key] += int((event.get("usage") or {}).get(key) or 0)
+        elif kind == "turn.failed":
+            self.failed = str((event.get("error") or {}).get("message") or event.get("error") or "failed")
+        elif kind == "error":
+            self.error = str(event.get("message") or "error")
+        elif kind == "item.completed" and (event.get("item") or {}).get("type") not in NOT_CALLS:
+            self.calls += 1
+        if self.max_turns and self.turns > self.max_turns:
+            return f"max_turns {self.max_turns} reached"
+        if self.max_budget_usd and self.usage().cost_usd >= self.max_budget_usd:
+            return f"max_budget_usd {self.max_budget_usd:g} reached"
+        return ""

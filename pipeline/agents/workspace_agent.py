@@ -1,0 +1,157 @@
+"""`WorkspaceAgent` turns any driver into an `Agent`: it prepares the workspace, runs the driver
+within the time budget, retries transient API errors with exponential back-off from the base
+state, and takes the patch as `git diff` against the base, with the subject's secrets redacted."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from pipeline.agents.model import Attempt, now
+from pipeline.agents.process import backoff, redact, secret_values
+from pipeline.agents.session import Driver, Run, Session, Transcript, Usage
+from pipeline.agents.workspace import Checkout, Workspace
+from pipeline.config import ConfigError, Setting, Subject
+from pipeline.tasks.model import Task
+
+ENV_SETTING = Setting(list, [])  # names of host environment variables handed to the agent (never logged)
+CLI_VERSION = re.compile(r"latest|\d+\.\d+\.\d+[\w.+-]*")
+
+
+class WorkspaceAgent:
+    """An `Agent` made of a driver: workspace, time budget, retries, patch, transcript."""
+
+    def __init__(
+        self,
+        subject: str,
+        driver: Driver,
+        checkout: Checkout,
+        transcripts: Path,
+        timeout_s: float = 1800.0,
+        retries: int = 3,
+        backoff_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        image_of: Callable[[Task], str | None] | None = None,
+    ) -> None:
+        self.subject = subject
+        self.driver = driver
+        self.image_of = image_of or (lambda task: None)
+        self.checkout = checkout
+        self.transcripts = Path(transcripts)
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.sleep = sleep
+        self._version: str | None = None
+        self._sha256: str | None = None
+
+    def version(self, on: dt.date | None = None) -> str:
+        del on  # a real agent is whatever is installed now
+        if self._version is None:
+            self._version = self.driver.version()
+        return self._version
+
+    def sha256(self) -> str:
+        """The agent executable's sha256, hashed once per agent like its version."""
+        if self._sha256 is None:
+            self._sha256 = self.driver.sha256()
+        return self._sha256
+
+    @contextlib.contextmanager
+    def _folder(self, folder: Path | None) -> Iterator[Path]:
+        if folder is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            yield Path(folder).resolve()
+            return
+        scratch = Path(tempfile.mkdtemp(prefix="cb-attempt-"))
+        try:
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def transcript_path(self, task: Task, day: dt.date, trial: int) -> Path:
+        return (self.transcripts / f"subject={quote(self.subject, safe='')}" / f"date={day}"
+                / f"{task.instance_id}.trial{trial}.log")
+
+    def solve(self, task: Task, day: dt.date, trial: int, folder: Path | None = None) -> Attempt:
+        started_at, clock = now(), time.monotonic()
+        version = self.version(day)
+        secrets = secret_values(self.driver.secret_env)
+        with self._folder(folder) as root:
+            workspace = Workspace.create(root, task, self.checkout, self.driver.self_contained)
+            transcript = Transcript(root / "transcript.log", secrets)
+            transcript.note(f"candlebench: subject {self.subject}, task {task.instance_id}, day {day}, "
+                            f"trial {trial}, agent {version}")
+            run, usage, tries = Run("timeout", detail="no time to start"), Usage(), 0
+            while (left := self.timeout_s - (time.monotonic() - clock)) > 0:
+                tries += 1
+                run = self.driver.run(Session(task.prompt(), workspace, transcript, left,
+                                              self.image_of(task)))
+                usage = usage + run.usage
+                delay = backoff(tries, self.backoff_s)
+                if not run.transient or tries > self.retries or delay >= self.timeout_s - (
+                        time.monotonic() - clock):
+                    break
+                transcript.note(f"transient API error ({run.detail[:200]}); retry {tries} of "
+                                f"{self.retries} in {delay:g}s from the base state")
+                self.sleep(delay)
+                workspace.reset()
+            patch = redact(workspace.diff(), secrets)
+            (root / "patch.diff").write_text(patch)
+            transcript.note(f"exit class {run.exit_class} after {tries} run(s); patch "
+                            f"{len(patch.splitlines())} lines")
+            transcript.close()
+            kept = transcript.path
+            if folder is None:
+                kept = self.transcript_path(task, day, trial)
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(transcript.path, kept)
+        return Attempt(
+            subject=self.subject, instance_id=task.instance_id, date=day, trial=trial,
+            started_at=started_at, patch=patch, cost_usd=round(usage.cost_usd, 6),
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens, turns=usage.turns,
+            duration_s=round(time.monotonic() - clock, 3), exit_class=run.exit_class,
+            agent_version=version, agent_sha256=self.sha256(), transcript=str(kept), failure_mode="",
+            detail=redact(run.detail, secrets)[:2000], tries=tries,
+        )
+
+
+class DriverAdapter:
+    """The adapter side of a driver (an agent that runs as a process in a workspace): its
+    settings, what it needs from a subject, and how it becomes an `Agent`."""
+
+    SETTINGS: dict[str, Setting] = {}
+    needs_model = False
+    needs_price = False
+    trusted_patches = False  # patches of real agents are untrusted code
+
+    @classmethod
+    def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:
+        """Rules beyond each setting's type and choices; raises ConfigError naming the field."""
+        del raw, at, base
+        return values
+
+    @classmethod
+    def build(cls, spec: Subject, world) -> WorkspaceAgent:
+        return WorkspaceAgent(spec.name, cls(spec), world.checkout, world.transcripts,
+                              timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s,
+                              image_of=world.image_of)
+
+
+def check_cli_version(values: dict, raw: dict, at: str) -> None:
+    """A CLI pinned from the cache (`cli_version`) or one on PATH (`executable`), not both."""
+    if values.get("cli_version") is None:
+        return
+    if "executable" in raw:
+        raise ConfigError(f"{at}: set 'settings.executable' or 'settings.cli_version', not both")
+    if not CLI_VERSION.fullmatch(values["cli_version"]):
+        raise ConfigError(f"{at}: field 'settings.cli_version' must be a version such as 2.1.328 or "
+                          f"'latest', got {values['cli_version']!r}")

@@ -1,0 +1,64 @@
+"""Getting numbers out: SQL over the warehouse, and the detector on any CSV of graded trials."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline.cli.errors import UsageError
+
+
+def _query(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from pipeline.config import home
+    from pipeline.store.warehouse import Warehouse
+
+    warehouse = Warehouse(home())
+    if not warehouse.db_path.exists():
+        raise UsageError(f"no warehouse at {warehouse.db_path}: run `candlebench demo` or `candlebench "
+                         "backfill` first, or point CANDLEBENCH_HOME at an existing home")
+    frame = warehouse.query(args.sql)
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=10_000, fmt_str_lengths=10_000,
+                       fmt_table_cell_list_len=100):
+            print(frame)
+    return 0
+
+
+def _detect(args: argparse.Namespace) -> int:
+    import json
+
+    import polars as pl
+
+    from pipeline.detection import detect_counts
+
+    try:
+        counts = pl.read_csv(args.file, infer_schema_length=0)
+        controls = pl.read_csv(args.controls, infer_schema_length=0) if args.controls else None
+        report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as err:
+        print(f"candlebench detect: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    query = commands.add_parser("query", help="run a read-only SQL query on the warehouse")
+    query.add_argument("sql")
+    query.add_argument("--limit", type=int, default=50, help="rows to print as a table")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                       help="table (full strings), csv or json (every row) on stdout")
+    query.set_defaults(handler=_query)
+    detect = commands.add_parser(
+        "detect", help="changepoints, alarms, verdicts and harness suspects from a CSV of daily counts")
+    detect.add_argument("file", help="CSV: subject, date, task, trial, resolved (one row per trial)")
+    detect.add_argument("--controls", help="CSV of harness controls: date, task, ok")
+    detect.add_argument("--recent", type=int, default=7, help="days in the verdict's window")
+    detect.add_argument("--baseline", type=int, default=28, help="days in the verdict's baseline")
+    detect.set_defaults(handler=_detect)

@@ -1,0 +1,210 @@
+"""Grade a patch: clean checkout, apply, restore graded tests, run them in a sandbox, classify.
+
+Results are parsed here, outside the sandbox, through the task's test runner; the outcome rule
+is `outcomes.classify`; every grading leaves its artifacts in one folder that is also the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pipeline.grading.artifacts import GRADER_VERSION, ArtifactStore, Verdict, grade_key
+from pipeline.grading.outcomes import Outcome, RunFacts, classify
+from pipeline.grading.patches import (
+    apply_patch,
+    digest_tree,
+    graded_paths,
+    is_empty,
+    restore_command,
+    restore_tests,
+    strip_binary_hunks,
+    unsafe_paths,
+)
+from pipeline.grading.runners import PytestRunner, TestRunner
+from pipeline.sandbox import Limits, Sandbox, SandboxUnavailable
+from pipeline.tasks.model import Task
+
+Checkout = Callable[[Task, Path], None]
+ImageOf = Callable[[Task], "str | None"]
+
+
+class Grader:
+    """Grades patches for a suite, with a content-addressed cache of verdicts and artifacts."""
+
+    def __init__(
+        self,
+        checkout: Checkout,
+        sandbox: Sandbox,
+        artifacts: Path,
+        limits: Limits | None = None,
+        allow_untrusted_unsandboxed: bool = False,
+        runner: TestRunner | None = None,
+        image_of: ImageOf | None = None,
+    ) -> None:
+        self.checkout = checkout
+        self.sandbox = sandbox
+        self.store = ArtifactStore(artifacts)
+        self.artifacts = self.store.root
+        self.limits = limits or Limits()
+        self.runner = runner or PytestRunner()
+        self.image_of = image_of or (lambda task: None)
+        self.fingerprint = sandbox.fingerprint()
+        self.allow_untrusted_unsandboxed = allow_untrusted_unsandboxed
+
+    def folder(self, key: str) -> Path:
+        return self.store.folder(key)
+
+    def environment(self, task: Task) -> str:
+        """Fingerprint of the environment the task's tests run in (image id or host toolchain)."""
+        image = self.image_of(task)
+        return self.fingerprint if image is None else self.sandbox.fingerprint(image)
+
+    def grade(
+        self, task: Task, patch: str, trusted: bool = True, run_empty: bool = False,
+        use_cache: bool = True,
+    ) -> Verdict:
+        """Grade one patch. `run_empty` runs the tests even for an empty patch (harness control)."""
+        if not self.sandbox.capabilities.isolates and not trusted and not self.allow_untrusted_unsandboxed:
+            raise PermissionError(
+                f"{task.instance_id}: refusing to run an untrusted patch in the "
+                f"{self.sandbox.name!r} sandbox; use docker or bubblewrap, or set "
+                "allow_untrusted_patches_without_sandbox: true if you accept the risk"
+            )
+        graded = patch if (run_empty or not is_empty(patch)) else ""
+        try:
+            environment = self.environment(task)
+        except SandboxUnavailable as err:  # e.g. the task's image is missing: say which and how
+            key = grade_key(task, graded, "unavailable")
+            verdict = self._verdict(task, key, Outcome.HARNESS_ERROR, reason=str(err))
+            self.store.store(key, patch, verdict, "")
+            return verdict
+        key = grade_key(task, graded, f"{environment}|{self.runner.fingerprint(task)}")
+        if run_empty:
+            key = hashlib.sha256((key + "|run_empty").encode()).hexdigest()
+        if use_cache and (hit := self.store.cached(key)):
+            return hit
+        verdict, script = self._grade_fresh(task, patch, key, run_empty, environment)
+        self.store.store(key, patch, verdict, script)
+        return verdict
+
+    def grade_many(self, items: Iterable[tuple[Task, str]], workers: int = 2, **options) -> list[Verdict]:
+        """Grade (task, patch) pairs concurrently; identical pairs are graded once."""
+        items = list(items)
+        unique: dict[tuple[str, str], tuple[Task, str]] = {}
+        for task, patch in items:
+            unique.setdefault((task.instance_id, patch), (task, patch))
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = {k: pool.submit(self.grade, t, p, **options) for k, (t, p) in unique.items()}
+            done = {k: f.result() for k, f in futures.items()}
+        return [done[(task.instance_id, patch)] for task, patch in items]
+
+    def not_run(self, task: Task, outcome: str, reason: str) -> Verdict:
+        """The verdict of an attempt that never reached a sandbox (e.g. `skipped`): nothing stored."""
+        return self._verdict(task, "", outcome, reason=reason, artifact_dir="")
+
+    def _verdict(self, task: Task, key: str, outcome: str, **values) -> Verdict:
+        base = dict(
+            instance_id=task.instance_id, outcome=str(outcome), resolved=outcome == Outcome.RESOLVED,
+            apply_step="", f2p_passed=0, f2p_total=len(task.f2p), p2p_passed=0,
+            p2p_total=len(task.p2p), exit_code=None, duration_s=0.0, reason="", grade_key=key,
+            grader_version=GRADER_VERSION, env_fingerprint=self.fingerprint,
+            artifact_dir=str(self.store.folder(key)),
+        )
+        base.update(values)
+        return Verdict(**base)
+
+    def _script(self, task: Task, step: str, command: str, environment: str) -> str:
+        image = self.image_of(task) or getattr(self.sandbox, "image", "") or "host"
+        restore = " ".join(restore_command(task)) or "# (no graded test files to restore)"
+        return "\n".join([
+            f"# candlebench grader {GRADER_VERSION}: sandbox {self.sandbox.name}, image {image} "
+            f"({environment}), runner {self.runner.name}",
+            "# on the host: a clean work tree at the base commit",
+            f"git clone <{task.repo}> app && git -C app checkout {task.base_commit}",
+            f"# on the host: the apply chain (binary hunks stripped); this patch: {step or 'none'}",
+            "git apply --verbose patch.diff || git apply --verbose --3way patch.diff || "
+            "patch --batch --fuzz=5 -p1 < patch.diff",
+            "# on the host: restore the graded test files (the last line of before_repo_set_cmd)",
+            restore,
+            f"# in the sandbox: /app = app, read-only: {', '.join(graded_paths(task)) or 'nothing'}; "
+            f"limits {self.limits}",
+            command,
+        ]) + "\n"
+
+    def _grade_fresh(
+        self, task: Task, patch: str, key: str, run_empty: bool, environment: str
+    ) -> tuple[Verdict, str]:
+        started = time.monotonic()
+        fail = dict(env_fingerprint=environment)
+        if is_empty(patch) and not run_empty:
+            return self._verdict(task, key, Outcome.EMPTY_PATCH, reason="the patch is empty", **fail), ""
+        self.store.folder(key).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="cb-grade-") as scratch:
+            workdir, workspace = Path(scratch) / "app", Path(scratch) / "workspace"
+            workspace.mkdir()
+            try:
+                self.checkout(task, workdir)
+            except Exception as err:  # any checkout failure is the harness's, not the agent's
+                return self._verdict(task, key, Outcome.HARNESS_ERROR, reason=f"checkout: {err}", **fail), ""
+            if not is_empty(patch) and (bad := unsafe_paths(strip_binary_hunks(patch))):
+                reason = f"the patch names paths outside the work tree or in .git: {bad[:3]}"
+                return self._verdict(task, key, Outcome.PATCH_FAILED, reason=reason, **fail), ""
+            step = "none" if is_empty(patch) else apply_patch(workdir, patch)
+            if not step:
+                return self._verdict(
+                    task, key, Outcome.PATCH_FAILED, reason="no step of the apply chain took the patch",
+                    duration_s=time.monotonic() - started, **fail,
+                ), ""
+            try:
+                graded = restore_tests(workdir, task)
+            except ValueError as err:  # the task's restore command itself is malformed
+                return self._verdict(task, key, Outcome.HARNESS_ERROR, apply_step=step, reason=str(err),
+                                     **fail), ""
+            except RuntimeError as err:  # the patch's doing only if a clean tree restores fine
+                by_patch = step != "none" and self._restores_cleanly(task, Path(scratch) / "clean")
+                return self._verdict(task, key, Outcome.UNRESOLVED if by_patch else Outcome.HARNESS_ERROR,
+                                     apply_step=step, reason=str(err), **fail), ""
+            try:
+                before = digest_tree(workdir, graded)
+                plan = self.runner.plan(task, workspace)
+            except Exception as err:
+                return self._verdict(task, key, Outcome.HARNESS_ERROR, apply_step=step, reason=str(err),
+                                     **fail), ""
+            script = self._script(task, step, plan.command, environment)
+            try:
+                run = self.sandbox.run(workdir, plan.command, self.limits, image=self.image_of(task),
+                                       workspace=workspace, readonly=graded, env=plan.env,
+                                       stdin=plan.stdin)
+            except Exception as err:  # the sandbox failed to run at all: never the patch's fault
+                return self._verdict(task, key, Outcome.HARNESS_ERROR, apply_step=step,
+                                     reason=f"sandbox {self.sandbox.name}: {err}", **fail), script
+            tampered = before != digest_tree(workdir, graded)
+            try:
+                runner_started, tests = plan.parse(run)
+                parse_error = ""
+            except Exception as err:  # a parser choking on the output: as if there were none
+                runner_started, tests, parse_error = None, {}, f"; parser failed: {err}"
+        self.store.write_output(key, run.output, run.stdout, run.stderr)
+        facts = RunFacts(run.exit_code, run.output, run.timed_out, tests, runner_started, run.truncated,
+                         tampered, run.oom_killed)
+        found = classify(task.f2p, task.p2p, facts, self.limits.timeout_s, self.limits.output_bytes)
+        timed_out = found.outcome == Outcome.TIMEOUT
+        verdict = self._verdict(
+            task, key, found.outcome, apply_step=step, f2p_passed=found.f2p_passed,
+            p2p_passed=found.p2p_passed, exit_code=None if timed_out else run.exit_code,
+            duration_s=time.monotonic() - started, tests={} if timed_out else tests,
+            reason=found.reason + parse_error, env_fingerprint=environment)
+        return verdict, script
+
+    def _restores_cleanly(self, task: Task, workdir: Path) -> bool:
+        try:
+            self.checkout(task, workdir)
+            restore_tests(workdir, task)
+        except Exception:
+            return False
+        return True

@@ -1,0 +1,70 @@
+"""`docker`: a fresh, labelled container per run: no network, cgroup limits on memory, CPU and
+processes, uid 1000, a read-only root with a private /tmp, killed at the timeout, removed in
+every path; tasks with an image of their own run in it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pipeline.sandbox.base import (
+    DEMO_IMAGE,
+    SANDBOX_UID,
+    WORKSPACE,
+    Capabilities,
+    ImageUnavailable,
+    Limits,
+    RunResult,
+    SandboxUnavailable,
+    base_env,
+)
+from pipeline.sandbox.daemon import DockerDaemon
+from pipeline.sandbox.supervisor import hand_over
+
+
+class DockerSandbox:
+    """A fresh, labelled container per run: no network, bounded, removed in every path."""
+
+    name = "docker"
+    capabilities = Capabilities(isolates=True, task_images=True, app_mount=True)
+
+    def __init__(self, image: str = DEMO_IMAGE, daemon: DockerDaemon | None = None) -> None:
+        self.daemon = daemon or DockerDaemon()
+        self.daemon.reap_orphans()
+        self.image = image
+        try:
+            self.image_id = self.daemon.ensure_image(image, pull=image != DEMO_IMAGE)
+        except ImageUnavailable as err:
+            hint = "; build it with `candlebench build-image`" if image == DEMO_IMAGE else ""
+            raise SandboxUnavailable(f"{err}{hint}") from err
+        self._ids = {image: self.image_id}
+
+    def resolve(self, image: str | None) -> tuple[str, str]:
+        """(tag, id) of the image to run: the sandbox's own, or a task's (pulled if need be)."""
+        tag = image or self.image
+        if tag not in self._ids:
+            self._ids[tag] = self.daemon.ensure_image(tag)
+        return tag, self._ids[tag]
+
+    def fingerprint(self, image: str | None = None) -> str:
+        return self.resolve(image)[1].removeprefix("sha256:")[:16]
+
+    def run(
+        self, workdir: Path, command: str, limits: Limits, *, image: str | None = None,
+        workspace: Path | None = None, readonly: Sequence[str] = (),
+        env: Mapping[str, str] | None = None, stdin: bytes = b"",
+    ) -> RunResult:
+        tag, _ = self.resolve(image)
+        workdir = Path(workdir).resolve()
+        root = os.getuid() == 0
+        if root:  # uid 1000 must read a 0700 tree and write into it
+            hand_over([workdir], SANDBOX_UID)
+        volumes = {str(workdir): {"bind": "/app", "mode": "rw"}}
+        if workspace:
+            volumes[str(Path(workspace).resolve())] = {"bind": WORKSPACE, "mode": "ro"}
+        for rel in readonly:
+            if (workdir / rel).exists() and not (workdir / rel).is_symlink():
+                volumes[str(workdir / rel)] = {"bind": f"/app/{rel}", "mode": "ro"}
+        user = f"{SANDBOX_UID}:{SANDBOX_UID}" if root else f"{os.getuid()}:{os.getgid()}"
+        return self.daemon.run(tag, command, limits, volumes, base_env(WORKSPACE, env), user, stdin)

@@ -1,0 +1,57 @@
+"""The lake: raw per-attempt and per-evaluation records as Parquet, laid out by partition, and
+the one place that writes them.
+
+Layout: `<root>/lake/<table>/<key>=<value>/.../part.parquet`. A partition is written to a
+temporary name and renamed over the old one, so a killed run leaves the old partition or the
+new one, never half of one, and re-running a partition replaces it: no duplicates, ever.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.store.tables import TABLES
+
+
+class Lake:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def partition_path(self, table: str, **keys: object) -> Path:
+        if table not in TABLES:
+            raise ValueError(f"unknown lake table {table!r}; expected one of {tuple(TABLES)}")
+        folder = self.root / table
+        for name, value in keys.items():
+            folder = folder / f"{name}={value}"
+        return folder / "part.parquet"
+
+    def write_partition(self, table: str, frame: pl.DataFrame, **keys: object) -> Path:
+        """Validate `frame` against the table's declaration and atomically replace the partition."""
+        frame = TABLES[table].validate(frame)
+        path = self.partition_path(table, **keys)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".part-{uuid.uuid4().hex}.parquet")
+        try:
+            frame.write_parquet(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def write_rows(self, table: str, rows: list[dict], **keys: object) -> Path:
+        """Rows built with the table's declaration (`TABLES[table].row`), written as one partition."""
+        return self.write_partition(table, TABLES[table].frame(rows), **keys)
+
+    def read_partition(self, table: str, **keys: object) -> pl.DataFrame | None:
+        path = self.partition_path(table, **keys)
+        return pl.read_parquet(path) if path.exists() else None
+
+    def has_files(self, table: str) -> bool:
+        return any((self.root / table).rglob("part.parquet"))
+
+    def glob(self, table: str) -> str:
+        return str(self.root / table / "**" / "part.parquet")

@@ -1,0 +1,108 @@
+"""Guard rails for the package layout: the engine never imports Dagster, the packages import each
+other without cycles, and files stay small enough to read."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PIPELINE = ROOT / "pipeline"
+# The Dagster glue and the command line (which starts Dagster) may import Dagster; nothing else.
+GLUE = ("pipeline.definitions", "pipeline.orchestration", "pipeline.cli")
+LARGEST_LINES = 330  # "no file much over 300 lines"
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PIPELINE.rglob("*.py")):
+        if "suites" in path.relative_to(PIPELINE).parts:
+            continue
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def module_imports(path: Path) -> set[str]:
+    """Modules imported when `path` is imported: module level, outside `if TYPE_CHECKING`."""
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for inner in ast.walk(node) if not isinstance(node, ast.FunctionDef | ast.ClassDef) else []:
+            if isinstance(inner, ast.Import):
+                names |= {a.name for a in inner.names}
+            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                names.add(inner.module)
+                names |= {f"{inner.module}.{a.name}" for a in inner.names}
+    return names
+
+
+def all_imports(path: Path) -> set[str]:
+    """Every module a file names in an import, wherever the import is."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def engine() -> dict[str, Path]:
+    return {name: path for name, path in modules().items()
+            if not any(name == glue or name.startswith(glue + ".") for glue in GLUE)}
+
+
+def test_no_engine_module_imports_dagster():
+    offenders = {name: sorted(i for i in all_imports(path) if i.split(".")[0].startswith("dagster"))
+                 for name, path in engine().items()}
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_importing_the_whole_engine_loads_no_dagster():
+    """Transitively too: no engine module drags Dagster in through another library or module."""
+    code = ("import importlib, sys\n"
+            f"for name in {sorted(engine())!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('dagster')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
+
+
+def test_no_import_cycles_between_modules():
+    known = modules()
+    graph = {}
+    for name, path in known.items():
+        targets = set()
+        for imported in module_imports(path):
+            while imported and imported not in known:  # `pipeline.x.name` -> `pipeline.x`
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name and not name.startswith(imported + "."):
+                targets.add(imported)  # a package importing its own submodules is its job
+        graph[name] = targets
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                cycles.append(stack[stack.index(target):] + [target] if target in stack else [node, target])
+            elif target not in state:
+                visit(target, [*stack, target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
+def test_no_module_much_over_300_lines():
+    sizes = {name: len(path.read_text().splitlines()) for name, path in modules().items()}
+    assert {name: n for name, n in sizes.items() if n > LARGEST_LINES} == {}
