@@ -10,7 +10,7 @@ task-days absent, 1% of trials lost to harness errors). Shifts are drops of the 
 by the stated points, applied on the logit scale to every task.
 
 Detectors, side by side:
-  ours        CUSUM on daily paired z-scores + one-day rule (pipeline.detection.monitor)
+  ours        CUSUM on daily paired z-scores + one-day rule (pipeline.stats.monitor)
   public-Nd   one-sided exact binomial test of the last N days' pooled rate against a fixed
               baseline (the first 14 days) at 5%, every day; an alarm is a day the flag turns on
   pelt-l2     ruptures' PELT, least-squares cost, BIC penalty 2 sigma^2 ln T (sigma from the
@@ -44,7 +44,9 @@ from scipy.special import expit, logit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.detection import MonitorDesign, cusum_arl, false_alarms_per_year, monitor  # noqa: E402
+from pipeline.stats.cusum import cusum_arl, false_alarms_per_year  # noqa: E402
+from pipeline.stats.design import MonitorDesign  # noqa: E402
+from pipeline.stats.monitor import monitor  # noqa: E402
 
 TASKS, TRIALS = 50, 3
 EVAL_FROM = 30  # stable streams: false alarms counted from this day on

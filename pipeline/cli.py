@@ -113,14 +113,17 @@ def _detect(args: argparse.Namespace) -> int:
 
     import polars as pl
 
-    from pipeline.detection import detect_counts
+    from pipeline.stats.counts import control_rows
+    from pipeline.stats.tables import detect_counts
 
     try:
         counts = pl.read_csv(args.file, infer_schema_length=0)
-        controls = pl.read_csv(args.controls, infer_schema_length=0) if args.controls else None
-        report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline)
+        controls = control_rows(pl.read_csv(args.controls, infer_schema_length=0), args.controls) \
+            if args.controls else None
+        report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline, source=args.file)
     except (OSError, ValueError, pl.exceptions.PolarsError) as err:
-        print(f"candlebench detect: {err}", file=sys.stderr)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"candlebench detect: {first}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))
     return 0

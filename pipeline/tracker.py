@@ -141,13 +141,14 @@ def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed:
     return pl.DataFrame(rows, schema_overrides={"started_at": pl.Datetime("us")})
 
 
-TRIALS_SQL = """
-SELECT e.subject, e.date::VARCHAR AS date, e.instance_id AS task, e.trial, e.resolved
+COUNTS_SQL = """
+SELECT e.subject, e.date::VARCHAR AS date, e.instance_id AS task,
+       count(*) FILTER (WHERE e.resolved) AS successes, count(*) AS trials
 FROM evaluations e
 LEFT JOIN (SELECT DISTINCT date, instance_id FROM controls WHERE NOT ok) b
        ON b.date = e.date AND b.instance_id = e.instance_id
 WHERE b.instance_id IS NULL AND e.outcome NOT IN ('harness_error', 'skipped')
-ORDER BY 1, 2, 3, 4
+GROUP BY ALL
 """
 CONTROLS_SQL = "SELECT date::VARCHAR AS date, instance_id AS task, ok FROM controls"
 RELEASES_SQL = """
@@ -172,70 +173,17 @@ def releases(connection) -> pl.DataFrame:
 def detect(connection) -> dict[str, pl.DataFrame]:
     """Changepoints, online alarms, verdicts and harness-suspect days over every subject's history.
 
-    One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path),
-    `verdicts`, `harness_suspects`, and the `releases` they were read against.
+    One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path,
+    with each day's warning and the extra trials the next day should take), `verdicts`,
+    `harness_suspects`, and the `releases` they were read against.
     """
-    from pipeline.detection import detect_counts
+    from pipeline.stats.tables import detection_tables
 
     known = releases(connection)
     by_subject = {
         name: [(r["first_seen"], r["old_version"], r["new_version"]) for r in group.iter_rows(named=True)]
         for (name,), group in known.group_by(["subject"], maintain_order=True)
     }
-    trials = connection.sql(TRIALS_SQL).pl()
+    counts = connection.sql(COUNTS_SQL).pl()
     controls = connection.sql(CONTROLS_SQL).pl()
-    found = detect_counts(trials, controls, releases=by_subject, with_monitor=True) if trials.height \
-        else {"subjects": {}, "harness_suspect_days": [], "design": {}}
-    h = found["design"].get("h")
-    tables: dict[str, list[dict]] = {"changepoints": [], "alarms": [], "monitor": [], "verdicts": []}
-    for name, report in found["subjects"].items():
-        tables["changepoints"] += [{"subject": name, **cp} for cp in report["changepoints"]]
-        tables["alarms"] += [{"subject": name, **alarm} for alarm in report["alarms"]]
-        tables["monitor"] += [
-            {"subject": name, "date": step["date"], "z": step["z"],
-             "statistic": max(step["cusum_up"] or 0.0, step["cusum_down"] or 0.0), "threshold": h}
-            for step in report["monitor"]
-        ]
-        verdict = report["verdict"]
-        tables["verdicts"].append({
-            "subject": name, "verdict": verdict["verdict"], "difference": verdict["difference"],
-            "ci_low": verdict["ci_low"], "ci_high": verdict["ci_high"], "p_value": verdict["p_value"],
-            "q_value": verdict["q_value"], "mde": report["mde"], "n_tasks": verdict["n_tasks"],
-            "method": verdict["method"],
-            "window_start": (verdict.get("window") or [None, None])[0],
-            "window_end": (verdict.get("window") or [None, None])[1],
-            "baseline_start": (verdict.get("baseline") or [None, None])[0],
-            "baseline_end": (verdict.get("baseline") or [None, None])[1],
-            "latest_date": report["last_date"],
-        })
-    suspects = [{"date": d["date"], "subjects_down": d["subjects_down"], "subjects_up": d["subjects_up"],
-                 "control_failure_share": d["control_failure_share"]}
-                for d in found["harness_suspect_days"]]
-    return {
-        "changepoints": pl.DataFrame(tables["changepoints"], schema=CHANGEPOINT_SCHEMA),
-        "alarms": pl.DataFrame(tables["alarms"], schema=ALARM_SCHEMA),
-        "monitor": pl.DataFrame(tables["monitor"], schema=MONITOR_SCHEMA),
-        "verdicts": pl.DataFrame(tables["verdicts"], schema=VERDICT_SCHEMA),
-        "harness_suspects": pl.DataFrame(suspects, schema=SUSPECT_SCHEMA),
-        "releases": known,
-    }
-
-
-CHANGEPOINT_SCHEMA = {
-    "subject": pl.String, "date": pl.String, "before_rate": pl.Float64, "after_rate": pl.Float64,
-    "difference": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "p_value": pl.Float64,
-    "n_tasks": pl.Int64, "flipped_down": pl.List(pl.String), "flipped_up": pl.List(pl.String),
-    "version_change": pl.String,
-}
-ALARM_SCHEMA = {"subject": pl.String, "date": pl.String, "direction": pl.String, "rule": pl.String,
-                "z": pl.Float64, "difference": pl.Float64}
-MONITOR_SCHEMA = {"subject": pl.String, "date": pl.String, "z": pl.Float64, "statistic": pl.Float64,
-                  "threshold": pl.Float64}
-VERDICT_SCHEMA = {
-    "subject": pl.String, "verdict": pl.String, "difference": pl.Float64, "ci_low": pl.Float64,
-    "ci_high": pl.Float64, "p_value": pl.Float64, "q_value": pl.Float64, "mde": pl.Float64,
-    "n_tasks": pl.Int64, "method": pl.String, "window_start": pl.String, "window_end": pl.String,
-    "baseline_start": pl.String, "baseline_end": pl.String, "latest_date": pl.String,
-}
-SUSPECT_SCHEMA = {"date": pl.String, "subjects_down": pl.List(pl.String),
-                  "subjects_up": pl.List(pl.String), "control_failure_share": pl.Float64}
+    return {**detection_tables(counts, controls, releases=by_subject), "releases": known}

@@ -4,13 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipeline.changepoints import (
-    binomial_cost,
-    dispersion,
-    paired_difference,
-    pelt,
-    segment_history,
-)
+from pipeline.stats.changepoints import segment_history
+from pipeline.stats.segmentation import binomial_cost, dispersion, pelt
+from pipeline.stats.significance import paired_difference
 
 
 def optimal_partition(s, m, penalty, min_size):

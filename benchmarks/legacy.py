@@ -1,0 +1,41 @@
+"""The detector as it was before pipeline/stats/ (commit BASELINE), loaded from git history, so
+benchmarks and tests can hold the new code to the old numbers without keeping a copy in the tree."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+BASELINE = "ee1f365cdce79876982850a8cf22fc823e7ed335"  # main before the stats package
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class LegacyUnavailable(RuntimeError):
+    """The baseline commit is not in this clone's history (e.g. a shallow clone)."""
+
+
+def _source(path: str) -> str:
+    done = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE}:{path}"], capture_output=True, text=True)
+    if done.returncode:
+        raise LegacyUnavailable(f"git show {BASELINE[:10]}:{path}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def load() -> ModuleType:
+    """The old pipeline/detection.py (with its pipeline/changepoints.py) as module `legacy_detection`."""
+    if "legacy_detection" in sys.modules:
+        return sys.modules["legacy_detection"]
+    folder = Path(tempfile.mkdtemp(prefix="candlebench-legacy-"))
+    (folder / "legacy_changepoints.py").write_text(_source("pipeline/changepoints.py"))
+    (folder / "legacy_detection.py").write_text(
+        _source("pipeline/detection.py").replace("from pipeline.changepoints import", "from legacy_changepoints import"))
+    for name in ("legacy_changepoints", "legacy_detection"):
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules["legacy_detection"]

@@ -1,0 +1,29 @@
+"""The online detector's settings, in one place; benchmarks/calibration.py shows what they deliver."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MonitorDesign:
+    """Online detector settings."""
+
+    k: float = 0.75  # CUSUM reference value in z units: best against shifts near 2k = 1.5 SE
+    # Decision interval. With iid N(0, 1) days the Markov chain gives ARL 2548 days a side (0.29
+    # false alarms a year); the lagged baseline makes neighbouring z's share its error, which
+    # the calibration simulation shows costs ~1.7x: ~0.45-0.49 a year, ARL ~1500 days a side.
+    h: float = 4.2
+    c: float = 4.0  # one-day rule: alarm when |z| > c
+    burn_in: int = 14  # days of own history before the first z-score
+    restart_burn_in: int = 7  # days of new history after an alarm before scoring resumes
+    window: int = 365  # most days in the baseline
+    variance_window: int = 56  # latest baseline days whose residuals estimate tau^2
+    lag: int = 5  # the newest days stay out of the baseline, so a fresh shift cannot leak in
+    dependence_lags: int = 0  # lags of day-to-day autocovariance added to the CUSUM's variance
+    warning: float = math.inf  # warning line: above it, the next day takes `warning_trials` more
+    warning_trials: int = 0  # extra trials per task on the day after a warning
+
+
+DEFAULT_DESIGN = MonitorDesign()

@@ -1,0 +1,216 @@
+"""Daily paired z-scores of many streams at once against self-started, lagged baselines.
+
+A stream is one subject's history as day x task matrices of successes and trials (missing
+cells as zero trials); a leading axis holds independent streams, so every subject of a
+warehouse is scored in one pass over the days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.stats.design import DEFAULT_DESIGN, MonitorDesign
+
+
+@dataclass(frozen=True)
+class DailyScores:
+    """Per-day paired difference against the baseline, its variance and z; NaN when not scored."""
+
+    difference: np.ndarray
+    variance: np.ndarray
+    z: np.ndarray
+    tau2: np.ndarray  # day-level variance estimated from the baseline's residuals
+    baseline_days: np.ndarray
+    dependence: np.ndarray  # variance a sum of days gains from day-to-day correlation (>= 0)
+    z_cusum: np.ndarray  # what the CUSUM adds up: z with `dependence` in its variance
+
+
+SCORE_FIELDS = ("difference", "variance", "z", "tau2", "baseline_days", "dependence", "z_cusum")
+
+
+def as_streams(successes: np.ndarray, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(..., days, tasks) -> (streams, days, tasks) with missing cells as zero trials."""
+    s = np.asarray(successes, dtype=float)
+    m = np.asarray(trials, dtype=float)
+    if s.shape != m.shape or s.ndim < 2:
+        raise ValueError(f"successes {s.shape} and trials {m.shape} must be equal (..., days, tasks)")
+    missing = ~np.isfinite(m) | (m <= 0) | ~np.isfinite(s)
+    m = np.where(missing, 0.0, m)
+    s = np.where(missing, 0.0, s)
+    lead = s.shape[:-2]
+    return s.reshape(-1, *s.shape[-2:]), m.reshape(-1, *m.shape[-2:]), lead
+
+
+def shrunk_rate(s: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Rate for variance terms, pulled off 0 and 1 so a task never seen to fail still has variance."""
+    return (s + 0.5) / (m + 1.0)
+
+
+def day_terms(s: np.ndarray, m: np.ndarray, base: np.ndarray, shrunk: np.ndarray) -> tuple:
+    """Mean over present tasks of (rate - baseline), its binomial variance, and the task count."""
+    present = m > 0
+    n = present.sum(axis=-1)
+    trials = np.where(present, m, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.where(present, s / trials - base, 0.0).sum(axis=-1) / n
+    binom = np.where(present, shrunk * (1 - shrunk) / trials, 0.0).sum(axis=-1)
+    return gap, binom / np.maximum(n, 1) ** 2, n
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The ready streams' baselines on one day: per-task rates and the day-level variance terms."""
+
+    rows: np.ndarray  # stream indices that can be scored
+    kept: np.ndarray  # days in each baseline
+    trials: np.ndarray  # rows x tasks: trials in the baseline
+    known: np.ndarray  # rows x tasks: the task has a baseline
+    rate: np.ndarray
+    shrunk: np.ndarray
+    tau2: np.ndarray
+    dependence: np.ndarray
+
+
+class Scan:
+    """Day-by-day scoring of many streams; the caller admits days and may restart baselines.
+
+    Day t is scored against the days admitted before it, [lo, hi): frozen after burn-in, then
+    trailing `lag` days behind, at most `window` days. Counts of day t may grow (extra trials)
+    and the day be scored again before it is admitted.
+    """
+
+    def __init__(self, successes: np.ndarray, trials: np.ndarray, design: MonitorDesign) -> None:
+        self.s, self.m, self.lead = as_streams(successes, trials)
+        self.design = design
+        streams, days, tasks = self.s.shape
+        self.cum_s = np.zeros((streams, days + 1, tasks))
+        self.cum_m = np.zeros((streams, days + 1, tasks))
+        self.cum_days = np.zeros((streams, days + 1))
+        self.keep = np.zeros((streams, days), dtype=bool)
+        self.restart = np.zeros(streams, dtype=int)  # first day of each stream's baseline
+        self.burn = np.full(streams, design.burn_in)
+        self.scores = {name: np.full((streams, days), np.nan) for name in SCORE_FIELDS}
+        self._cached: tuple[int, Baseline] | None = None
+
+    def baseline(self, t: int) -> Baseline:
+        """Each ready stream's baseline for day t (computed once per day)."""
+        if self._cached is not None and self._cached[0] == t:
+            return self._cached[1]
+        d = self.design
+        rows = np.arange(self.s.shape[0])
+        hi = np.minimum(np.maximum(self.restart + self.burn, t - d.lag), t)
+        lo = np.maximum(self.restart, hi - d.window)
+        kept = self.cum_days[rows, hi] - self.cum_days[rows, lo]
+        ready = (t - self.restart >= self.burn) & (kept >= np.maximum(2, self.burn // 2))
+        r, lo, hi, kept = rows[ready], lo[ready], hi[ready], kept[ready]
+        bs, bm = self.cum_s[r, hi] - self.cum_s[r, lo], self.cum_m[r, hi] - self.cum_m[r, lo]
+        known = bm > 0
+        base = np.where(known, bs / np.where(known, bm, 1.0), 0.0)
+        shrunk = shrunk_rate(bs, bm)
+        tau2, dependence = self._day_level(r, lo, hi, kept, known, base, shrunk)
+        found = Baseline(r, kept, bm, known, base, shrunk, tau2, dependence)
+        self._cached = (t, found)
+        return found
+
+    def _day_level(self, r, lo, hi, kept, known, base, shrunk) -> tuple[np.ndarray, np.ndarray]:
+        """tau^2 by the method of moments on the baseline's latest daily residuals, and the
+        variance day-to-day correlation adds to a sum of days (Bartlett-weighted autocovariances
+        of the same residuals, floored at 0)."""
+        design = self.design
+        span = min(design.variance_window, design.window)
+        days = np.maximum(hi - span, lo)[:, None] + np.arange(span)[None, :]
+        inside = days < hi[:, None]
+        days = np.minimum(days, self.s.shape[1] - 1)
+        inside &= self.keep[r[:, None], days]
+        gap, binom, n = day_terms(self.s[r[:, None], days] * known[:, None, :],
+                                  self.m[r[:, None], days] * known[:, None, :],
+                                  base[:, None, :], shrunk[:, None, :])
+        inside &= n > 0
+        used = inside.sum(axis=1)
+        # Residuals from a mean that includes them shrink by (1 - 1/days in the baseline).
+        squares = np.where(inside, gap, 0.0) ** 2
+        spread = squares.sum(axis=1) / np.maximum(used * (1 - 1 / np.maximum(kept, 2)), 1)
+        tau2 = np.maximum(spread - np.where(inside, binom, 0.0).sum(axis=1) / np.maximum(used, 1), 0.0)
+        lags = min(design.dependence_lags, span - 1)
+        if lags <= 0:
+            return tau2, np.zeros(len(r))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = np.where(inside, gap, 0.0).sum(axis=1) / np.maximum(used, 1)
+        residual = np.where(inside, gap - centre[:, None], 0.0)
+        total = np.zeros(len(r))
+        for lag in range(1, lags + 1):
+            pairs = (inside[:, lag:] & inside[:, :-lag]).sum(axis=1)
+            product = (residual[:, lag:] * residual[:, :-lag]).sum(axis=1)
+            total += 2 * (1 - lag / (lags + 1)) * product / np.maximum(pairs, 1)
+        return tau2, np.maximum(total, 0.0)
+
+    def score(self, t: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Score day t (for `rows` only, when given) and record it; z for every stream (NaN: not ready)."""
+        b = self.baseline(t)
+        pick = np.arange(len(b.rows)) if rows is None else np.flatnonzero(np.isin(b.rows, rows))
+        r = b.rows[pick]
+        known, rate, shrunk, bm = b.known[pick], b.rate[pick], b.shrunk[pick], b.trials[pick]
+        tau2, dependence, kept = b.tau2[pick], b.dependence[pick], b.kept[pick]
+        diff, binom, n = day_terms(self.s[r, t] * known, self.m[r, t] * known, rate, shrunk)
+        today = (self.m[r, t] > 0) & known
+        base_binom = np.where(today, shrunk * (1 - shrunk) / np.where(known, bm, 1.0), 0.0).sum(axis=1)
+        variance = binom + tau2 + base_binom / np.maximum(n, 1) ** 2 + tau2 / kept
+        widened = variance + dependence * (1 + 1 / kept)
+        scored = n > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z_ready = np.where(scored, diff / np.sqrt(variance), np.nan)
+            z_sum = np.where(scored, diff / np.sqrt(widened), np.nan)
+        values = {"difference": diff, "variance": variance, "z": z_ready, "tau2": tau2,
+                  "baseline_days": kept, "dependence": dependence, "z_cusum": z_sum}
+        for name, value in values.items():
+            self.scores[name][r, t] = np.where(scored, value, np.nan)
+        return self.scores["z"][:, t]
+
+    def score_counts(self, t: int, rows: np.ndarray, s: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """z of other counts (rows x tasks, e.g. only a day's confirmation trials) against the
+        baselines of day t, as `score` would give them; NaN where a row is not ready. Not recorded."""
+        b = self.baseline(t)
+        where = {row: i for i, row in enumerate(b.rows)}
+        z = np.full(len(rows), np.nan)
+        for i, row in enumerate(rows):
+            j = where.get(int(row))
+            if j is None:
+                continue
+            known, shrunk = b.known[j], b.shrunk[j]
+            diff, binom, n = day_terms(s[i] * known, m[i] * known, b.rate[j], shrunk)
+            today = (m[i] > 0) & known
+            base_binom = np.where(today, shrunk * (1 - shrunk) / np.where(known, b.trials[j], 1.0), 0.0).sum()
+            variance = binom + b.tau2[j] + base_binom / max(n, 1) ** 2 + b.tau2[j] / b.kept[j]
+            if n > 0:
+                z[i] = diff / np.sqrt(variance + b.dependence[j] * (1 + 1 / b.kept[j]))
+        return z
+
+    def admit(self, t: int, admitted: np.ndarray) -> None:
+        """Let day t into later baselines where `admitted` and the day has data."""
+        keep = admitted & (self.m[:, t].sum(axis=1) > 0)
+        self.keep[:, t] = keep
+        self.cum_s[:, t + 1] = self.cum_s[:, t] + self.s[:, t] * keep[:, None]
+        self.cum_m[:, t + 1] = self.cum_m[:, t] + self.m[:, t] * keep[:, None]
+        self.cum_days[:, t + 1] = self.cum_days[:, t] + keep
+
+    def result(self) -> DailyScores:
+        shape = (*self.lead, self.s.shape[1])
+        return DailyScores(**{name: value.reshape(shape) for name, value in self.scores.items()})
+
+
+def daily_z(
+    successes: np.ndarray, trials: np.ndarray, design: MonitorDesign = DEFAULT_DESIGN,
+) -> DailyScores:
+    """Each day's paired difference against a self-started, lagged baseline of the same tasks.
+
+    Variance = within-task binomial variance of today's tasks + day-level tau^2 (method of
+    moments on the baseline's residuals, floored at 0) + the baseline's own estimation variance.
+    Days with |z| > c stay out of later baselines, so one broken day cannot blind the detector.
+    """
+    scan = Scan(successes, trials, design)
+    for t in range(scan.s.shape[1]):
+        z = scan.score(t)
+        scan.admit(t, ~(np.abs(z) > design.c))
+    return scan.result()
