@@ -19,7 +19,8 @@ class LegacyUnavailable(RuntimeError):
 
 
 def _source(path: str) -> str:
-    done = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE}:{path}"], capture_output=True, text=True)
+    command = ["git", "-C", str(ROOT), "show", f"{BASELINE}:{path}"]
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         raise LegacyUnavailable(f"git show {BASELINE[:10]}:{path}: {done.stderr.strip()}")
     return done.stdout
@@ -31,8 +32,9 @@ def load() -> ModuleType:
         return sys.modules["legacy_detection"]
     folder = Path(tempfile.mkdtemp(prefix="candlebench-legacy-"))
     (folder / "legacy_changepoints.py").write_text(_source("pipeline/changepoints.py"))
+    detection = _source("pipeline/detection.py")
     (folder / "legacy_detection.py").write_text(
-        _source("pipeline/detection.py").replace("from pipeline.changepoints import", "from legacy_changepoints import"))
+        detection.replace("from pipeline.changepoints import", "from legacy_changepoints import"))
     for name in ("legacy_changepoints", "legacy_detection"):
         spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
         module = importlib.util.module_from_spec(spec)

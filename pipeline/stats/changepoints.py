@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.stats.segmentation import BinomialCost, Pelt, dispersion, penalty_for
+from pipeline.stats.segmentation import BinomialCost, Pelt, dispersion, dispersions, pelt_many, penalty_for
 from pipeline.stats.significance import paired_counts
 
 
@@ -40,6 +40,15 @@ def boundaries(successes: np.ndarray, trials: np.ndarray, min_size: int = 3) -> 
     return Pelt(cost).fit(np.column_stack([daily_s, daily_m])).predict(penalty_for(len(daily_s)))
 
 
+def boundaries_many(successes: np.ndarray, trials: np.ndarray, lengths: np.ndarray,
+                    min_size: int = 3) -> list[list[int]]:
+    """`boundaries` of many series x days x tasks at once (series i: its first lengths[i] days)."""
+    daily_s, daily_m = successes.sum(axis=2), trials.sum(axis=2)
+    cost = BinomialCost(dispersions(daily_s, daily_m, lengths), min_size)
+    cost.fit(np.stack([daily_s, daily_m], axis=-1))
+    return pelt_many(cost, lengths, np.array([penalty_for(n) for n in lengths]))
+
+
 def segment_history(
     subject: str,
     dates: list[str],
@@ -50,13 +59,14 @@ def segment_history(
     window: int = 28,
     near: int = 3,
     min_size: int = 3,
+    bounds: list[int] | None = None,
 ) -> list[Changepoint]:
-    """Segment one subject's history and describe each boundary.
+    """Segment one subject's history (unless `bounds` are given) and describe each boundary.
 
     `successes` and `trials` are day x task matrices. Each boundary is tested task by task
     on up to `window` days either side (bounded by the neighbouring boundaries).
     """
-    bounds = boundaries(successes, trials, min_size)
+    bounds = boundaries(successes, trials, min_size) if bounds is None else bounds
     edges = [0, *bounds, len(dates)]
     found = []
     for k, b in enumerate(bounds):

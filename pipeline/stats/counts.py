@@ -135,35 +135,74 @@ class Panels:
         raise KeyError(subject)
 
 
+def _codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes into the sorted distinct values of a text column (String, Categorical or Enum)."""
+    if isinstance(column.dtype, pl.Enum | pl.Categorical):
+        labels = column.cat.get_categories().to_list()
+        codes = column.to_physical().to_numpy()
+    else:
+        column = column.cast(pl.String)
+        labels = column.unique().drop_nulls().to_list()
+        codes = column.cast(pl.Enum(labels)).to_physical().to_numpy()
+    order = np.argsort(np.array(labels, dtype=object))
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels))
+    return rank[codes], [labels[i] for i in order]
+
+
+def _day_numbers(column: pl.Series) -> np.ndarray:
+    """Days since 1970-01-01 from a Date column or ISO date text."""
+    if column.dtype != pl.Date:
+        column = column.cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d")
+    return column.to_physical().to_numpy().astype(np.int64)
+
+
+def _positions(owner: np.ndarray, value: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
+    """Distinct (owner, value) pairs, sorted, and each row's rank among its owner's values."""
+    key = owner * width + value
+    pairs, where = np.unique(key, return_inverse=True)
+    first = np.searchsorted(pairs // width, np.arange(owner.max() + 1))
+    return pairs // width, pairs % width, where - first[owner]
+
+
 def panels(counts: pl.DataFrame) -> Panels:
-    """Stack counts (subject, date, task, successes, trials) into `Panels`."""
-    frame = counts.select(pl.col("subject").cast(pl.String), pl.col("date").cast(pl.String),
-                          pl.col("task").cast(pl.String), pl.col("successes").cast(pl.Float64),
-                          pl.col("trials").cast(pl.Float64))
-    frame = frame.group_by(["subject", "date", "task"]).agg(pl.col("successes").sum(), pl.col("trials").sum())
-    frame = frame.sort(["subject", "date", "task"]).with_columns(
-        day=pl.col("date").rank("dense").over("subject").cast(pl.Int64) - 1,
-        column=pl.col("task").rank("dense").over("subject").cast(pl.Int64) - 1,
-    )
-    dates = {name: group.to_list() for name, group in _by_subject(frame.unique(["subject", "date"]), "date")}
-    tasks = {name: group.to_list() for name, group in _by_subject(frame.unique(["subject", "task"]), "task")}
-    subjects = sorted(dates)
-    by_tasks: dict[tuple[str, ...], list[str]] = {}
-    for name in subjects:
-        by_tasks.setdefault(tuple(tasks[name]), []).append(name)
+    """Stack counts (subject, date, task, successes, trials) into `Panels`.
+
+    Subjects, days and tasks become codes (no per-subject filtering); repeated rows add up.
+    """
+    subject, names = _codes(counts["subject"])
+    task, labels = _codes(counts["task"])
+    day = _day_numbers(counts["date"])
+    first_day = int(day.min()) if len(day) else 0
+    day = day - first_day
+    day_owner, day_value, day_at = _positions(subject, day, int(day.max()) + 1 if len(day) else 1)
+    task_owner, task_value, _ = _positions(subject, task, max(len(labels), 1))
+    epoch = np.datetime64("1970-01-01") + first_day
+    dates, tasks = {}, {}
+    for code, name in enumerate(names):
+        lo, hi = np.searchsorted(day_owner, [code, code + 1])
+        dates[name] = [str(d) for d in (epoch + day_value[lo:hi]).astype("datetime64[D]")]
+        lo, hi = np.searchsorted(task_owner, [code, code + 1])
+        tasks[name] = [labels[j] for j in task_value[lo:hi]]
+    by_tasks: dict[tuple[str, ...], list[int]] = {}
+    for code, name in enumerate(names):
+        by_tasks.setdefault(tuple(tasks[name]), []).append(code)
+    successes = counts["successes"].to_numpy()
+    trials = counts["trials"].to_numpy()
+    code_of = {label: j for j, label in enumerate(labels)}
+    stream_of = np.full(len(names), -1)
+    column_of = np.full(len(labels), -1)
     groups = []
-    for task_list, names in by_tasks.items():
-        position = pl.DataFrame({"subject": names, "stream": list(range(len(names)))})
-        rows = frame.join(position, on="subject", how="inner")
-        shape = (len(names), max(len(dates[n]) for n in names), len(task_list))
-        s, m = np.zeros(shape), np.zeros(shape)
-        index = (rows["stream"].to_numpy(), rows["day"].to_numpy(), rows["column"].to_numpy())
-        s[index], m[index] = rows["successes"].to_numpy(), rows["trials"].to_numpy()
-        groups.append((names, s, m))
-    return Panels(subjects, dates, tasks, groups)
-
-
-def _by_subject(frame: pl.DataFrame, column: str):
-    ordered = frame.select("subject", column).sort(["subject", column])
-    for (name,), group in ordered.group_by(["subject"], maintain_order=True):
-        yield name, group[column]
+    for task_list, codes in by_tasks.items():
+        stream_of[:] = -1
+        stream_of[codes] = np.arange(len(codes))
+        column_of[:] = -1
+        column_of[[code_of[t] for t in task_list]] = np.arange(len(task_list))
+        rows = np.flatnonzero(stream_of[subject] >= 0)
+        shape = (len(codes), max(len(dates[names[c]]) for c in codes), len(task_list))
+        s, m = np.zeros(shape, dtype=np.int32), np.zeros(shape, dtype=np.int32)
+        index = (stream_of[subject[rows]], day_at[rows], column_of[task[rows]])
+        np.add.at(s, index, successes[rows].astype(np.int32))
+        np.add.at(m, index, trials[rows].astype(np.int32))
+        groups.append(([names[c] for c in codes], s, m))
+    return Panels(names, dates, tasks, groups)

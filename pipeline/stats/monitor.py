@@ -27,6 +27,7 @@ class Monitor:
     design: MonitorDesign
     warning: np.ndarray  # the statistic carried into the next day is above the warning line
     extra_trials: np.ndarray  # trials per task the next day should add (0 or design.warning_trials)
+    cleared: np.ndarray  # an alarm a confirmation cleared: the sums reset, the baseline kept
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class OnlineMonitor:
         self.alarm = np.zeros((streams, days), dtype=int)
         self.one_day = np.zeros((streams, days), dtype=bool)
         self.warning = np.zeros((streams, days), dtype=bool)
+        self.cleared = np.zeros((streams, days), dtype=bool)
         self.pending: DayDecision | None = None
 
     @property
@@ -103,6 +105,7 @@ class OnlineMonitor:
         self.path["upper"][:, t], self.path["lower"][:, t] = self.upper, self.lower
         self.path["statistic"][:, t] = np.maximum(decision.upper, decision.lower)
         self.alarm[:, t], self.one_day[:, t] = decision.alarm, decision.one_day
+        self.cleared[:, t] = cleared & (decision.alarm != 0)
         self.warning[:, t] = np.maximum(self.upper, self.lower) > d.warning
         z = self.scan.scores["z"][:, t]
         self.scan.admit(t, ~(np.abs(z) > d.c))
@@ -119,7 +122,7 @@ class OnlineMonitor:
                          self.path["statistic"].reshape(shape))
         warning = self.warning.reshape(shape)
         extra = np.where(warning, self.design.warning_trials, 0)
-        return Monitor(self.scan.result(), path, self.design, warning, extra)
+        return Monitor(self.scan.result(), path, self.design, warning, extra, self.cleared.reshape(shape))
 
 
 def monitor(

@@ -31,14 +31,20 @@ SCORE_FIELDS = ("difference", "variance", "z", "tau2", "baseline_days", "depende
 
 
 def as_streams(successes: np.ndarray, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """(..., days, tasks) -> (streams, days, tasks) with missing cells as zero trials."""
-    s = np.asarray(successes, dtype=float)
-    m = np.asarray(trials, dtype=float)
+    """(..., days, tasks) -> (streams, days, tasks) with missing cells as zero trials.
+
+    Whole-number counts keep their dtype and, when clean, their memory: a warehouse of subjects
+    is not copied to float; arithmetic happens in float64 either way.
+    """
+    s, m = np.asarray(successes), np.asarray(trials)
     if s.shape != m.shape or s.ndim < 2:
         raise ValueError(f"successes {s.shape} and trials {m.shape} must be equal (..., days, tasks)")
-    missing = ~np.isfinite(m) | (m <= 0) | ~np.isfinite(s)
-    m = np.where(missing, 0.0, m)
-    s = np.where(missing, 0.0, s)
+    whole = np.issubdtype(s.dtype, np.integer) and np.issubdtype(m.dtype, np.integer)
+    if not whole:
+        s, m = s.astype(float, copy=False), m.astype(float, copy=False)
+    missing = (m <= 0) if whole else (~np.isfinite(m) | (m <= 0) | ~np.isfinite(s))
+    if missing.any() and ((m[missing] != 0).any() or (s[missing] != 0).any()):
+        m, s = np.where(missing, 0, m), np.where(missing, 0, s)
     lead = s.shape[:-2]
     return s.reshape(-1, *s.shape[-2:]), m.reshape(-1, *m.shape[-2:]), lead
 
@@ -77,56 +83,104 @@ class Scan:
     """Day-by-day scoring of many streams; the caller admits days and may restart baselines.
 
     Day t is scored against the days admitted before it, [lo, hi): frozen after burn-in, then
-    trailing `lag` days behind, at most `window` days. Counts of day t may grow (extra trials)
-    and the day be scored again before it is admitted.
+    trailing `lag` days behind, at most `window` days. Each stream's window only moves forward,
+    so its per-task sums are kept running (exact for whole-number counts). Counts of day t may
+    grow (extra trials) and the day be scored again before it is admitted.
     """
 
     def __init__(self, successes: np.ndarray, trials: np.ndarray, design: MonitorDesign) -> None:
         self.s, self.m, self.lead = as_streams(successes, trials)
         self.design = design
         streams, days, tasks = self.s.shape
-        self.cum_s = np.zeros((streams, days + 1, tasks))
-        self.cum_m = np.zeros((streams, days + 1, tasks))
-        self.cum_days = np.zeros((streams, days + 1))
+        self.sum_s, self.sum_m = np.zeros((streams, tasks)), np.zeros((streams, tasks))
+        self.sum_days = np.zeros(streams)
+        self.lo, self.hi = np.zeros(streams, dtype=int), np.zeros(streams, dtype=int)
         self.keep = np.zeros((streams, days), dtype=bool)
+        # Per-day terms, set when a day is admitted: sum of rates and tasks present, and (for the
+        # days a window can still reach, in a ring written twice so any window is one slice)
+        # presence and 1/trials per task.
+        self.rate_sum, self.tasks = np.zeros((streams, days)), np.zeros((streams, days))
+        reach = design.variance_window + design.lag + max(design.burn_in, design.restart_burn_in) + 1
+        self.ring = min(days, reach)
+        self.present = np.zeros((streams, 2 * self.ring, tasks))
+        self.inverse = np.zeros((streams, 2 * self.ring, tasks))
         self.restart = np.zeros(streams, dtype=int)  # first day of each stream's baseline
         self.burn = np.full(streams, design.burn_in)
         self.scores = {name: np.full((streams, days), np.nan) for name in SCORE_FIELDS}
         self._cached: tuple[int, Baseline] | None = None
+
+    def _move(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Slide every stream's running sums to its window [lo, hi) (both only move forward)."""
+        jump = lo >= self.hi
+        if jump.any():
+            self.sum_s[jump], self.sum_m[jump], self.sum_days[jump] = 0.0, 0.0, 0.0
+            self.lo[jump], self.hi[jump] = lo[jump], lo[jump]
+        for edge, target, sign in ((self.hi, hi, 1.0), (self.lo, lo, -1.0)):
+            while (behind := np.flatnonzero(edge < target)).size:
+                day = edge[behind]
+                kept = self.keep[behind, day]
+                self.sum_s[behind] += sign * (self.s[behind, day] * kept[:, None])
+                self.sum_m[behind] += sign * (self.m[behind, day] * kept[:, None])
+                self.sum_days[behind] += sign * kept
+                edge[behind] += 1
 
     def baseline(self, t: int) -> Baseline:
         """Each ready stream's baseline for day t (computed once per day)."""
         if self._cached is not None and self._cached[0] == t:
             return self._cached[1]
         d = self.design
-        rows = np.arange(self.s.shape[0])
         hi = np.minimum(np.maximum(self.restart + self.burn, t - d.lag), t)
         lo = np.maximum(self.restart, hi - d.window)
-        kept = self.cum_days[rows, hi] - self.cum_days[rows, lo]
+        self._move(lo, hi)
+        kept = self.sum_days
         ready = (t - self.restart >= self.burn) & (kept >= np.maximum(2, self.burn // 2))
-        r, lo, hi, kept = rows[ready], lo[ready], hi[ready], kept[ready]
-        bs, bm = self.cum_s[r, hi] - self.cum_s[r, lo], self.cum_m[r, hi] - self.cum_m[r, lo]
+        r = np.flatnonzero(ready)
+        bs, bm, kept = self.sum_s[r], self.sum_m[r], kept[r]
         known = bm > 0
         base = np.where(known, bs / np.where(known, bm, 1.0), 0.0)
         shrunk = shrunk_rate(bs, bm)
-        tau2, dependence = self._day_level(r, lo, hi, kept, known, base, shrunk)
+        tau2, dependence = self._day_level(r, lo[r], hi[r], kept, base, shrunk)
         found = Baseline(r, kept, bm, known, base, shrunk, tau2, dependence)
         self._cached = (t, found)
         return found
 
-    def _day_level(self, r, lo, hi, kept, known, base, shrunk) -> tuple[np.ndarray, np.ndarray]:
+    def _window_terms(self, r: np.ndarray, start: np.ndarray, span: int, base, shrunk) -> tuple:
+        """day_terms of each row's `span` admitted days from `start` against its baseline.
+
+        A task present on an admitted baseline day is always known to the baseline, so a day's
+        gap is (sum of its rates - presence . baseline) / tasks and its binomial variance
+        (1/trials . shrunk(1 - shrunk)) / tasks^2: two dot products per day. Rows sharing a
+        start read one slice of the arrays.
+        """
+        days = self.s.shape[1]
+        gap, binom, n = np.zeros((len(r), span)), np.zeros((len(r), span)), np.zeros((len(r), span))
+        spread = shrunk * (1 - shrunk)
+        for a in np.unique(start):
+            at = np.flatnonzero(start == a)
+            b = min(int(a) + span, days)
+            rows = slice(None) if len(at) == self.s.shape[0] else r[at]
+            ring = slice(a % self.ring, a % self.ring + (b - a))
+            dots = np.matmul(self.present[rows, ring], base[at][:, :, None])[..., 0]
+            spreads = np.matmul(self.inverse[rows, ring], spread[at][:, :, None])[..., 0]
+            count = self.tasks[rows, a:b]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gap[at, :b - a] = (self.rate_sum[rows, a:b] - dots) / count
+            binom[at, :b - a] = spreads / np.maximum(count, 1) ** 2
+            n[at, :b - a] = count
+        return gap, binom, n
+
+    def _day_level(self, r, lo, hi, kept, base, shrunk) -> tuple[np.ndarray, np.ndarray]:
         """tau^2 by the method of moments on the baseline's latest daily residuals, and the
         variance day-to-day correlation adds to a sum of days (Bartlett-weighted autocovariances
         of the same residuals, floored at 0)."""
         design = self.design
         span = min(design.variance_window, design.window)
-        days = np.maximum(hi - span, lo)[:, None] + np.arange(span)[None, :]
+        start = np.maximum(hi - span, lo)
+        days = start[:, None] + np.arange(span)[None, :]
         inside = days < hi[:, None]
         days = np.minimum(days, self.s.shape[1] - 1)
         inside &= self.keep[r[:, None], days]
-        gap, binom, n = day_terms(self.s[r[:, None], days] * known[:, None, :],
-                                  self.m[r[:, None], days] * known[:, None, :],
-                                  base[:, None, :], shrunk[:, None, :])
+        gap, binom, n = self._window_terms(r, start, span, base, shrunk)
         inside &= n > 0
         used = inside.sum(axis=1)
         # Residuals from a mean that includes them shrink by (1 - 1/days in the baseline).
@@ -189,11 +243,13 @@ class Scan:
 
     def admit(self, t: int, admitted: np.ndarray) -> None:
         """Let day t into later baselines where `admitted` and the day has data."""
-        keep = admitted & (self.m[:, t].sum(axis=1) > 0)
-        self.keep[:, t] = keep
-        self.cum_s[:, t + 1] = self.cum_s[:, t] + self.s[:, t] * keep[:, None]
-        self.cum_m[:, t + 1] = self.cum_m[:, t] + self.m[:, t] * keep[:, None]
-        self.cum_days[:, t + 1] = self.cum_days[:, t] + keep
+        self.keep[:, t] = admitted & (self.m[:, t].sum(axis=1) > 0)
+        present = self.m[:, t] > 0
+        trials = np.where(present, self.m[:, t], 1.0)
+        for slot in (t % self.ring, t % self.ring + self.ring):
+            self.present[:, slot], self.inverse[:, slot] = present, present / trials
+        self.rate_sum[:, t] = np.where(present, self.s[:, t] / trials, 0.0).sum(axis=1)
+        self.tasks[:, t] = present.sum(axis=1)
 
     def result(self) -> DailyScores:
         shape = (*self.lead, self.s.shape[1])
