@@ -31,6 +31,10 @@ def _first_bad(frame: pl.DataFrame, bad: pl.Expr, field: str, source: str, probl
         raise CountsError(source, int(row["_row"]) + 1, field, problem(row[field]))
 
 
+def _shown(value) -> str:
+    return "empty" if value is None or str(value).strip() == "" else repr(value)
+
+
 def _text(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.String).str.strip_chars()
 
@@ -43,7 +47,7 @@ def _flag(frame: pl.DataFrame, field: str, source: str) -> pl.Expr:
         return pl.col(field)
     word = _text(field).str.to_lowercase()
     _first_bad(frame, ~word.is_in(TRUE_WORDS + FALSE_WORDS) | word.is_null(), field, source,
-               lambda v: f"is {v!r}; expected true or false (1/0, yes/no)")
+               lambda v: f"is {_shown(v)}; expected true or false (1/0, yes/no)")
     return word.is_in(TRUE_WORDS)
 
 
@@ -56,7 +60,7 @@ def _day(frame: pl.DataFrame, field: str, source: str) -> pl.Expr:
     parsed = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     shaped = text.str.contains(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
     _first_bad(frame, parsed.is_null() | ~shaped.fill_null(False), field, source,
-               lambda v: f"is {v!r}; expected a calendar date YYYY-MM-DD")
+               lambda v: f"is {_shown(v)}; expected a calendar date YYYY-MM-DD")
     return parsed.cast(pl.String)
 
 
@@ -85,7 +89,7 @@ def trial_counts(frame: pl.DataFrame, source: str = "trials") -> pl.DataFrame:
     trial = pl.col("trial").cast(pl.Int64, strict=False) if frame.schema["trial"] != pl.String \
         else _text("trial").cast(pl.Int64, strict=False)
     _first_bad(frame, trial.is_null() | (trial < 0), "trial", source,
-               lambda v: f"is {v!r}; expected a whole number >= 0")
+               lambda v: f"is {_shown(v)}; expected a whole number >= 0")
     rows = frame.select(
         _name(frame, "subject", source).alias("subject"), _day(frame, "date", source).alias("date"),
         _name(frame, "task", source).alias("task"), trial.alias("trial"), resolved.alias("resolved"),

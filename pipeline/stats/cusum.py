@@ -27,18 +27,20 @@ class CusumPath:
 
 def cusum_step(
     upper: np.ndarray, lower: np.ndarray, z: np.ndarray, k: float, h: float, c: float,
-    z_day: np.ndarray | None = None,
+    z_day: np.ndarray | None = None, clip: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One day of the two-sided CUSUM: sums before any reset, alarm sign, one-day flag.
 
     The sums see z clipped to +-c: a single extreme day is the one-day rule's to report, and
     (with c - k < h) cannot trip the CUSUM on its own. A missing day (NaN) leaves the sums where
-    they were. The one-day rule reads `z_day` when given (the day's own z), else `z`.
+    they were. The one-day rule reads `z_day` when given (the day's own z), else `z`; the sums
+    clip at `clip` when given.
     """
     seen = np.isfinite(z)
     value = np.where(seen, z, 0.0)
     day = value if z_day is None else np.where(np.isfinite(z_day), z_day, 0.0)
-    clipped = np.clip(value, -c, c)
+    limit = c if clip is None else clip
+    clipped = np.clip(value, -limit, limit)
     upper = np.where(seen, np.maximum(0.0, upper + clipped - k), upper)
     lower = np.where(seen, np.maximum(0.0, lower - clipped - k), lower)
     crossed = (upper > h) | (lower > h)

@@ -16,12 +16,18 @@ class MonitorDesign:
     # the calibration simulation shows costs ~1.7x: ~0.45-0.49 a year, ARL ~1500 days a side.
     h: float = 4.2
     c: float = 4.0  # one-day rule: alarm when |z| > c
+    clip: float | None = None  # the CUSUM adds z clipped to +-clip (None: c); keep clip - k < h
     burn_in: int = 14  # days of own history before the first z-score
     restart_burn_in: int = 7  # days of new history after an alarm before scoring resumes
     window: int = 365  # most days in the baseline
     variance_window: int = 56  # latest baseline days whose residuals estimate tau^2
     lag: int = 5  # the newest days stay out of the baseline, so a fresh shift cannot leak in
     dependence_lags: int = 0  # lags of day-to-day autocovariance added to the CUSUM's variance
+    dependence_window: int = 0  # days of scored history they are estimated from (0: the variance window)
+    dependence_prior: float = 0.0  # before much history: this many tau^2 ...
+    dependence_prior_days: int = 0  # ... weighing as much as this many days
+    horizon: int = 1  # the CUSUM's variance counts the baseline's error once per day of such a sum
+    tau_margin: float = 0.0  # ... and this many standard errors of the tau^2 estimate
     warning: float = math.inf  # warning line: above it, the next day takes `warning_trials` more
     warning_trials: int = 0  # extra trials per task on the day after a warning
 

@@ -148,6 +148,8 @@ def run_detection(
     one row per gold/empty control (date, task, ok). `decisions` (subject -> date -> -1 cleared
     / +1 confirmed) tells the monitor which alarms a confirmation cleared.
     """
+    if not counts.height:
+        return Detection(design, {}, [])
     found = panels(counts)
     all_dates = sorted({d for dates in found.dates.values() for d in dates})
     runs = [monitor(s, m, design, _decisions(names, found.dates, s.shape[1], decisions))

@@ -89,7 +89,8 @@ class OnlineMonitor:
         self.scan.score(t, rows)
         d = self.design
         z, z_sum = self.scan.scores["z"][:, t], self.scan.scores["z_cusum"][:, t]
-        self.pending = DayDecision(*cusum_step(self.upper, self.lower, z_sum, d.k, d.h, d.c, z_day=z))
+        self.pending = DayDecision(*cusum_step(self.upper, self.lower, z_sum, d.k, d.h, d.c, z_day=z,
+                                               clip=d.clip))
         return self.pending
 
     def commit(self, t: int, cleared: np.ndarray | None = None, resume: float = 0.0) -> DayDecision:
@@ -109,6 +110,7 @@ class OnlineMonitor:
         self.warning[:, t] = np.maximum(self.upper, self.lower) > d.warning
         z = self.scan.scores["z"][:, t]
         self.scan.admit(t, ~(np.abs(z) > d.c))
+        self.scan.carried = np.where(restart, self.scan.latest, self.scan.carried)
         self.scan.restart = np.where(restart, t + 1, self.scan.restart)
         self.scan.burn = np.where(restart, d.restart_burn_in, self.scan.burn)
         self.pending = None

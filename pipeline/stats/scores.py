@@ -76,6 +76,7 @@ class Baseline:
     rate: np.ndarray
     shrunk: np.ndarray
     tau2: np.ndarray
+    tau2_se: np.ndarray  # standard error of the tau^2 estimate (method of moments, approximate)
     dependence: np.ndarray
 
 
@@ -105,6 +106,8 @@ class Scan:
         self.present = np.zeros((streams, 2 * self.ring, tasks))
         self.inverse = np.zeros((streams, 2 * self.ring, tasks))
         self.restart = np.zeros(streams, dtype=int)  # first day of each stream's baseline
+        self.carried = np.full(streams, np.nan)  # the dependence estimate of the previous baseline
+        self.latest = np.full(streams, np.nan)
         self.burn = np.full(streams, design.burn_in)
         self.scores = {name: np.full((streams, days), np.nan) for name in SCORE_FIELDS}
         self._cached: tuple[int, Baseline] | None = None
@@ -139,8 +142,10 @@ class Scan:
         known = bm > 0
         base = np.where(known, bs / np.where(known, bm, 1.0), 0.0)
         shrunk = shrunk_rate(bs, bm)
-        tau2, dependence = self._day_level(r, lo[r], hi[r], kept, base, shrunk)
-        found = Baseline(r, kept, bm, known, base, shrunk, tau2, dependence)
+        tau2, tau2_se, dependence = self._day_level(r, lo[r], hi[r], kept, base, shrunk)
+        if self.design.dependence_window:
+            dependence = self._dependence(r, hi[r], t, tau2)
+        found = Baseline(r, kept, bm, known, base, shrunk, tau2, tau2_se, dependence)
         self._cached = (t, found)
         return found
 
@@ -186,10 +191,12 @@ class Scan:
         # Residuals from a mean that includes them shrink by (1 - 1/days in the baseline).
         squares = np.where(inside, gap, 0.0) ** 2
         spread = squares.sum(axis=1) / np.maximum(used * (1 - 1 / np.maximum(kept, 2)), 1)
-        tau2 = np.maximum(spread - np.where(inside, binom, 0.0).sum(axis=1) / np.maximum(used, 1), 0.0)
+        binomial = np.where(inside, binom, 0.0).sum(axis=1) / np.maximum(used, 1)
+        tau2 = np.maximum(spread - binomial, 0.0)
+        tau2_se = np.sqrt(2.0 / np.maximum(used, 1)) * (binomial + tau2)
         lags = min(design.dependence_lags, span - 1)
-        if lags <= 0:
-            return tau2, np.zeros(len(r))
+        if lags <= 0 or design.dependence_window:
+            return tau2, tau2_se, np.zeros(len(r))
         with np.errstate(invalid="ignore", divide="ignore"):
             centre = np.where(inside, gap, 0.0).sum(axis=1) / np.maximum(used, 1)
         residual = np.where(inside, gap - centre[:, None], 0.0)
@@ -198,47 +205,84 @@ class Scan:
             pairs = (inside[:, lag:] & inside[:, :-lag]).sum(axis=1)
             product = (residual[:, lag:] * residual[:, :-lag]).sum(axis=1)
             total += 2 * (1 - lag / (lags + 1)) * product / np.maximum(pairs, 1)
-        return tau2, np.maximum(total, 0.0)
+        return tau2, tau2_se, np.maximum(total, 0.0)
+
+    def _dependence(self, r: np.ndarray, hi: np.ndarray, t: int, tau2: np.ndarray) -> np.ndarray:
+        """Variance day-to-day correlation adds to a sum of days, from the stream's own history:
+        Bartlett-weighted autocovariances (lags 1..L) of the daily differences scored since its
+        baseline last restarted, up to `dependence_window` days before the baseline's end.
+
+        A short history says little, so the estimate is pulled toward a prior worth
+        `dependence_prior_days` days: `dependence_prior` x tau^2 at first, the previous
+        baseline's estimate after a restart. Floored at 0.
+        """
+        design, lags = self.design, self.design.dependence_lags
+        a = max(0, t - design.dependence_window)
+        d = self.scores["difference"][r, a:t]
+        days = np.arange(a, t)[None, :]
+        usable = np.isfinite(d) & (days < hi[:, None]) & (days >= self.restart[r, None]) & self.keep[r, a:t]
+        used = usable.sum(axis=1)
+        centre = np.where(usable, d, 0.0).sum(axis=1) / np.maximum(used, 1)
+        residual = np.where(usable, d - centre[:, None], 0.0)
+        total = np.zeros(len(r))
+        for lag in range(1, min(lags, max(d.shape[1] - 1, 0)) + 1):
+            pairs = (usable[:, lag:] & usable[:, :-lag]).sum(axis=1)
+            product = (residual[:, lag:] * residual[:, :-lag]).sum(axis=1)
+            total += 2 * (1 - lag / (lags + 1)) * product / np.maximum(pairs, 1)
+        prior = np.where(np.isfinite(self.carried[r]), self.carried[r], design.dependence_prior * tau2)
+        weight = design.dependence_prior_days
+        estimate = np.maximum((used * total + weight * prior) / np.maximum(used + weight, 1e-12), 0.0)
+        self.latest[r] = estimate
+        return estimate
+
+    def _terms(self, b: Baseline, pick: np.ndarray, s: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
+        """Scores of counts s, m (len(pick) x tasks) against baselines b.rows[pick].
+
+        variance: today's binomial variance + tau^2 + the baseline's own estimation variance.
+        The CUSUM's variance widens it for sums of days: the day-to-day dependence, the baseline
+        error counted once per day of a `horizon`-day sum (every day shares it), and
+        `tau_margin` standard errors of the tau^2 estimate.
+        """
+        d = self.design
+        known, rate, shrunk, bm = b.known[pick], b.rate[pick], b.shrunk[pick], b.trials[pick]
+        tau2, kept = b.tau2[pick], b.kept[pick]
+        diff, binom, n = day_terms(s * known, m * known, rate, shrunk)
+        today = (m > 0) & known
+        base_binom = np.where(today, shrunk * (1 - shrunk) / np.where(known, bm, 1.0), 0.0).sum(axis=1)
+        baseline_error = base_binom / np.maximum(n, 1) ** 2 + tau2 / kept
+        variance = binom + tau2 + baseline_error
+        shared = baseline_error + b.dependence[pick] / kept  # one baseline error for all days of a sum
+        widened = (variance + b.dependence[pick] * (1 + 1 / kept) + (d.horizon - 1) * shared
+                   + d.tau_margin * b.tau2_se[pick] * (1 + d.horizon / kept))
+        scored = n > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(scored, diff / np.sqrt(variance), np.nan)
+            z_sum = np.where(scored, diff / np.sqrt(widened), np.nan)
+        return {"difference": diff, "variance": variance, "z": z, "tau2": tau2, "baseline_days": kept,
+                "dependence": b.dependence[pick], "z_cusum": z_sum, "scored": scored}
 
     def score(self, t: int, rows: np.ndarray | None = None) -> np.ndarray:
         """Score day t (for `rows` only, when given) and record it; z for every stream (NaN: not ready)."""
         b = self.baseline(t)
         pick = np.arange(len(b.rows)) if rows is None else np.flatnonzero(np.isin(b.rows, rows))
         r = b.rows[pick]
-        known, rate, shrunk, bm = b.known[pick], b.rate[pick], b.shrunk[pick], b.trials[pick]
-        tau2, dependence, kept = b.tau2[pick], b.dependence[pick], b.kept[pick]
-        diff, binom, n = day_terms(self.s[r, t] * known, self.m[r, t] * known, rate, shrunk)
-        today = (self.m[r, t] > 0) & known
-        base_binom = np.where(today, shrunk * (1 - shrunk) / np.where(known, bm, 1.0), 0.0).sum(axis=1)
-        variance = binom + tau2 + base_binom / np.maximum(n, 1) ** 2 + tau2 / kept
-        widened = variance + dependence * (1 + 1 / kept)
-        scored = n > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z_ready = np.where(scored, diff / np.sqrt(variance), np.nan)
-            z_sum = np.where(scored, diff / np.sqrt(widened), np.nan)
-        values = {"difference": diff, "variance": variance, "z": z_ready, "tau2": tau2,
-                  "baseline_days": kept, "dependence": dependence, "z_cusum": z_sum}
+        values = self._terms(b, pick, self.s[r, t], self.m[r, t])
+        scored = values.pop("scored")
         for name, value in values.items():
             self.scores[name][r, t] = np.where(scored, value, np.nan)
         return self.scores["z"][:, t]
 
     def score_counts(self, t: int, rows: np.ndarray, s: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """z of other counts (rows x tasks, e.g. only a day's confirmation trials) against the
-        baselines of day t, as `score` would give them; NaN where a row is not ready. Not recorded."""
+        """The CUSUM's z (z_cusum) of other counts (rows x tasks, e.g. only a day's confirmation
+        trials) against the baselines of day t; NaN where a row is not ready. Not recorded."""
         b = self.baseline(t)
-        where = {row: i for i, row in enumerate(b.rows)}
+        where = {int(row): i for i, row in enumerate(b.rows)}
+        at = np.array([where.get(int(row), -1) for row in rows], dtype=int)
         z = np.full(len(rows), np.nan)
-        for i, row in enumerate(rows):
-            j = where.get(int(row))
-            if j is None:
-                continue
-            known, shrunk = b.known[j], b.shrunk[j]
-            diff, binom, n = day_terms(s[i] * known, m[i] * known, b.rate[j], shrunk)
-            today = (m[i] > 0) & known
-            base_binom = np.where(today, shrunk * (1 - shrunk) / np.where(known, b.trials[j], 1.0), 0.0).sum()
-            variance = binom + b.tau2[j] + base_binom / max(n, 1) ** 2 + b.tau2[j] / b.kept[j]
-            if n > 0:
-                z[i] = diff / np.sqrt(variance + b.dependence[j] * (1 + 1 / b.kept[j]))
+        ready = at >= 0
+        if ready.any():
+            values = self._terms(b, at[ready], np.asarray(s)[ready], np.asarray(m)[ready])
+            z[ready] = values["z_cusum"]
         return z
 
     def admit(self, t: int, admitted: np.ndarray) -> None:

@@ -114,8 +114,6 @@ def detection_tables(
     design: MonitorDesign = DEFAULT_DESIGN, decisions: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """`as_tables(run_detection(...))`; empty tables when there are no counts."""
-    if not counts.height:
-        return as_tables(Detection(design, {}, []))
     return as_tables(run_detection(counts, controls, design, releases=releases, decisions=decisions))
 
 
