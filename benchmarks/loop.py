@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from worlds import TRIALS, Streams
 
-from pipeline.stats.confirmation import ConfirmationRule, confirms
+from pipeline.stats.confirmation import ConfirmationRule, decide, decide_next
 from pipeline.stats.design import MonitorDesign
 from pipeline.stats.monitor import OnlineMonitor
 
@@ -42,26 +42,34 @@ def run(loop: Loop, streams: Streams) -> LoopRun:
     raised, confirmed = np.zeros((count, days), int), np.zeros((count, days), int)
     used, warned = np.zeros((count, days)), np.zeros((count, days), bool)
     extra = np.zeros(count, int)
+    waiting = np.zeros(count, int)  # direction of an alarm held for today's decision
+    rule = loop.rule
     for t in range(days):
         warned[:, t] = extra > 0
         ds, dm = streams.draw(t, loop.trials + extra)
         monitor.observe(t, ds, dm)
         used[:, t] = loop.trials + extra
         first = monitor.evaluate(t)
-        raised[:, t] = first.alarm
-        cleared = np.zeros(count, bool)
-        rows = np.flatnonzero(first.alarm != 0)
-        if loop.rule is None:
-            confirmed[:, t] = first.alarm
-        elif rows.size:
-            fs, fm = streams.draw(t, loop.rule.trials, rows)
-            fresh_z = monitor.scan.score_counts(t, rows, fs, fm)
-            monitor.observe(t, fs, fm, rows)
-            again = monitor.evaluate(t, rows)
-            used[rows, t] += loop.rule.trials
-            ok = confirms(first.alarm[rows], fresh_z, again.alarm[rows] == first.alarm[rows], loop.rule)
-            confirmed[rows, t] = np.where(ok, first.alarm[rows], 0)
-            cleared[rows] = ~ok
-        monitor.commit(t, cleared, loop.rule.resume if loop.rule else 0.0)
+        new = np.where(waiting != 0, 0, first.alarm)  # a held alarm is not raised again
+        raised[:, t] = new
+        cleared, held = np.zeros(count, bool), np.zeros(count, bool)
+        if rule is None:
+            confirmed[:, t] = new
+        else:
+            if (due := np.flatnonzero(waiting)).size:  # yesterday's held alarms: today's own z decides
+                verdict = decide_next(waiting[due], monitor.scan.scores["z_cusum"][due, t], rule)
+                confirmed[due, t] = np.where(verdict == 1, waiting[due], 0)
+                cleared[due] = verdict == -1
+            if (rows := np.flatnonzero(new != 0)).size:
+                fs, fm = streams.draw(t, rule.trials, rows)
+                fresh_z = monitor.scan.score_counts(t, rows, fs, fm)
+                monitor.observe(t, fs, fm, rows)
+                again = monitor.evaluate(t, rows)
+                used[rows, t] += rule.trials
+                verdict = decide(new[rows], fresh_z, again.alarm[rows] == new[rows], rule)
+                confirmed[rows, t] = np.where(verdict == 1, new[rows], 0)
+                cleared[rows], held[rows] = verdict == -1, verdict == 2
+        monitor.commit(t, cleared, rule.resume if rule else 0.0, held)
+        waiting = np.where(held, new, 0)
         extra = np.where(monitor.warning[:, t], loop.design.warning_trials, 0)
     return LoopRun(raised, confirmed, used, warned)

@@ -1,4 +1,10 @@
-"""The online detector's settings, in one place; benchmarks/calibration.py shows what they deliver."""
+"""The online detector's settings, in one place; benchmarks/calibration.py shows what they deliver.
+
+`MonitorDesign()`'s field defaults are the detector as first calibrated (one noise model, 0.49
+false alarms a year there, about 4x that with autocorrelated day effects): the benchmarks'
+`current`. `DESIGN` is the one calibrated over the grid of worlds, and what the pipeline runs;
+`pipeline.stats.confirmation.RULE` is the confirmation rule calibrated with it.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +30,19 @@ class MonitorDesign:
     lag: int = 5  # the newest days stay out of the baseline, so a fresh shift cannot leak in
     dependence_lags: int = 0  # lags of day-to-day autocovariance added to the CUSUM's variance
     dependence_window: int = 0  # days of scored history they are estimated from (0: the variance window)
-    dependence_prior: float = 0.0  # before much history: this many tau^2 ...
-    dependence_prior_days: int = 0  # ... weighing as much as this many days
     horizon: int = 1  # the CUSUM's variance counts the baseline's error once per day of such a sum
     tau_margin: float = 0.0  # ... and this many standard errors of the tau^2 estimate
     warning: float = math.inf  # warning line: above it, the next day takes `warning_trials` more
     warning_trials: int = 0  # extra trials per task on the day after a warning
 
 
-DEFAULT_DESIGN = MonitorDesign()
+# Robust to the grid of worlds: the CUSUM's variance widened for day-to-day dependence (own
+# history), for the baseline error every day of a sum shares, and for the tau^2 estimate's
+# error; a one-day rule at 5 (single bad days are common when day effects are heavy-tailed)
+# with sums clipped at 3.5 so one day alone never trips them; a warning line at 1.4 that buys 9
+# more trials per task the next day.
+DESIGN = MonitorDesign(
+    h=3.4, c=5.0, clip=3.5, dependence_lags=7, dependence_window=365, horizon=8, tau_margin=1.0,
+    warning=1.4, warning_trials=9,
+)
+DEFAULT_DESIGN = DESIGN

@@ -15,7 +15,7 @@ from pipeline.stats.cusum import CusumPath, cusum_step
 from pipeline.stats.design import DEFAULT_DESIGN, MonitorDesign
 from pipeline.stats.scores import DailyScores, Scan
 
-CONFIRMED, CLEARED = 1, -1  # decisions on an alarm; 0: none known (treated as confirmed)
+CONFIRMED, CLEARED, HELD = 1, -1, 2  # decisions on an alarm; 0: none known (treated as confirmed)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class OnlineMonitor:
     `evaluate` scores the day and returns the CUSUM's tentative decision, and `commit` makes it
     final: a confirmed CUSUM alarm resets the sums and restarts the baseline (a new burn-in, so
     a real shift is not judged for months against the level it left); a cleared one only resets
-    the sums to `resume`.
+    the sums to `resume`; a held one (decided the next day) keeps both, and the next day takes
+    the warning's extra trials.
     """
 
     def __init__(self, successes: np.ndarray, trials: np.ndarray, design: MonitorDesign) -> None:
@@ -93,11 +94,14 @@ class OnlineMonitor:
                                                clip=d.clip))
         return self.pending
 
-    def commit(self, t: int, cleared: np.ndarray | None = None, resume: float = 0.0) -> DayDecision:
-        """Make day t's decision final; `cleared` marks alarms a confirmation rejected."""
+    def commit(self, t: int, cleared: np.ndarray | None = None, resume: float = 0.0,
+               held: np.ndarray | None = None) -> DayDecision:
+        """Make day t's decision final; `cleared` marks alarms a confirmation rejected, `held`
+        alarms whose decision waits for the next day."""
         decision = self.pending if self.pending is not None else self.evaluate(t)
         d = self.design
-        crossed = decision.crossed
+        held = np.zeros(self.streams, dtype=bool) if held is None else np.asarray(held, bool)
+        crossed = decision.crossed & ~held
         cleared = np.zeros(self.streams, dtype=bool) if cleared is None else np.asarray(cleared, bool)
         restart = crossed & ~cleared
         fallback = np.where(cleared & crossed, resume, 0.0)
@@ -107,10 +111,10 @@ class OnlineMonitor:
         self.path["statistic"][:, t] = np.maximum(decision.upper, decision.lower)
         self.alarm[:, t], self.one_day[:, t] = decision.alarm, decision.one_day
         self.cleared[:, t] = cleared & (decision.alarm != 0)
-        self.warning[:, t] = np.maximum(self.upper, self.lower) > d.warning
+        above = np.maximum(self.upper, self.lower) > d.warning
+        self.warning[:, t] = above | (held & (decision.alarm != 0))
         z = self.scan.scores["z"][:, t]
         self.scan.admit(t, ~(np.abs(z) > d.c))
-        self.scan.carried = np.where(restart, self.scan.latest, self.scan.carried)
         self.scan.restart = np.where(restart, t + 1, self.scan.restart)
         self.scan.burn = np.where(restart, d.restart_burn_in, self.scan.burn)
         self.pending = None
@@ -133,12 +137,16 @@ def monitor(
 ) -> Monitor:
     """The online detector over whole histories (..., days, tasks).
 
-    `decisions` (..., days), when known, says which alarms a confirmation cleared (-1): those
-    reset the sums to `resume` but keep the baseline; every other alarm restarts it.
+    `decisions` (..., days), when known, says which alarms a confirmation cleared (-1: the sums
+    reset to `resume`, the baseline kept) or held for the next day (2: nothing reset); every
+    other alarm restarts the baseline.
     """
     run = OnlineMonitor(successes, trials, design)
-    cleared = None if decisions is None else (np.asarray(decisions).reshape(run.streams, -1) == CLEARED)
+    known = None if decisions is None else np.asarray(decisions).reshape(run.streams, -1)
     for t in range(run.scan.s.shape[1]):
         run.evaluate(t)
-        run.commit(t, None if cleared is None else cleared[:, t], resume)
+        if known is None:
+            run.commit(t, resume=resume)
+        else:
+            run.commit(t, known[:, t] == CLEARED, resume, known[:, t] == HELD)
     return run.result()

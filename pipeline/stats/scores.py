@@ -106,8 +106,6 @@ class Scan:
         self.present = np.zeros((streams, 2 * self.ring, tasks))
         self.inverse = np.zeros((streams, 2 * self.ring, tasks))
         self.restart = np.zeros(streams, dtype=int)  # first day of each stream's baseline
-        self.carried = np.full(streams, np.nan)  # the dependence estimate of the previous baseline
-        self.latest = np.full(streams, np.nan)
         self.burn = np.full(streams, design.burn_in)
         self.scores = {name: np.full((streams, days), np.nan) for name in SCORE_FIELDS}
         self._cached: tuple[int, Baseline] | None = None
@@ -144,7 +142,7 @@ class Scan:
         shrunk = shrunk_rate(bs, bm)
         tau2, tau2_se, dependence = self._day_level(r, lo[r], hi[r], kept, base, shrunk)
         if self.design.dependence_window:
-            dependence = self._dependence(r, hi[r], t, tau2)
+            dependence = self._dependence(r, hi[r], t)
         found = Baseline(r, kept, bm, known, base, shrunk, tau2, tau2_se, dependence)
         self._cached = (t, found)
         return found
@@ -207,15 +205,11 @@ class Scan:
             total += 2 * (1 - lag / (lags + 1)) * product / np.maximum(pairs, 1)
         return tau2, tau2_se, np.maximum(total, 0.0)
 
-    def _dependence(self, r: np.ndarray, hi: np.ndarray, t: int, tau2: np.ndarray) -> np.ndarray:
+    def _dependence(self, r: np.ndarray, hi: np.ndarray, t: int) -> np.ndarray:
         """Variance day-to-day correlation adds to a sum of days, from the stream's own history:
         Bartlett-weighted autocovariances (lags 1..L) of the daily differences scored since its
-        baseline last restarted, up to `dependence_window` days before the baseline's end.
-
-        A short history says little, so the estimate is pulled toward a prior worth
-        `dependence_prior_days` days: `dependence_prior` x tau^2 at first, the previous
-        baseline's estimate after a restart. Floored at 0.
-        """
+        baseline last restarted, up to `dependence_window` days before the baseline's end,
+        floored at 0."""
         design, lags = self.design, self.design.dependence_lags
         a = max(0, t - design.dependence_window)
         d = self.scores["difference"][r, a:t]
@@ -229,11 +223,7 @@ class Scan:
             pairs = (usable[:, lag:] & usable[:, :-lag]).sum(axis=1)
             product = (residual[:, lag:] * residual[:, :-lag]).sum(axis=1)
             total += 2 * (1 - lag / (lags + 1)) * product / np.maximum(pairs, 1)
-        prior = np.where(np.isfinite(self.carried[r]), self.carried[r], design.dependence_prior * tau2)
-        weight = design.dependence_prior_days
-        estimate = np.maximum((used * total + weight * prior) / np.maximum(used + weight, 1e-12), 0.0)
-        self.latest[r] = estimate
-        return estimate
+        return np.maximum(total, 0.0)
 
     def _terms(self, b: Baseline, pick: np.ndarray, s: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
         """Scores of counts s, m (len(pick) x tasks) against baselines b.rows[pick].
