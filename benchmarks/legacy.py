@@ -41,3 +41,24 @@ def load() -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules["legacy_detection"]
+
+
+def detect(connection):
+    """The old pipeline.tracker.detect (its SQL, the old detector, its table building), run on
+    a DuckDB connection: the tables as they were computed before pipeline/stats/."""
+    module = load()
+    source = _source("pipeline/tracker.py")
+    segment = source[source.index("TRIALS_SQL = "):]
+    import polars as pl
+
+    namespace = {"pl": pl}
+    saved = sys.modules.get("pipeline.detection")
+    sys.modules["pipeline.detection"] = module  # the old detect() imports it by that name
+    try:
+        exec(compile(segment, f"{BASELINE[:10]}:pipeline/tracker.py", "exec"), namespace)
+        return namespace["detect"](connection)
+    finally:
+        if saved is None:
+            sys.modules.pop("pipeline.detection", None)
+        else:
+            sys.modules["pipeline.detection"] = saved

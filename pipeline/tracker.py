@@ -21,6 +21,7 @@ from pipeline.grading import Grader, Verdict
 from pipeline.interop import RowSuite
 from pipeline.sampling import panel
 from pipeline.sandbox import Limits, SandboxUnavailable, open_sandbox
+from pipeline.stats.design import DEFAULT_DESIGN, MonitorDesign
 from pipeline.tasks import Task
 from pipeline.warehouse import Warehouse
 
@@ -142,14 +143,15 @@ def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed:
 
 
 COUNTS_SQL = """
-SELECT e.subject, e.date::VARCHAR AS date, e.instance_id AS task,
-       count(*) FILTER (WHERE e.resolved) AS successes, count(*) AS trials
+SELECT e.subject, e.date, e.instance_id AS task,
+       count(*) FILTER (WHERE e.resolved)::INTEGER AS successes, count(*)::INTEGER AS trials
 FROM evaluations e
 LEFT JOIN (SELECT DISTINCT date, instance_id FROM controls WHERE NOT ok) b
        ON b.date = e.date AND b.instance_id = e.instance_id
 WHERE b.instance_id IS NULL AND e.outcome NOT IN ('harness_error', 'skipped')
 GROUP BY ALL
 """
+NAMES_SQL = "SELECT DISTINCT {column} AS name FROM evaluations WHERE {column} IS NOT NULL"
 CONTROLS_SQL = "SELECT date::VARCHAR AS date, instance_id AS task, ok FROM controls"
 RELEASES_SQL = """
 SELECT subject, agent_version, min(date)::VARCHAR AS first_seen
@@ -170,20 +172,36 @@ def releases(connection) -> pl.DataFrame:
                                       "new_version": pl.String, "first_seen": pl.String})
 
 
-def detect(connection) -> dict[str, pl.DataFrame]:
+def graded_counts(connection, batch_rows: int = 1 << 20) -> pl.DataFrame:
+    """Successes and trials per subject, date and task, with names as enums: a warehouse of
+    hundreds of subjects stays a few bytes a row (fetched in batches, never as text)."""
+    subjects, tasks = (sorted(connection.sql(NAMES_SQL.format(column=c)).pl()["name"].to_list())
+                       for c in ("subject", "instance_id"))
+    kinds = {"subject": pl.Enum(subjects), "task": pl.Enum(tasks)}
+    parts = [
+        pl.from_arrow(batch).with_columns(pl.col("subject").cast(kinds["subject"]),
+                                          pl.col("task").cast(kinds["task"]))
+        for batch in connection.sql(COUNTS_SQL).to_arrow_reader(batch_rows)
+    ]
+    schema = {"subject": kinds["subject"], "date": pl.Date, "task": kinds["task"],
+              "successes": pl.Int32, "trials": pl.Int32}
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.DataFrame]:
     """Changepoints, online alarms, verdicts and harness-suspect days over every subject's history.
 
     One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path,
     with each day's warning and the extra trials the next day should take), `verdicts`,
     `harness_suspects`, and the `releases` they were read against.
     """
-    from pipeline.stats.tables import detection_tables
+    from pipeline.stats.tables import detection_tables  # scipy loads only when detection runs
 
     known = releases(connection)
     by_subject = {
         name: [(r["first_seen"], r["old_version"], r["new_version"]) for r in group.iter_rows(named=True)]
         for (name,), group in known.group_by(["subject"], maintain_order=True)
     }
-    counts = connection.sql(COUNTS_SQL).pl()
     controls = connection.sql(CONTROLS_SQL).pl()
-    return {**detection_tables(counts, controls, releases=by_subject), "releases": known}
+    tables = detection_tables(graded_counts(connection), controls, releases=by_subject, design=design)
+    return {**tables, "releases": known}

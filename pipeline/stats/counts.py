@@ -140,9 +140,9 @@ class Panels:
 
 
 def _codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes into the sorted distinct values of a text column (String, Categorical or Enum)."""
-    if isinstance(column.dtype, pl.Enum | pl.Categorical):
-        labels = column.cat.get_categories().to_list()
+    """Codes into the sorted distinct values of a text column (an Enum's codes are used as they are)."""
+    if isinstance(column.dtype, pl.Enum):
+        labels = column.dtype.categories.to_list()
         codes = column.to_physical().to_numpy()
     else:
         column = column.cast(pl.String)
