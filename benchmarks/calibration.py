@@ -13,7 +13,7 @@ alarm buying fresh trials of its day, the confirmation decision, what it all cos
              defaults, 3 trials a day, an alarm confirmed when it survives 3 more trials
   robust     pipeline.stats.design.DESIGN without its warning line (3 trials every day), with
              pipeline.stats.confirmation.RULE
-  adaptive   DESIGN as calibrated: 3 trials a day, 12 the day after the statistic passes the
+  adaptive   DESIGN as calibrated: 3 trials a day, 12 the day after the statistic ends above the
              warning line, RULE (8 fresh trials; held to the next day when they are middling)
 Baselines (alarms only, nothing confirms them): the public trackers' one-sided exact binomial
 test of the last 1, 7 or 30 days against the first 14, every day; ruptures' PELT (l2, BIC) run
@@ -211,7 +211,7 @@ def run_all(quick: bool, seed: int, workers: int) -> dict:
         "designs": {x.name: {"monitor": asdict(x.design), "rule": asdict(x.rule), "trials": x.trials,
                              "arl_per_side_iid": cusum_arl(x.design.k, x.design.h, 0.0, x.design.c)}
                     for x in LOOPS},
-        "stable_model_years_per_world": stable_streams * 365,
+        "stable_model_years_per_world": stable_streams,  # each stream: 365 evaluated days
         "grid": grid, "scenarios": {sc.name: asdict(sc) for sc in shifts}, "detection": detection,
         "goals": goals(grid, detection),
     }

@@ -39,10 +39,10 @@ class MonitorDesign:
 # Robust to the grid of worlds: the CUSUM's variance widened for day-to-day dependence (own
 # history), for the baseline error every day of a sum shares, and for the tau^2 estimate's
 # error; a one-day rule at 5 (single bad days are common when day effects are heavy-tailed)
-# with sums clipped at 3.5 so one day alone never trips them; a warning line at 1.4 that buys 9
-# more trials per task the next day.
+# with sums clipped at 3.5 so one day alone never trips them; a warning line at 1.5 that buys 9
+# more trials per task the next day (about 4% of stable days).
 DESIGN = MonitorDesign(
     h=3.4, c=5.0, clip=3.5, dependence_lags=7, dependence_window=365, horizon=8, tau_margin=1.0,
-    warning=1.4, warning_trials=9,
+    warning=1.5, warning_trials=9,
 )
 DEFAULT_DESIGN = DESIGN
