@@ -143,15 +143,21 @@ def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed:
 
 
 COUNTS_SQL = """
-SELECT e.subject, e.date, e.instance_id AS task,
-       count(*) FILTER (WHERE e.resolved)::INTEGER AS successes, count(*)::INTEGER AS trials
+WITH subjects AS (SELECT unnest($subjects) AS subject, unnest(range(len($subjects)))::INTEGER AS code),
+     tasks AS (SELECT unnest($tasks) AS instance_id, unnest(range(len($tasks)))::INTEGER AS code)
+SELECT s.code AS subject, e.date, t.code AS task,
+       count(*) FILTER (WHERE e.resolved)::SMALLINT AS successes, count(*)::SMALLINT AS trials
 FROM evaluations e
+JOIN subjects s ON s.subject = e.subject
+JOIN tasks t ON t.instance_id = e.instance_id
 LEFT JOIN (SELECT DISTINCT date, instance_id FROM controls WHERE NOT ok) b
        ON b.date = e.date AND b.instance_id = e.instance_id
 WHERE b.instance_id IS NULL AND e.outcome NOT IN ('harness_error', 'skipped')
+  AND e.subject BETWEEN $first AND $last
 GROUP BY ALL
 """
-NAMES_SQL = "SELECT DISTINCT {column} AS name FROM evaluations WHERE {column} IS NOT NULL"
+DETECT_MEMORY = "256MB"  # DuckDB's buffer pool while detect() reads the lake; spills beyond it
+NAMES_SQL = "SELECT {column} AS name, count(*) AS rows FROM evaluations WHERE {column} NOTNULL GROUP BY ALL"
 CONTROLS_SQL = "SELECT date::VARCHAR AS date, instance_id AS task, ok FROM controls"
 RELEASES_SQL = """
 SELECT subject, agent_version, min(date)::VARCHAR AS first_seen
@@ -172,20 +178,26 @@ def releases(connection) -> pl.DataFrame:
                                       "new_version": pl.String, "first_seen": pl.String})
 
 
-def graded_counts(connection, batch_rows: int = 1 << 20) -> pl.DataFrame:
-    """Successes and trials per subject, date and task, with names as enums: a warehouse of
-    hundreds of subjects stays a few bytes a row (fetched in batches, never as text)."""
-    subjects, tasks = (sorted(connection.sql(NAMES_SQL.format(column=c)).pl()["name"].to_list())
-                       for c in ("subject", "instance_id"))
-    kinds = {"subject": pl.Enum(subjects), "task": pl.Enum(tasks)}
-    parts = [
-        pl.from_arrow(batch).with_columns(pl.col("subject").cast(kinds["subject"]),
-                                          pl.col("task").cast(kinds["task"]))
-        for batch in connection.sql(COUNTS_SQL).to_arrow_reader(batch_rows)
-    ]
-    schema = {"subject": kinds["subject"], "date": pl.Date, "task": kinds["task"],
-              "successes": pl.Int32, "trials": pl.Int32}
-    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+def graded_counts(connection, batch_trials: int = 4_000_000) -> tuple[pl.DataFrame, dict]:
+    """Successes and trials per subject, date and task, subjects and tasks as integer codes into
+    the returned name lists. Aggregated a batch of subjects at a time (about `batch_trials`
+    graded trials each) and fetched as integers, so memory stays bounded at any warehouse size."""
+    seen = {c: connection.sql(NAMES_SQL.format(column=c)).pl().sort("name")
+            for c in ("subject", "instance_id")}
+    subjects, tasks = seen["subject"]["name"].to_list(), seen["instance_id"]["name"].to_list()
+    parts, batch, size = [], [], 0
+    for name, rows in seen["subject"].iter_rows():
+        batch.append(name)
+        size += rows
+        if size >= batch_trials or name == subjects[-1]:
+            params = {"subjects": subjects, "tasks": tasks, "first": batch[0], "last": batch[-1]}
+            reader = connection.sql(COUNTS_SQL, params=params).to_arrow_reader(1 << 20)
+            parts += [pl.from_arrow(b) for b in reader]
+            batch, size = [], 0
+    schema = {"subject": pl.Int32, "date": pl.Date, "task": pl.Int32, "successes": pl.Int16,
+              "trials": pl.Int16}
+    counts = pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)
+    return counts, {"subject": subjects, "task": tasks}
 
 
 def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.DataFrame]:
@@ -203,5 +215,11 @@ def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.D
         for (name,), group in known.group_by(["subject"], maintain_order=True)
     }
     controls = connection.sql(CONTROLS_SQL).pl()
-    tables = detection_tables(graded_counts(connection), controls, releases=by_subject, design=design)
+    ((limit,),) = connection.sql("SELECT current_setting('memory_limit')").fetchall()
+    connection.execute(f"SET memory_limit = '{DETECT_MEMORY}'")  # a cache of the whole lake is no help here
+    try:
+        counts, labels = graded_counts(connection)
+    finally:
+        connection.execute(f"SET memory_limit = '{limit}'")
+    tables = detection_tables(counts, controls, releases=by_subject, design=design, labels=labels)
     return {**tables, "releases": known}

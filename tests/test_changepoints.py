@@ -153,7 +153,7 @@ def test_pelt_many_series_at_once_equals_each_alone():
         step = np.where(np.arange(n) < rng.integers(1, n), 0.45, rng.uniform(0.1, 0.9))[:, None]
         m[i, :n] = 3
         s[i, :n] = rng.binomial(3, np.clip(step + rng.normal(0, 0.05, (n, 1)), 0, 1) * np.ones((n, tasks)))
-    together = boundaries_many(s, m, lengths)
+    together = boundaries_many(s.sum(axis=2), m.sum(axis=2), lengths)
     alone = [boundaries(s[i, :n].astype(float), m[i, :n].astype(float)) for i, n in enumerate(lengths)]
     assert together == alone
     assert sum(map(len, together)) > 5

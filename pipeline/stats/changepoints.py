@@ -40,10 +40,10 @@ def boundaries(successes: np.ndarray, trials: np.ndarray, min_size: int = 3) -> 
     return Pelt(cost).fit(np.column_stack([daily_s, daily_m])).predict(penalty_for(len(daily_s)))
 
 
-def boundaries_many(successes: np.ndarray, trials: np.ndarray, lengths: np.ndarray,
+def boundaries_many(daily_s: np.ndarray, daily_m: np.ndarray, lengths: np.ndarray,
                     min_size: int = 3) -> list[list[int]]:
-    """`boundaries` of many series x days x tasks at once (series i: its first lengths[i] days)."""
-    daily_s, daily_m = successes.sum(axis=2), trials.sum(axis=2)
+    """`boundaries` of many series at once from their daily totals (series x days; series i
+    uses its first lengths[i] days)."""
     cost = BinomialCost(dispersions(daily_s, daily_m, lengths), min_size)
     cost.fit(np.stack([daily_s, daily_m], axis=-1))
     return pelt_many(cost, lengths, np.array([penalty_for(n) for n in lengths]))

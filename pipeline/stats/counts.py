@@ -139,74 +139,80 @@ class Panels:
         raise KeyError(subject)
 
 
-def _codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes into the sorted distinct values of a text column (an Enum's codes are used as they are)."""
-    if isinstance(column.dtype, pl.Enum):
-        labels = column.dtype.categories.to_list()
-        codes = column.to_physical().to_numpy()
-    else:
-        column = column.cast(pl.String)
-        labels = column.unique().drop_nulls().to_list()
-        codes = column.cast(pl.Enum(labels)).to_physical().to_numpy()
-    order = np.argsort(np.array(labels, dtype=object))
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[order] = np.arange(len(labels))
-    return rank[codes], [labels[i] for i in order]
+CHUNK = 1 << 21  # rows handled at a time: memory stays a few arrays of this length
+
+
+def _names(column: pl.Series, labels: list[str] | None) -> tuple[list[str], np.ndarray | None]:
+    """Sorted distinct names of a column and, for codes (Enum or integers into `labels`), the
+    rank of each code among them."""
+    if labels is None and not isinstance(column.dtype, pl.Enum):
+        return sorted(column.cast(pl.String).unique().drop_nulls().to_list()), None
+    names = list(labels) if labels is not None else column.dtype.categories.to_list()
+    order = np.argsort(np.array(names, dtype=object))
+    rank = np.empty(len(names), dtype=np.int32)
+    rank[order] = np.arange(len(names), dtype=np.int32)
+    return [names[i] for i in order], rank
+
+
+def _codes(column: pl.Series, names: list[str], rank: np.ndarray | None) -> np.ndarray:
+    """Each row's position in `names` (int32)."""
+    if rank is None:
+        return column.cast(pl.String).cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int32)
+    codes = column.to_physical().to_numpy() if isinstance(column.dtype, pl.Enum) else column.to_numpy()
+    return rank[codes]
 
 
 def _day_numbers(column: pl.Series) -> np.ndarray:
-    """Days since 1970-01-01 from a Date column or ISO date text."""
+    """Days since 1970-01-01 (int32) from a Date column or ISO date text."""
     if column.dtype != pl.Date:
         column = column.cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d")
-    return column.to_physical().to_numpy().astype(np.int64)
+    return column.to_physical().to_numpy().astype(np.int32, copy=False)
 
 
-def _positions(owner: np.ndarray, value: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
-    """Distinct (owner, value) pairs, sorted, and each row's rank among its owner's values."""
-    key = owner * width + value
-    pairs, where = np.unique(key, return_inverse=True)
-    first = np.searchsorted(pairs // width, np.arange(owner.max() + 1))
-    return pairs // width, pairs % width, where - first[owner]
-
-
-def panels(counts: pl.DataFrame) -> Panels:
+def panels(counts: pl.DataFrame, labels: dict[str, list[str]] | None = None) -> Panels:
     """Stack counts (subject, date, task, successes, trials) into `Panels`.
 
-    Subjects, days and tasks become codes (no per-subject filtering); repeated rows add up.
+    Subject and task may be text, Enums, or integer codes into `labels[column]`. Each subject's
+    days and tasks come from small presence tables (subjects x days, subjects x tasks), so no
+    per-subject filtering and no sort; rows are read in chunks; repeated rows add up.
     """
-    subject, names = _codes(counts["subject"])
-    task, labels = _codes(counts["task"])
-    day = _day_numbers(counts["date"])
-    first_day = int(day.min()) if len(day) else 0
-    day = day - first_day
-    day_owner, day_value, day_at = _positions(subject, day, int(day.max()) + 1 if len(day) else 1)
-    task_owner, task_value, _ = _positions(subject, task, max(len(labels), 1))
+    labels = labels or {}
+    names, subject_rank = _names(counts["subject"], labels.get("subject"))
+    tasks_all, task_rank = _names(counts["task"], labels.get("task"))
+    days = counts["date"] if counts["date"].dtype == pl.Date else \
+        counts["date"].cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d")
+    first_day = int(days.min().toordinal() - 719163) if len(days) else 0
+    span = int(days.max().toordinal() - 719163) - first_day + 1 if len(days) else 1
+
+    def chunks():
+        for part in counts.iter_slices(CHUNK):
+            yield (_codes(part["subject"], names, subject_rank), _day_numbers(part["date"]) - first_day,
+                   _codes(part["task"], tasks_all, task_rank), part)
+
+    on_day = np.zeros((len(names), span), dtype=bool)
+    has_task = np.zeros((len(names), len(tasks_all)), dtype=bool)
+    for subject, day, task, _ in chunks():
+        on_day[subject, day] = True
+        has_task[subject, task] = True
+    rank = np.cumsum(on_day, axis=1, dtype=np.int32) - 1
     epoch = np.datetime64("1970-01-01") + first_day
-    dates, tasks = {}, {}
-    for code, name in enumerate(names):
-        lo, hi = np.searchsorted(day_owner, [code, code + 1])
-        dates[name] = [str(d) for d in (epoch + day_value[lo:hi]).astype("datetime64[D]")]
-        lo, hi = np.searchsorted(task_owner, [code, code + 1])
-        tasks[name] = [labels[j] for j in task_value[lo:hi]]
-    by_tasks: dict[tuple[str, ...], list[int]] = {}
-    for code, name in enumerate(names):
-        by_tasks.setdefault(tuple(tasks[name]), []).append(code)
-    successes = counts["successes"].to_numpy()
-    trials = counts["trials"].to_numpy()
-    code_of = {label: j for j, label in enumerate(labels)}
-    stream_of = np.full(len(names), -1)
-    column_of = np.full(len(labels), -1)
-    groups = []
-    for task_list, codes in by_tasks.items():
-        stream_of[:] = -1
-        stream_of[codes] = np.arange(len(codes))
-        column_of[:] = -1
-        column_of[[code_of[t] for t in task_list]] = np.arange(len(task_list))
-        rows = np.flatnonzero(stream_of[subject] >= 0)
-        shape = (len(codes), max(len(dates[names[c]]) for c in codes), len(task_list))
-        s, m = np.zeros(shape, dtype=np.int32), np.zeros(shape, dtype=np.int32)
-        index = (stream_of[subject[rows]], day_at[rows], column_of[task[rows]])
-        np.add.at(s, index, successes[rows].astype(np.int32))
-        np.add.at(m, index, trials[rows].astype(np.int32))
-        groups.append(([names[c] for c in codes], s, m))
+    dates = {name: [str(d) for d in (epoch + np.flatnonzero(on_day[i])).astype("datetime64[D]")]
+             for i, name in enumerate(names)}
+    tasks = {name: [tasks_all[j] for j in np.flatnonzero(has_task[i])] for i, name in enumerate(names)}
+    by_tasks: dict[bytes, list[int]] = {}
+    for code in range(len(names)):
+        by_tasks.setdefault(has_task[code].tobytes(), []).append(code)
+    groups, stream_of, column_of, group_of = [], np.zeros(len(names), np.int64), [], np.zeros(len(names), int)
+    for g, codes in enumerate(by_tasks.values()):
+        stream_of[codes], group_of[codes] = np.arange(len(codes)), g
+        column_of.append(np.cumsum(has_task[codes[0]], dtype=np.int64) - 1)
+        shape = (len(codes), max(len(dates[names[c]]) for c in codes), int(has_task[codes[0]].sum()))
+        groups.append(([names[c] for c in codes], np.zeros(shape, np.int32), np.zeros(shape, np.int32)))
+    for subject, day, task, part in chunks():
+        for g, (_, s, m) in enumerate(groups):
+            rows = slice(None) if len(groups) == 1 else np.flatnonzero(group_of[subject] == g)
+            flat = (stream_of[subject[rows]] * s.shape[1] + rank[subject[rows], day[rows]]) * s.shape[2]
+            flat += column_of[g][task[rows]]
+            np.add.at(s.reshape(-1), flat, part["successes"].to_numpy()[rows].astype(np.int32))
+            np.add.at(m.reshape(-1), flat, part["trials"].to_numpy()[rows].astype(np.int32))
     return Panels(names, dates, tasks, groups)

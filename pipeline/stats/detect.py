@@ -97,7 +97,9 @@ def _z_table(found: Panels, runs: list[Monitor], design: MonitorDesign, all_date
         lengths = np.array([len(found.dates[n]) for n in names])
         z = run.scores.z.copy()
         again = np.flatnonzero(_restarted_early(run, lengths))
-        if len(again):
+        if 2 * len(again) > len(names):  # most restarted: score them all rather than copy most
+            z = daily_z(s, m, design).z
+        elif len(again):
             z[again] = daily_z(s[again], m[again], design).z
         for i, name in enumerate(names):
             dates = found.dates[name]
@@ -139,18 +141,19 @@ def _slice(run: Monitor, i: int, days: int) -> Monitor:
 def run_detection(
     counts: pl.DataFrame, controls: pl.DataFrame | None = None, design: MonitorDesign = DEFAULT_DESIGN,
     recent: int = 7, baseline: int = 28, releases: Releases | None = None,
-    decisions: Mapping[str, Mapping[str, int]] | None = None,
+    decisions: Mapping[str, Mapping[str, int]] | None = None, labels: dict[str, list[str]] | None = None,
 ) -> Detection:
     """Harness-suspect days, then per subject (on the other days) the monitor, changepoints and a
     verdict, significant after Benjamini-Hochberg across subjects.
 
     `counts` has one row per subject, date and task with `successes` and `trials`; `controls`
-    one row per gold/empty control (date, task, ok). `decisions` (subject -> date -> -1 cleared
-    / +1 confirmed) tells the monitor which alarms a confirmation cleared.
+    one row per gold/empty control (date, task, ok). `decisions` (subject -> date -> +1
+    confirmed, -1 cleared, 2 held) tells the monitor what the confirmations decided; `labels`
+    names integer-coded subject and task columns.
     """
     if not counts.height:
         return Detection(design, {}, [])
-    found = panels(counts)
+    found = panels(counts, labels)
     all_dates = sorted({d for dates in found.dates.values() for d in dates})
     runs = [monitor(s, m, design, _decisions(names, found.dates, s.shape[1], decisions))
             for names, s, m in found.groups]
@@ -171,7 +174,8 @@ def run_detection(
             run = monitor(s, m, design, _decisions(names, dates, s.shape[1], decisions))
         lengths = np.array([len(dates[n]) for n in names])
         long = np.flatnonzero(lengths >= 6)
-        bounds = dict(zip(long, boundaries_many(s[long], m[long], lengths[long]), strict=True)) \
+        daily_s, daily_m = s.sum(axis=2), m.sum(axis=2)
+        bounds = dict(zip(long, boundaries_many(daily_s[long], daily_m[long], lengths[long]), strict=True)) \
             if len(long) else {}
         for i, name in enumerate(names):
             mine = dates[name]

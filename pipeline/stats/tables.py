@@ -112,9 +112,11 @@ def as_tables(detection: Detection) -> dict[str, pl.DataFrame]:
 def detection_tables(
     counts: pl.DataFrame, controls: pl.DataFrame | None = None, releases: Releases | None = None,
     design: MonitorDesign = DEFAULT_DESIGN, decisions: dict[str, dict[str, int]] | None = None,
+    labels: dict[str, list[str]] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """`as_tables(run_detection(...))`; empty tables when there are no counts."""
-    return as_tables(run_detection(counts, controls, design, releases=releases, decisions=decisions))
+    """`as_tables(run_detection(...))`; `labels` names integer-coded subject and task columns."""
+    return as_tables(run_detection(counts, controls, design, releases=releases, decisions=decisions,
+                                   labels=labels))
 
 
 def design_summary(design: MonitorDesign) -> dict:
