@@ -22,6 +22,7 @@ from pipeline.grading import Grader, Verdict
 from pipeline.interop import RowSuite
 from pipeline.sampling import panel
 from pipeline.sandbox import Limits, SandboxUnavailable, open_sandbox
+from pipeline.stats.design import DEFAULT_DESIGN, MonitorDesign
 from pipeline.tasks import Task
 from pipeline.warehouse import Warehouse
 
@@ -147,14 +148,22 @@ def attempts_frame(attempts: list[Attempt], run_id: str, config_hash: str, seed:
     return pl.DataFrame(rows, schema_overrides={"started_at": pl.Datetime("us")})
 
 
-TRIALS_SQL = """
-SELECT e.subject, e.date::VARCHAR AS date, e.instance_id AS task, e.trial, e.resolved
+COUNTS_SQL = """
+WITH subjects AS (SELECT unnest($subjects) AS subject, unnest(range(len($subjects)))::INTEGER AS code),
+     tasks AS (SELECT unnest($tasks) AS instance_id, unnest(range(len($tasks)))::INTEGER AS code)
+SELECT s.code AS subject, e.date, t.code AS task,
+       count(*) FILTER (WHERE e.resolved)::SMALLINT AS successes, count(*)::SMALLINT AS trials
 FROM evaluations e
+JOIN subjects s ON s.subject = e.subject
+JOIN tasks t ON t.instance_id = e.instance_id
 LEFT JOIN (SELECT DISTINCT date, instance_id FROM controls WHERE NOT ok) b
        ON b.date = e.date AND b.instance_id = e.instance_id
 WHERE b.instance_id IS NULL AND e.outcome NOT IN ('harness_error', 'skipped')
-ORDER BY 1, 2, 3, 4
+  AND e.subject BETWEEN $first AND $last
+GROUP BY ALL
 """
+DETECT_MEMORY = "256MB"  # DuckDB's buffer pool while detect() reads the lake; spills beyond it
+NAMES_SQL = "SELECT {column} AS name, count(*) AS rows FROM evaluations WHERE {column} NOTNULL GROUP BY ALL"
 CONTROLS_SQL = "SELECT date::VARCHAR AS date, instance_id AS task, ok FROM controls"
 RELEASES_SQL = """
 SELECT subject, agent_version, min(date)::VARCHAR AS first_seen
@@ -175,73 +184,48 @@ def releases(connection) -> pl.DataFrame:
                                       "new_version": pl.String, "first_seen": pl.String})
 
 
-def detect(connection) -> dict[str, pl.DataFrame]:
+def graded_counts(connection, batch_trials: int = 4_000_000) -> tuple[pl.DataFrame, dict]:
+    """Successes and trials per subject, date and task, subjects and tasks as integer codes into
+    the returned name lists. Aggregated a batch of subjects at a time (about `batch_trials`
+    graded trials each) and fetched as integers, so memory stays bounded at any warehouse size."""
+    seen = {c: connection.sql(NAMES_SQL.format(column=c)).pl().sort("name")
+            for c in ("subject", "instance_id")}
+    subjects, tasks = seen["subject"]["name"].to_list(), seen["instance_id"]["name"].to_list()
+    parts, batch, size = [], [], 0
+    for name, rows in seen["subject"].iter_rows():
+        batch.append(name)
+        size += rows
+        if size >= batch_trials or name == subjects[-1]:
+            params = {"subjects": subjects, "tasks": tasks, "first": batch[0], "last": batch[-1]}
+            reader = connection.sql(COUNTS_SQL, params=params).to_arrow_reader(1 << 20)
+            parts += [pl.from_arrow(b) for b in reader]
+            batch, size = [], 0
+    schema = {"subject": pl.Int32, "date": pl.Date, "task": pl.Int32, "successes": pl.Int16,
+              "trials": pl.Int16}
+    counts = pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)
+    return counts, {"subject": subjects, "task": tasks}
+
+
+def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.DataFrame]:
     """Changepoints, online alarms, verdicts and harness-suspect days over every subject's history.
 
-    One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path),
-    `verdicts`, `harness_suspects`, and the `releases` they were read against.
+    One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path,
+    with each day's warning and the extra trials the next day should take), `verdicts`,
+    `harness_suspects`, and the `releases` they were read against.
     """
-    from pipeline.detection import detect_counts
+    from pipeline.stats.tables import detection_tables  # scipy loads only when detection runs
 
     known = releases(connection)
     by_subject = {
         name: [(r["first_seen"], r["old_version"], r["new_version"]) for r in group.iter_rows(named=True)]
         for (name,), group in known.group_by(["subject"], maintain_order=True)
     }
-    trials = connection.sql(TRIALS_SQL).pl()
     controls = connection.sql(CONTROLS_SQL).pl()
-    found = detect_counts(trials, controls, releases=by_subject, with_monitor=True) if trials.height \
-        else {"subjects": {}, "harness_suspect_days": [], "design": {}}
-    h = found["design"].get("h")
-    tables: dict[str, list[dict]] = {"changepoints": [], "alarms": [], "monitor": [], "verdicts": []}
-    for name, report in found["subjects"].items():
-        tables["changepoints"] += [{"subject": name, **cp} for cp in report["changepoints"]]
-        tables["alarms"] += [{"subject": name, **alarm} for alarm in report["alarms"]]
-        tables["monitor"] += [
-            {"subject": name, "date": step["date"], "z": step["z"],
-             "statistic": max(step["cusum_up"] or 0.0, step["cusum_down"] or 0.0), "threshold": h}
-            for step in report["monitor"]
-        ]
-        verdict = report["verdict"]
-        tables["verdicts"].append({
-            "subject": name, "verdict": verdict["verdict"], "difference": verdict["difference"],
-            "ci_low": verdict["ci_low"], "ci_high": verdict["ci_high"], "p_value": verdict["p_value"],
-            "q_value": verdict["q_value"], "mde": report["mde"], "n_tasks": verdict["n_tasks"],
-            "method": verdict["method"],
-            "window_start": (verdict.get("window") or [None, None])[0],
-            "window_end": (verdict.get("window") or [None, None])[1],
-            "baseline_start": (verdict.get("baseline") or [None, None])[0],
-            "baseline_end": (verdict.get("baseline") or [None, None])[1],
-            "latest_date": report["last_date"],
-        })
-    suspects = [{"date": d["date"], "subjects_down": d["subjects_down"], "subjects_up": d["subjects_up"],
-                 "control_failure_share": d["control_failure_share"]}
-                for d in found["harness_suspect_days"]]
-    return {
-        "changepoints": pl.DataFrame(tables["changepoints"], schema=CHANGEPOINT_SCHEMA),
-        "alarms": pl.DataFrame(tables["alarms"], schema=ALARM_SCHEMA),
-        "monitor": pl.DataFrame(tables["monitor"], schema=MONITOR_SCHEMA),
-        "verdicts": pl.DataFrame(tables["verdicts"], schema=VERDICT_SCHEMA),
-        "harness_suspects": pl.DataFrame(suspects, schema=SUSPECT_SCHEMA),
-        "releases": known,
-    }
-
-
-CHANGEPOINT_SCHEMA = {
-    "subject": pl.String, "date": pl.String, "before_rate": pl.Float64, "after_rate": pl.Float64,
-    "difference": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "p_value": pl.Float64,
-    "n_tasks": pl.Int64, "flipped_down": pl.List(pl.String), "flipped_up": pl.List(pl.String),
-    "version_change": pl.String,
-}
-ALARM_SCHEMA = {"subject": pl.String, "date": pl.String, "direction": pl.String, "rule": pl.String,
-                "z": pl.Float64, "difference": pl.Float64}
-MONITOR_SCHEMA = {"subject": pl.String, "date": pl.String, "z": pl.Float64, "statistic": pl.Float64,
-                  "threshold": pl.Float64}
-VERDICT_SCHEMA = {
-    "subject": pl.String, "verdict": pl.String, "difference": pl.Float64, "ci_low": pl.Float64,
-    "ci_high": pl.Float64, "p_value": pl.Float64, "q_value": pl.Float64, "mde": pl.Float64,
-    "n_tasks": pl.Int64, "method": pl.String, "window_start": pl.String, "window_end": pl.String,
-    "baseline_start": pl.String, "baseline_end": pl.String, "latest_date": pl.String,
-}
-SUSPECT_SCHEMA = {"date": pl.String, "subjects_down": pl.List(pl.String),
-                  "subjects_up": pl.List(pl.String), "control_failure_share": pl.Float64}
+    ((limit,),) = connection.sql("SELECT current_setting('memory_limit')").fetchall()
+    connection.execute(f"SET memory_limit = '{DETECT_MEMORY}'")  # a cache of the whole lake is no help here
+    try:
+        counts, labels = graded_counts(connection)
+    finally:
+        connection.execute(f"SET memory_limit = '{limit}'")
+    tables = detection_tables(counts, controls, releases=by_subject, design=design, labels=labels)
+    return {**tables, "releases": known}
