@@ -11,8 +11,8 @@ from pipeline.orchestration.partitions import date
 from pipeline.orchestration.resources import TrackerResource
 from pipeline.report import changepoint_markdown, verdict_markdown, write_report
 from pipeline.report.alerts import Notifier, suspect_alerts
+from pipeline.stats.warehouse import detect
 from pipeline.store.candles import refresh_candles
-from pipeline.tracker import detect
 
 DAY_SQL = """
 SELECT c.date::VARCHAR AS date, c.subject, c.rate, c.volume, c.harness_errors, c.excluded_tasks

@@ -4,13 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipeline.changepoints import (
-    binomial_cost,
-    dispersion,
-    paired_difference,
-    pelt,
-    segment_history,
-)
+from pipeline.stats.changepoints import segment_history
+from pipeline.stats.segmentation import binomial_cost, dispersion, pelt
+from pipeline.stats.significance import paired_difference
 
 
 def optimal_partition(s, m, penalty, min_size):
@@ -95,3 +91,69 @@ def test_segment_history_describes_each_boundary():
     assert change.ci_low < change.difference < change.ci_high < 0
     assert change.version_change == "v1 -> v2"
     assert len(change.flipped_down) > 0
+
+
+# The cost protocol and the batched search ---------------------------------------------------
+
+class SquaredError:
+    """A least-squares cost in ruptures' shape: the search takes any cost."""
+
+    min_size = 1
+
+    def fit(self, signal):
+        self.x = np.asarray(signal, dtype=float)
+        return self
+
+    def error(self, start, end):
+        part = self.x[start:end]
+        return float(((part - part.mean()) ** 2).sum())
+
+
+def test_pelt_takes_any_cost_and_finds_the_exhaustive_optimum():
+    from pipeline.stats.segmentation import Pelt
+
+    rng = np.random.default_rng(17)
+    for _ in range(40):
+        n = int(rng.integers(4, 12))
+        x = np.where(np.arange(n) < rng.integers(1, n), 0.0, rng.normal(0, 3)) + rng.normal(0, 1, n)
+        penalty = float(rng.uniform(1, 10))
+        found = Pelt(SquaredError()).fit(x).predict(penalty)
+        best, bounds = np.inf, None
+        for mask in range(1 << (n - 1)):  # every set of boundaries
+            cut = [i + 1 for i in range(n - 1) if mask >> i & 1]
+            edges = [0, *cut, n]
+            total = sum(SquaredError().fit(x).error(a, b) for a, b in zip(edges, edges[1:], strict=False))
+            total += penalty * len(cut)
+            if total < best - 1e-9:
+                best, bounds = total, cut
+        assert found == bounds
+
+
+def test_binomial_cost_class_matches_the_function_and_batches():
+    from pipeline.stats.segmentation import BinomialCost
+
+    rng = np.random.default_rng(19)
+    m = rng.integers(5, 40, (3, 30)).astype(float)
+    s = rng.binomial(m.astype(int), 0.4).astype(float)
+    batched = BinomialCost(np.array([1.0, 2.0, 1.5])).fit(np.stack([s, m], axis=-1))
+    for i, scale in enumerate((1.0, 2.0, 1.5)):
+        single = BinomialCost(scale).fit(np.column_stack([s[i], m[i]]))
+        assert single.error(4, 19) == pytest.approx(binomial_cost(s[i, 4:19].sum(), m[i, 4:19].sum()) / scale)
+        np.testing.assert_allclose(batched.errors(np.arange(10), 20)[i], single.errors(np.arange(10), 20))
+
+
+def test_pelt_many_series_at_once_equals_each_alone():
+    from pipeline.stats.changepoints import boundaries, boundaries_many
+
+    rng = np.random.default_rng(23)
+    series, days, tasks = 25, 160, 20
+    lengths = rng.integers(6, days + 1, series)
+    s, m = np.zeros((series, days, tasks), int), np.zeros((series, days, tasks), int)
+    for i, n in enumerate(lengths):
+        step = np.where(np.arange(n) < rng.integers(1, n), 0.45, rng.uniform(0.1, 0.9))[:, None]
+        m[i, :n] = 3
+        s[i, :n] = rng.binomial(3, np.clip(step + rng.normal(0, 0.05, (n, 1)), 0, 1) * np.ones((n, tasks)))
+    together = boundaries_many(s.sum(axis=2), m.sum(axis=2), lengths)
+    alone = [boundaries(s[i, :n].astype(float), m[i, :n].astype(float)) for i, n in enumerate(lengths)]
+    assert together == alone
+    assert sum(map(len, together)) > 5

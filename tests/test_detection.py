@@ -12,25 +12,19 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from pipeline.changepoints import mcnemar_exact, paired_counts
-from pipeline.detection import (
-    VERDICTS,
-    MonitorDesign,
+from pipeline.stats.cusum import cusum, cusum_arl, false_alarms_per_year, siegmund_arl
+from pipeline.stats.design import MonitorDesign
+from pipeline.stats.harness import harness_suspects
+from pipeline.stats.monitor import monitor
+from pipeline.stats.scores import daily_z
+from pipeline.stats.significance import (
     benjamini_hochberg,
-    classify,
-    compare_windows,
-    cusum,
-    cusum_arl,
-    daily_z,
-    day_variance,
-    detect_counts,
-    false_alarms_per_year,
-    harness_suspects,
-    latest_verdict,
+    mcnemar_exact,
     minimum_detectable_effect,
-    monitor,
-    siegmund_arl,
+    paired_counts,
 )
+from pipeline.stats.tables import detect_counts
+from pipeline.stats.windows import VERDICTS, classify, compare_windows, day_variance, latest_verdict
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -30,18 +30,28 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_csv(path: str):
+    """A CSV as text columns; unreadable files raise ValueError naming the file."""
+    import polars as pl
+
+    try:
+        return pl.read_csv(path, infer_schema_length=0)
+    except (OSError, pl.exceptions.PolarsError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(first if path in first else f"{path}: {first}") from err
+
+
 def _detect(args: argparse.Namespace) -> int:
     import json
 
-    import polars as pl
-
-    from pipeline.detection import detect_counts
+    from pipeline.stats.counts import control_rows
+    from pipeline.stats.tables import detect_counts
 
     try:
-        counts = pl.read_csv(args.file, infer_schema_length=0)
-        controls = pl.read_csv(args.controls, infer_schema_length=0) if args.controls else None
-        report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline)
-    except (OSError, ValueError, pl.exceptions.PolarsError) as err:
+        counts = _read_csv(args.file)
+        controls = control_rows(_read_csv(args.controls), args.controls) if args.controls else None
+        report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline, source=args.file)
+    except ValueError as err:  # CountsError included: file, row and field named
         print(f"candlebench detect: {err}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))
