@@ -1,5 +1,6 @@
 """The code location loads as `dagster dev` loads it, and the instance reads our dagster.yaml."""
 
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,57 @@ def test_asset_graph_snapshot():
     # One mechanism runs the daily loop (schedules, then the aggregation sensor): no asset also
     # waits on declarative automation, which is off unless its own sensor is turned on.
     assert all(graph.get(k).automation_condition is None for k in graph.get_all_asset_keys())
+
+
+SNAPSHOT = ROOT / "tests" / "snapshots" / "definitions.json"
+
+
+def describe(defs: dg.Definitions) -> dict:
+    """The code location's shape: what a change to the graph, jobs or automations would alter."""
+    graph = defs.resolve_asset_graph()
+
+    def partitions(node) -> str:
+        found = node.partitions_def
+        if found is None:
+            return "none"
+        if isinstance(found, dg.MultiPartitionsDefinition):
+            return " x ".join(f"{d.name}:{type(d.partitions_def).__name__}" for d in found.partitions_defs)
+        return type(found).__name__
+
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        policy = node.backfill_policy
+        assets[key.to_user_string()] = {
+            "deps": sorted(p.to_user_string() for p in node.parent_keys), "group": node.group_name,
+            "partitions": partitions(node), "pools": sorted(node.pools or ()),
+            "backfill": policy.policy_type.value if policy else None, "kinds": sorted(node.kinds),
+        }
+    jobs = {job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
+            for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
+    return {
+        "assets": assets,
+        "checks": sorted(k.to_user_string() for k in graph.asset_check_keys),
+        "jobs": jobs,
+        "schedules": {s.name: {"job": s.job_name, "status": s.default_status.value,
+                               "timezone": s.execution_timezone} for s in defs.schedules},
+        "sensors": {s.name: {"jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [],
+                             "status": s.default_status.value} for s in defs.sensors},
+        "executor": defs.executor.name if defs.executor else None,
+    }
+
+
+def test_definitions_match_their_snapshot():
+    """A change to the asset graph, jobs, checks or automations shows up here, and in review.
+    Accept an intended change with CANDLEBENCH_UPDATE_SNAPSHOT=1."""
+    from pipeline.definitions import defs
+
+    with dg.instance_for_test():
+        found = describe(defs)
+    if os.environ.get("CANDLEBENCH_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    assert found == json.loads(SNAPSHOT.read_text())
 
 
 def test_workspace_loads_through_the_cli(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.agents.exits import ExitClass
 from pipeline.agents.process import (
     Finished,
     agent_env,
@@ -127,21 +128,21 @@ class ResultEvent:
 
 def parse(finished: Finished, result: dict | None) -> Run:
     if finished.timed_out:
-        return Run("timeout", usage(result), detail="killed at the attempt's time limit")
+        return Run(ExitClass.TIMEOUT, usage(result), detail="killed at the attempt's time limit")
     if result is None:
         text = (finished.stderr.strip() or finished.stdout.strip())[-1000:]
         kind, transient = classify_failure(text)
         return Run(kind, transient=transient, detail=f"no result event (exit {finished.exit_code}): {text}")
     subtype = str(result.get("subtype", ""))
     if subtype in BUDGET_SUBTYPES:
-        return Run("budget_exhausted", usage(result), detail=subtype)
+        return Run(ExitClass.BUDGET_EXHAUSTED, usage(result), detail=subtype)
     if subtype == "success" and not result.get("is_error"):
-        return Run("submitted", usage(result))
+        return Run(ExitClass.SUBMITTED, usage(result))
     text = " ".join([str(result.get("result") or ""), *map(str, result.get("errors") or [])]).strip()
     if result.get("stop_reason") == "refusal":  # the model declined: its behaviour, not the API's
-        return Run("agent_error", usage(result), detail=f"refusal: {text}"[:2000])
+        return Run(ExitClass.AGENT_ERROR, usage(result), detail=f"refusal: {text}"[:2000])
     if isinstance(status := result.get("api_error_status"), int):
-        return Run("api_error", usage(result), transient=status in TRANSIENT_STATUSES,
+        return Run(ExitClass.API_ERROR, usage(result), transient=status in TRANSIENT_STATUSES,
                    detail=f"HTTP {status}: {text}"[:2000])
     kind, transient = classify_failure(text)
     return Run(kind, usage(result), transient=transient, detail=f"{subtype}: {text}"[:2000])

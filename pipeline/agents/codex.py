@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.agents.exits import ExitClass
 from pipeline.agents.process import (
     agent_env,
     classify_failure,
@@ -105,16 +106,16 @@ class Codex(DriverAdapter):
                                session.transcript, stdin=stdin, on_line=events.read)
         used = events.usage()
         if finished.stopped:
-            return Run("budget_exhausted", used, detail=finished.stopped)
+            return Run(ExitClass.BUDGET_EXHAUSTED, used, detail=finished.stopped)
         if finished.timed_out:
-            return Run("timeout", used, detail="killed at the attempt's time limit")
+            return Run(ExitClass.TIMEOUT, used, detail="killed at the attempt's time limit")
         if REFUSAL in events.failed:  # the model declined: its behaviour, not the API's
-            return Run("agent_error", used, detail=f"refusal: {events.failed}"[:2000])
+            return Run(ExitClass.AGENT_ERROR, used, detail=f"refusal: {events.failed}"[:2000])
         if events.failed:
             kind, transient = classify_failure(events.failed)
             return Run(kind, used, transient=transient, detail=f"turn.failed: {events.failed}")
         if finished.exit_code == 0 and events.completed:
-            return Run("submitted", used)
+            return Run(ExitClass.SUBMITTED, used)
         text = events.error or finished.stderr.strip()[-1000:] or f"exit {finished.exit_code}"
         kind, transient = classify_failure(text)
         return Run(kind, used, transient=transient, detail=text[:2000])

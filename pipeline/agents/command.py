@@ -15,6 +15,7 @@ import re
 import shlex
 from pathlib import Path
 
+from pipeline.agents.exits import ExitClass
 from pipeline.agents.process import (
     agent_env,
     classify_failure,
@@ -111,11 +112,11 @@ class Command(DriverAdapter):
         output = finished.stdout + finished.stderr
         used = self.usage(output)
         if finished.timed_out:
-            return Run("timeout", used, detail="killed at the attempt's time limit")
+            return Run(ExitClass.TIMEOUT, used, detail="killed at the attempt's time limit")
         if self.settings["budget_regex"] and re.search(self.settings["budget_regex"], output):
-            return Run("budget_exhausted", used, detail="budget_regex matched")
+            return Run(ExitClass.BUDGET_EXHAUSTED, used, detail="budget_regex matched")
         if finished.exit_code == 0:
-            return Run("submitted", used)
+            return Run(ExitClass.SUBMITTED, used)
         tail = output.strip()[-1000:]
         kind, transient = classify_failure(tail)
         return Run(kind, used, transient=transient, detail=f"exit {finished.exit_code}: {tail}")

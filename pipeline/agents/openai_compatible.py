@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from functools import cached_property
 
+from pipeline.agents.exits import ExitClass
 from pipeline.agents.process import backoff
 from pipeline.agents.session import Run, Session, Usage
 from pipeline.agents.workspace_agent import DriverAdapter
@@ -167,17 +168,17 @@ class OpenAICompatible(DriverAdapter):
         used = Usage()
         while True:
             if s["max_turns"] and used.turns >= s["max_turns"]:
-                return Run("budget_exhausted", used, detail=f"max_turns {s['max_turns']} reached")
+                return Run(ExitClass.BUDGET_EXHAUSTED, used, detail=f"max_turns {s['max_turns']} reached")
             if s["max_budget_usd"] and used.cost_usd >= s["max_budget_usd"]:
-                return Run("budget_exhausted", used, detail=f"max_budget_usd {s['max_budget_usd']:g} reached")
+                return Run(ExitClass.BUDGET_EXHAUSTED, used, detail=f"max_budget_usd {s['max_budget_usd']:g} reached")
             left = deadline - time.monotonic()
             if left <= 0:
-                return Run("timeout", used, detail="wall-time limit reached")
+                return Run(ExitClass.TIMEOUT, used, detail="wall-time limit reached")
             try:
                 reply = self.client.complete(messages, timeout_s=min(s["request_timeout_s"], left))
             except APIError as err:
                 log.event(role="error", content=str(err))
-                return Run("api_error", used, detail=str(err))
+                return Run(ExitClass.API_ERROR, used, detail=str(err))
             step = self.usage(reply)
             used = used + step
             content = str((reply["choices"][0].get("message") or {}).get("content") or "")
@@ -195,7 +196,7 @@ class OpenAICompatible(DriverAdapter):
             first = result.output.lstrip().splitlines()[:1]
             if not result.timed_out and first == [SENTINEL]:
                 log.event(role="tool", content=SENTINEL, exit_code=result.exit_code)
-                return Run("submitted", used)
+                return Run(ExitClass.SUBMITTED, used)
             messages.append({"role": "user", "content": self.observation(result, limit)})
             log.event(**messages[-1], exit_code=result.exit_code)
 

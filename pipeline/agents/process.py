@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.agents import cli_cache
 from pipeline.agents.cli_cache import file_sha256
+from pipeline.agents.exits import ExitClass
 from pipeline.sandbox import Limits
 from pipeline.sandbox.supervisor import supervise
 
@@ -59,8 +60,8 @@ class AgentUnavailable(RuntimeError):
 def classify_failure(text: str) -> tuple[str, bool]:
     """(exit class, transient) for an agent that failed with this message."""
     if API_ERROR.search(text):
-        return "api_error", bool(TRANSIENT.search(text))
-    return "agent_error", False
+        return ExitClass.API_ERROR, bool(TRANSIENT.search(text))
+    return ExitClass.AGENT_ERROR, False
 
 
 def backoff(retry: int, base_s: float, cap_s: float = 300.0) -> float:

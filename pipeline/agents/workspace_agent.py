@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+from pipeline.agents.exits import ExitClass
 from pipeline.agents.model import Attempt, now
 from pipeline.agents.process import backoff, redact, secret_values
 from pipeline.agents.session import Driver, Run, Session, Transcript, Usage
@@ -89,7 +90,7 @@ class WorkspaceAgent:
             transcript = Transcript(root / "transcript.log", secrets)
             transcript.note(f"candlebench: subject {self.subject}, task {task.instance_id}, day {day}, "
                             f"trial {trial}, agent {version}")
-            run, usage, tries = Run("timeout", detail="no time to start"), Usage(), 0
+            run, usage, tries = Run(ExitClass.TIMEOUT, detail="no time to start"), Usage(), 0
             while (left := self.timeout_s - (time.monotonic() - clock)) > 0:
                 tries += 1
                 run = self.driver.run(Session(task.prompt(), workspace, transcript, left,

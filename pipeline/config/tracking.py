@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import re
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,76 +55,30 @@ class TrackingConfig:
         raise KeyError(f"subject {name!r} is not in {self.path}")
 
 
+SUBJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a partition key, a folder, a glob
+
+
 def load_config(path: Path | None = None) -> TrackingConfig:
     path = Path(path) if path else config_path()
-    if not path.exists():
-        raise ConfigError(f"tracking config {path} does not exist")
-    text = path.read_text()
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    text, raw = _read(path)
     where = str(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping of fields, got {type(raw).__name__}")
-    if unknown := sorted(set(raw) - set(TOP_FIELDS)):
-        hint = difflib.get_close_matches(unknown[0], TOP_FIELDS, n=1)
-        known = f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(TOP_FIELDS)}"
-        raise ConfigError(f"{where}: unknown field {unknown[0]!r}{known}")
-    sample = _mapping(raw, "sample", where)
-    schedule = _mapping(raw, "schedule", where)
-    if unknown := sorted(set(sample) - {"design", "size", "seed"}):
-        raise ConfigError(f"{where}: unknown field 'sample.{unknown[0]}' (known: design, size, seed)")
-    if sample.get("design", "panel") != "panel":
-        raise ConfigError(f"{where}: field 'sample.design' must be 'panel' (the only design so far), "
-                          f"got {sample['design']!r}")
-    if unknown := sorted(set(schedule) - {"cron", "timezone"}):
-        raise ConfigError(f"{where}: unknown field 'schedule.{unknown[0]}' (known: cron, timezone)")
-    cron = _optional(schedule, "cron", str, f"{where}: schedule", "0 6 * * *")
-    if len(cron.split()) != 5 or not _valid_cron(cron):
-        raise ConfigError(f"{where}: field 'schedule.cron' must be a 5-field cron string, got {cron!r}")
-    timezone = _optional(schedule, "timezone", str, f"{where}: schedule", "UTC")
-    try:
-        zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-        raise ConfigError(f"{where}: field 'schedule.timezone': unknown time zone {timezone!r}") from err
+    size, seed = _sample(raw, where)
+    cron, timezone = _schedule(raw, where)
     suite, run_scripts = _suite(raw, path, where)
     sandbox = raw.get("sandbox", "auto")
     if sandbox not in SANDBOX_NAMES:
         raise ConfigError(f"{where}: field 'sandbox' must be one of {SANDBOX_NAMES}, got {sandbox!r}")
-    trials = _need(raw, "trials", int, where)
-    if trials < 1:
-        raise ConfigError(f"{where}: field 'trials' must be at least 1")
+    trials = _optional(raw, "trials", int, where, None, minimum=1)
+    if trials is None:
+        raise ConfigError(f"{where}: missing field 'trials'")
     unsandboxed = raw.get("allow_untrusted_patches_without_sandbox", False)
     if not isinstance(unsandboxed, bool):
         raise ConfigError(f"{where}: field 'allow_untrusted_patches_without_sandbox' must be true or "
                           f"false, got {unsandboxed!r}")
-    prices_raw = raw.get("prices") or {}
-    if not isinstance(prices_raw, dict):
-        raise ConfigError(f"{where}: field 'prices' must map model names to prices")
-    prices = {str(model): _price(value, f"{where}: field 'prices.{model}'")
-              for model, value in prices_raw.items()}
+    prices = _prices(raw, where)
     history_days = _optional(raw, "history_days", int, where, 95, minimum=1)
-    subjects = []
-    for index, entry in enumerate(_need(raw, "subjects", list, where)):
-        name = entry.get("name") if isinstance(entry, dict) else None
-        at = f"{where}: subject {name or f'#{index + 1}'}"
-        if not isinstance(entry, dict) or not isinstance(name, str) or not name:
-            raise ConfigError(f"{at}: field 'name' must be a non-empty string")
-        if any(char in name for char in "|,/\\="):
-            # '|' and ',' split partition keys; '/', '\' and '=' would break the lake's folder names
-            raise ConfigError(f"{at}: field 'name' must not contain any of | , / \\ =")
-        subjects.append(_subject(entry, name, at, path, trials, prices))
-    names = [s.name for s in subjects]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: subject names must be unique, got {names}")
-    config = TrackingConfig(
-        path=path,
-        suite=suite,
-        run_scripts=run_scripts,
-        sample_size=_optional(sample, "size", int, f"{where}: sample", 40, minimum=1),
-        sample_seed=_optional(sample, "seed", int, f"{where}: sample", 0),
-        trials=trials,
+    return TrackingConfig(
+        path=path, suite=suite, run_scripts=run_scripts, sample_size=size, sample_seed=seed, trials=trials,
         sandbox=sandbox,
         grading_workers=_optional(raw, "grading_workers", int, where, 2, minimum=1),
         # the demo's tests take seconds; a SWE-Bench-Pro task's can take many minutes
@@ -131,18 +86,83 @@ def load_config(path: Path | None = None) -> TrackingConfig:
                                     120.0 if suite == "demo" else 1800.0, minimum=1),
         grading_memory_mb=_optional(raw, "grading_memory_mb", int, where, 2048, minimum=64),
         grading_tmp_mb=_optional(raw, "grading_tmp_mb", int, where, 256, minimum=1),
-        history_days=history_days,
-        start_date=_start_date(raw, where, timezone, history_days),
-        cron=cron,
-        timezone=timezone,
-        subjects=tuple(subjects),
-        prices=prices,
-        digest=hashlib.sha256(text.encode()).hexdigest()[:12],
-        alerts=_alerts(raw.get("alerts", []), where),
+        history_days=history_days, start_date=_start_date(raw, where, timezone, history_days),
+        cron=cron, timezone=timezone, subjects=_subjects(raw, where, path, trials, prices), prices=prices,
+        digest=hashlib.sha256(text.encode()).hexdigest()[:12], alerts=_alerts(raw.get("alerts", []), where),
         confirm_trials=_optional(raw, "confirm_trials", int, where, 3, minimum=1),
         allow_untrusted_patches_without_sandbox=unsandboxed,
     )
-    return config
+
+
+def _read(path: Path) -> tuple[str, dict]:
+    """The file's text and its top-level mapping; unknown fields refused with the nearest name."""
+    if not path.exists():
+        raise ConfigError(f"tracking config {path} does not exist")
+    text = path.read_text()
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields, got {type(raw).__name__}")
+    if unknown := sorted(set(raw) - set(TOP_FIELDS)):
+        hint = difflib.get_close_matches(unknown[0], TOP_FIELDS, n=1)
+        known = f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(TOP_FIELDS)}"
+        raise ConfigError(f"{path}: unknown field {unknown[0]!r}{known}")
+    return text, raw
+
+
+def _sample(raw: dict, where: str) -> tuple[int, int]:
+    sample = _mapping(raw, "sample", where)
+    if unknown := sorted(set(sample) - {"design", "size", "seed"}):
+        raise ConfigError(f"{where}: unknown field 'sample.{unknown[0]}' (known: design, size, seed)")
+    if sample.get("design", "panel") != "panel":
+        raise ConfigError(f"{where}: field 'sample.design' must be 'panel' (the only design so far), "
+                          f"got {sample['design']!r}")
+    return (_optional(sample, "size", int, f"{where}: sample", 40, minimum=1),
+            _optional(sample, "seed", int, f"{where}: sample", 0))
+
+
+def _schedule(raw: dict, where: str) -> tuple[str, str]:
+    schedule = _mapping(raw, "schedule", where)
+    if unknown := sorted(set(schedule) - {"cron", "timezone"}):
+        raise ConfigError(f"{where}: unknown field 'schedule.{unknown[0]}' (known: cron, timezone)")
+    cron = _optional(schedule, "cron", str, f"{where}: schedule", "0 6 * * *")
+    if not _valid_cron(cron):
+        raise ConfigError(f"{where}: field 'schedule.cron' must be a 5-field cron string, got {cron!r}")
+    timezone = _optional(schedule, "timezone", str, f"{where}: schedule", "UTC")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"{where}: field 'schedule.timezone': unknown time zone {timezone!r}") from err
+    return cron, timezone
+
+
+def _prices(raw: dict, where: str) -> dict[str, Price]:
+    prices = raw.get("prices") or {}
+    if not isinstance(prices, dict):
+        raise ConfigError(f"{where}: field 'prices' must map model names to prices")
+    return {str(model): _price(value, f"{where}: field 'prices.{model}'") for model, value in prices.items()}
+
+
+def _subjects(raw: dict, where: str, path: Path, trials: int, prices: dict) -> tuple[Subject, ...]:
+    """Each subject checked, its name by the one rule for names that become partition keys and
+    folder names: letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit."""
+    subjects = []
+    for index, entry in enumerate(_need(raw, "subjects", list, where)):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        at = f"{where}: subject {name or f'#{index + 1}'}" if isinstance(name, str) and name.isprintable() \
+            else f"{where}: subject #{index + 1}"
+        if not isinstance(entry, dict) or not isinstance(name, str) or not name:
+            raise ConfigError(f"{at}: field 'name' must be a non-empty string")
+        if not SUBJECT_NAME.fullmatch(name):
+            raise ConfigError(f"{at}: field 'name' {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                              "starting with a letter or digit (it names a partition and a folder)")
+        subjects.append(_subject(entry, name, at, path, trials, prices))
+    names = [s.name for s in subjects]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: subject names must be unique, got {names}")
+    return tuple(subjects)
 
 
 def _start_date(raw: dict, where: str, timezone: str, history_days: int) -> dt.date:
