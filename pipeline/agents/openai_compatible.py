@@ -29,7 +29,7 @@ from pipeline.agents.process import backoff
 from pipeline.agents.session import Run, Session, Usage
 from pipeline.agents.workspace_agent import DriverAdapter
 from pipeline.config import Price, Setting, Subject
-from pipeline.sandbox import Limits, Sandbox, open_sandbox
+from pipeline.sandbox import BACKENDS, Limits, Sandbox, open_sandbox
 
 LOOP_VERSION = "1"  # bump when the prompts or the loop change: it is part of the agent's version
 SENTINEL = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
@@ -131,7 +131,7 @@ class OpenAICompatible(DriverAdapter):
         "max_budget_usd": Setting(float),
         "command_timeout_s": Setting(float, 60.0),
         "request_timeout_s": Setting(float, 300.0),
-        "sandbox": Setting(str, "process", choices=("process", "docker", "bubblewrap")),
+        "sandbox": Setting(str, "process", choices=tuple(BACKENDS)),
         "temperature": Setting(float, 0.0),
         "output_chars": Setting(int, 10_000),
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline.grading import Grader
 from pipeline.grading.reports import write_reports
-from pipeline.sandbox import Limits, SandboxUnavailable, open_sandbox
+from pipeline.sandbox import BACKENDS, Limits, SandboxUnavailable, open_sandbox
 from pipeline.tasks import open_suite
 from pipeline.tasks.rows import read_predictions
 
@@ -45,7 +45,7 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
                         "suite)")
     parser.add_argument("--predictions", required=True,
                         help="SWE-bench predictions (.jsonl, JSON list, or JSON object keyed by instance_id)")
-    parser.add_argument("--sandbox", choices=("docker", "bubblewrap", "process"), default="docker")
+    parser.add_argument("--sandbox", choices=tuple(BACKENDS), default="docker")
     parser.add_argument("--out", required=True, help="folder for the reports and per-instance logs")
     parser.add_argument("--run-scripts", help="SWE-Bench-Pro run_scripts/ folder "
                         "(default: run_scripts/ next to the tasks file, when there is one)")
