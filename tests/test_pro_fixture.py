@@ -18,7 +18,7 @@ import pytest
 from pro_reference import entry_script, run_pro_harness, strip_binary_hunks  # tests/ is on sys.path
 
 from pipeline.cli import main
-from pipeline.sandbox.dockerfile import Instruction, Stage, parse_dockerfile, parse_env
+from pipeline.sandbox.dockerfile import DockerfileError, Instruction, Stage, parse_dockerfile, parse_env
 from pipeline.tasks.pro_images import (
     INPUTS_LABEL,
     Fixture,
@@ -77,7 +77,7 @@ def test_parse_dockerfile_keeps_heredocs_and_joins_continuations():
         ("ENV", 'A="1 2" B=3', 7), ("RUN", "cat <<'EOF' > /s.sh\n#!/bin/bash\n\necho $HOME\nEOF", 8),
         ("RUN", "/s.sh", 13),
     ]
-    with pytest.raises(ProImageError, match="never closed"):
+    with pytest.raises(DockerfileError, match="never closed"):
         parse_dockerfile("FROM x\nRUN cat <<EOF\nno end\n")
 
 
@@ -85,7 +85,7 @@ def test_parse_env_forms():
     assert parse_env('PYTEST_ADDOPTS="--tb=short -v"') == [("PYTEST_ADDOPTS", "--tb=short -v")]
     assert parse_env("A=1 B='two words'") == [("A", "1"), ("B", "two words")]
     assert parse_env("LEGACY some value") == [("LEGACY", "some value")]
-    with pytest.raises(ProImageError, match="variable"):
+    with pytest.raises(DockerfileError, match="variable"):
         parse_env("PATH=$PATH:/x")
 
 
@@ -107,7 +107,8 @@ def test_only_the_rows_own_repository_is_cloned_from_the_bundle(tmp_path):
     paths = (tmp_path / name for name in ("base", "instance", "ansible.bundle", "ansible.shallow"))
     fixture = Fixture(tmp_path, row, *paths)
     clone = Instruction("RUN", "git clone https://github.com/ansible/ansible.git .", 9)
-    script = _clone_replacement(clone, fixture)
+    script, why = _clone_replacement(clone, fixture)
+    assert "ansible.bundle" in why
     assert "git init -q ." in script and "fetch -q /mnt/ansible.bundle" in script
     assert _clone_replacement(Instruction("RUN", "git checkout x", 10), fixture) is None
     with pytest.raises(ProImageError, match="not the row's repository"):
