@@ -7,6 +7,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipeline"
@@ -106,3 +107,65 @@ def test_no_import_cycles_between_modules():
 def test_no_module_much_over_300_lines():
     sizes = {name: len(path.read_text().splitlines()) for name, path in modules().items()}
     assert {name: n for name, n in sizes.items() if n > LARGEST_LINES} == {}
+
+
+EXTENSION = '''
+from pipeline.agents.model import Attempt, now
+from pipeline.sandbox.process import ProcessSandbox
+
+
+class EchoAgent:
+    """An adapter written outside the engine: it only answers with an empty patch."""
+
+    SETTINGS: dict = {}
+    needs_model = needs_price = False
+    trusted_patches = True
+
+    @classmethod
+    def check_settings(cls, values, raw, at, base):
+        return values
+
+    @classmethod
+    def build(cls, spec, world):
+        agent = cls()
+        agent.subject = spec.name
+        return agent
+
+    def version(self, on=None):
+        return "echo/1"
+
+    def solve(self, task, day, trial, folder=None):
+        return Attempt(self.subject, task.instance_id, day, trial, now(), "", 0.0, 0, 0, 0, 0, 0.0,
+                       "completed", self.version(), "", "")
+
+
+class LoggedSandbox(ProcessSandbox):
+    name = "logged"
+'''
+
+
+def test_an_adapter_and_a_sandbox_backend_are_each_one_file_and_one_registry_line(tmp_path, monkeypatch):
+    """The registries are the only place that names implementations: a new file (here outside the
+    repository) and one entry in ADAPTERS / BACKENDS make a configurable adapter and backend."""
+    import datetime as dt
+
+    import yaml
+
+    from pipeline import agents, sandbox
+    from pipeline.config import load_config
+
+    (tmp_path / "cb_extension.py").write_text(EXTENSION)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(agents.ADAPTERS, "echo", "cb_extension:EchoAgent")
+    monkeypatch.setitem(sandbox.BACKENDS, "logged", "cb_extension:LoggedSandbox")
+    config = tmp_path / "tracking.yaml"
+    config.write_text(yaml.safe_dump({"suite": "demo", "sandbox": "logged", "trials": 1,
+                                      "subjects": [{"name": "echo-1", "adapter": "echo"}]}))
+    loaded = load_config(config)
+    (subject,) = loaded.subjects
+    agent = agents.build_agent(subject, agents.AgentWorld(checkout=lambda task, path: None,
+                                                          transcripts=tmp_path))
+    assert agent.version() == "echo/1"
+    assert type(sandbox.open_sandbox(loaded.sandbox)).__name__ == "LoggedSandbox"
+    attempt = agent.solve(SimpleNamespace(instance_id="calc-1"), dt.date(2026, 12, 1), 1)
+    assert (attempt.subject, attempt.exit_class) == ("echo-1", "completed")

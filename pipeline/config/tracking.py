@@ -14,10 +14,10 @@ from pathlib import Path
 import yaml
 
 from pipeline import clock
+from pipeline import sandbox as sandboxes
 from pipeline.config.fields import ConfigError, Price, _mapping, _need, _optional, _price, _valid_cron
 from pipeline.config.paths import config_path
 from pipeline.config.subjects import Subject, _subject
-from pipeline.sandbox import NAMES as SANDBOX_NAMES
 
 TOP_FIELDS = ("suite", "run_scripts", "start_date", "sample", "trials", "sandbox", "grading_workers",
               "grading_timeout_s", "grading_memory_mb", "grading_tmp_mb", "history_days", "schedule",
@@ -66,8 +66,8 @@ def load_config(path: Path | None = None) -> TrackingConfig:
     cron, timezone = _schedule(raw, where)
     suite, run_scripts = _suite(raw, path, where)
     sandbox = raw.get("sandbox", "auto")
-    if sandbox not in SANDBOX_NAMES:
-        raise ConfigError(f"{where}: field 'sandbox' must be one of {SANDBOX_NAMES}, got {sandbox!r}")
+    if sandbox not in sandboxes.names():
+        raise ConfigError(f"{where}: field 'sandbox' must be one of {sandboxes.names()}, got {sandbox!r}")
     trials = _optional(raw, "trials", int, where, None, minimum=1)
     if trials is None:
         raise ConfigError(f"{where}: missing field 'trials'")

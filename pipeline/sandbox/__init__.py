@@ -36,17 +36,21 @@ BACKENDS = {  # name -> "module:class"; `auto` tries them in this order
     "bubblewrap": "pipeline.sandbox.bubblewrap:BubblewrapSandbox",
     "process": "pipeline.sandbox.process:ProcessSandbox",
 }
-NAMES = (*BACKENDS, "auto")
 
-__all__ = ["BACKENDS", "DEMO_IMAGE", "NAMES", "OUTPUT_CAP_BYTES", "SANDBOX_UID", "WORKSPACE",
+__all__ = ["BACKENDS", "DEMO_IMAGE", "OUTPUT_CAP_BYTES", "SANDBOX_UID", "WORKSPACE",
            "Capabilities", "ImageUnavailable", "Limits", "RunResult", "Sandbox", "SandboxUnavailable",
-           "backend", "open_sandbox"]
+           "backend", "names", "open_sandbox"]
+
+
+def names() -> tuple[str, ...]:
+    """The names a config may give: every registered backend, and `auto`."""
+    return (*BACKENDS, "auto")
 
 
 def backend(name: str) -> type:
     """The class of a named backend (imported on first use: docker-py only when Docker is asked)."""
     if name not in BACKENDS:
-        raise ValueError(f"sandbox: unknown backend {name!r}; expected one of {', '.join(NAMES)}")
+        raise ValueError(f"sandbox: unknown backend {name!r}; expected one of {', '.join(names())}")
     module, _, cls = BACKENDS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
 
