@@ -19,7 +19,7 @@ def changepoint_markdown(changes: pl.DataFrame) -> str:
     lines = [
         f"| {r['subject']} | {r['date']} | {pct(r['before_rate'])} | {pct(r['after_rate'])} | "
         f"{pct(r['difference'], True)} [{pct(r['ci_low'], True)}, {pct(r['ci_high'], True)}] | "
-        f"{r['p_value']:.2g} | {r['version_change'] or 'none'} |"
+        f"{sig(r['p_value'])} | {r['version_change'] or 'none'} |"
         for r in changes.iter_rows(named=True)
     ]
     return "\n".join(["| subject | date | before | after | change [95% CI] | paired p | release nearby |",
@@ -31,7 +31,7 @@ def verdict_markdown(verdicts: pl.DataFrame, latest: dict[str, float] | None = N
     lines = [
         f"| {r['subject']} | {pct(latest[r['subject']]) if r['subject'] in latest else '-'} | "
         f"**{r['verdict']}** | {pct(r['difference'], True)} [{pct(r['ci_low'], True)}, "
-        f"{pct(r['ci_high'], True)}] | {r['q_value']:.2g} | ±{pct(r['mde'])} |"
+        f"{pct(r['ci_high'], True)}] | {sig(r['q_value'])} | ±{pct(r['mde'])} |"
         for r in verdicts.iter_rows(named=True)
     ]
     return "\n".join(["| subject | latest rate | verdict | last 7 days vs 28 before [95% CI] | q (BH) | "
@@ -42,6 +42,11 @@ def pct(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
     return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def sig(value: float | None) -> str:
+    """A p- or q-value, or "-" where a window had too few days to test (a young history)."""
+    return "-" if value is None else f"{value:.2g}"
 
 
 def link(target: str, report_dir: Path, label: str) -> str:
@@ -77,7 +82,7 @@ def verdict_table(verdicts: pl.DataFrame, latest: dict[str, float]) -> str:
         f"<tr><td>{html.escape(r['subject'])}</td><td>{pct(latest.get(r['subject']))}</td>"
         f"<td class={'neg' if r['verdict'] == 'degraded' else 'pos' if r['verdict'] == 'improved' else ''}>"
         f"<b>{r['verdict']}</b></td><td>{pct(r['difference'], True)} [{pct(r['ci_low'], True)}, "
-        f"{pct(r['ci_high'], True)}]</td><td>{r['p_value']:.2g}</td><td>{r['q_value']:.2g}</td>"
+        f"{pct(r['ci_high'], True)}]</td><td>{sig(r['p_value'])}</td><td>{sig(r['q_value'])}</td>"
         f"<td>±{pct(r['mde'])}</td><td>{r['window_start']}..{r['window_end']} vs "
         f"{r['baseline_start']}..{r['baseline_end']}</td></tr>"
         for r in verdicts.iter_rows(named=True)
@@ -132,7 +137,7 @@ def changepoint_table(changes: pl.DataFrame, outcomes: pl.DataFrame, out: Path) 
             f"<tr><td>{change['date']}</td><td>{pct(change['before_rate'])}</td>"
             f"<td>{pct(change['after_rate'])}</td><td class={tone}>"
             f"{pct(change['difference'], True)} [{pct(change['ci_low'], True)}, "
-            f"{pct(change['ci_high'], True)}]</td><td>{change['p_value']:.2g}</td>"
+            f"{pct(change['ci_high'], True)}]</td><td>{sig(change['p_value'])}</td>"
             f"<td>{html.escape(change['version_change'] or 'none')}</td></tr>"
             f"<tr><td colspan=6><details><summary>{len(change['flipped_down'])} tasks flipped "
             f"down, {len(change['flipped_up'])} up</summary>{drill_down(change, until, outcomes, out)}"
