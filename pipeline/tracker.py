@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipeline import clock
 from pipeline.agents import Agent, AgentWorld, Attempt, ExitClass, adapter, build_agent, solve_all
+from pipeline.agents.ledger import Ledger
 from pipeline.config import TrackingConfig, load_config
 from pipeline.grading import Grader, Outcome, Verdict
 from pipeline.sandbox import Limits, Sandbox, SandboxUnavailable, open_sandbox
@@ -84,7 +85,8 @@ class Tracker:
         spec = self.config.subject(subject)
         trials = trials if trials is not None else range(spec.trials)
         plan = [(task, trial) for trial in trials for task in self.sample(day)]
-        return solve_all(self.agent(subject), plan, day, spec.daily_cost_cap_usd, spec.concurrency)
+        return solve_all(self.agent(subject), plan, day, spec.daily_cost_cap_usd, spec.concurrency,
+                         ledger=Ledger(self.home / "ledger"), paid=adapter(spec.adapter).paid_work)
 
     def grade(self, pairs: list[tuple[Task, str]], trusted: bool, **options) -> list[Verdict]:
         return self.grader.grade_many(pairs, workers=self.config.grading_workers, trusted=trusted, **options)

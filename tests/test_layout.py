@@ -120,6 +120,7 @@ class EchoAgent:
     SETTINGS: dict = {}
     needs_model = needs_price = False
     trusted_patches = True
+    paid_work = False
 
     @classmethod
     def check_settings(cls, values, raw, at, base):

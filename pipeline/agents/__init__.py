@@ -57,7 +57,7 @@ class AgentWorld:
 
 
 def adapter(name: str) -> type:
-    """The class of a named adapter. Each declares SETTINGS, needs_model, needs_price,
+    """The class of a named adapter. Each declares SETTINGS, needs_model, needs_price, paid_work,
     trusted_patches, `check_settings(values, raw, at, base)` and `build(spec, world)`."""
     if name not in ADAPTERS:
         raise ValueError(f"adapter {name!r} is not one of {', '.join(ADAPTERS)}")

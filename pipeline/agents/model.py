@@ -8,10 +8,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pipeline.agents.exits import ExitClass
 from pipeline.tasks.model import Task
+
+if TYPE_CHECKING:
+    from pipeline.agents.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,15 @@ def solve_all(
     day: dt.date,
     daily_cost_cap_usd: float | None = None,
     workers: int = 1,
+    ledger: Ledger | None = None,
+    paid: bool = True,
 ) -> list[Attempt]:
     """Solve each (task, trial) of the day, `workers` at a time, in the plan's order.
 
     Once the attempts so far have cost `daily_cost_cap_usd`, no new attempt starts: the rest are
     recorded as skipped. Attempts already running finish, so the cap can be passed by at most
-    `workers` attempts.
+    `workers` attempts. With a `ledger`, an attempt already recorded (or run by another process)
+    is not run again (see `ledger`); `paid` says whether an interrupted one may be.
     """
     lock = threading.Lock()
     spent = [0.0]
@@ -96,7 +102,11 @@ def solve_all(
         if daily_cost_cap_usd is not None and so_far >= daily_cost_cap_usd:
             return skipped(agent.subject, task, day, trial, version,
                            f"daily cost cap ${daily_cost_cap_usd:g} reached (spent ${so_far:.2f})")
-        attempt = agent.solve(task, day, trial)
+        if ledger is None:
+            attempt = agent.solve(task, day, trial)
+        else:
+            attempt = ledger.solve(agent.subject, task, day, trial, version, paid,
+                                   lambda: agent.solve(task, day, trial))
         with lock:
             spent[0] += attempt.cost_usd
         return attempt

@@ -31,6 +31,7 @@ class ReplayAgent:
     SETTINGS = {"predictions": Setting(str, required=True)}
     needs_model = needs_price = False
     trusted_patches = False
+    paid_work = False  # it reads saved predictions
 
     @classmethod
     def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:

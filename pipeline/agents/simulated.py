@@ -95,6 +95,7 @@ class SimulatedAgent:
     SETTINGS: dict = {}  # its one field is the subject's `scenario`
     needs_model = needs_price = False
     trusted_patches = True  # it only emits the gold patch and patches derived from it
+    paid_work = False  # seeded and free: an interrupted attempt is simply run again
 
     @classmethod
     def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:

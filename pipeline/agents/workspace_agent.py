@@ -133,6 +133,7 @@ class DriverAdapter:
     needs_model = False
     needs_price = False
     trusted_patches = False  # patches of real agents are untrusted code
+    paid_work = True  # a vendor may bill every attempt: an interrupted one is never re-run (ledger)
 
     @classmethod
     def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:
