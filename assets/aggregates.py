@@ -50,7 +50,7 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
     window = context.partition_key_range
     start, end = dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
     subjects = [s.name for s in engine.config.subjects]
-    with engine.warehouse.connect() as connection:
+    with engine.warehouse.writer() as connection:
         written = refresh_candles(connection, start, end, context.run.run_id, subjects)
         params = {"start": start, "end": end}
         rows = connection.sql(DAY_SQL, params=params).pl()
@@ -86,7 +86,7 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
 )
 def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
-    with engine.warehouse.connect() as connection:
+    with engine.warehouse.writer() as connection:
         tables = detect(connection)
         for name, frame in tables.items():
             connection.register(f"new_{name}", frame)

@@ -40,3 +40,84 @@ def test_invalid_frame_is_rejected_and_old_partition_kept(tmp_path):
 def test_unknown_table_is_named(tmp_path):
     with pytest.raises(ValueError, match="unknown lake table 'nope'"):
         Warehouse(tmp_path).lake.partition_path("nope", date="x")
+
+
+HOLD_THE_WRITER = """
+import sys, time
+from pathlib import Path
+from pipeline.store.warehouse import Warehouse
+home, ready, release = (Path(p) for p in sys.argv[1:4])
+with Warehouse(home).writer() as connection:
+    connection.execute("INSERT INTO tallies VALUES (2)")  # committed, not yet published
+    ready.write_text("holding")
+    while not release.exists():
+        time.sleep(0.05)
+"""
+
+
+def wait_for(condition, what: str, timeout_s: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_readers_never_wait_for_a_writer_in_another_process(tmp_path):
+    import subprocess
+    import sys
+
+    warehouse = Warehouse(tmp_path / "home")
+    with warehouse.writer() as connection:
+        connection.execute("CREATE TABLE tallies (n INTEGER)")
+        connection.execute("INSERT INTO tallies VALUES (1)")
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_WRITER, str(warehouse.root), str(ready), str(release)])
+    try:
+        wait_for(lambda: ready.exists() or holder.poll() is not None, "the writer to hold the lock")
+        assert holder.poll() is None, "the writer process died"
+        # the last published write, at once, while the writer holds DuckDB's lock
+        assert warehouse.query("SELECT sum(n) AS n FROM tallies")["n"][0] == 1
+        cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "query", "SELECT count(*) AS c FROM tallies",
+                              "--format", "csv"], capture_output=True, text=True, timeout=120,
+                             env={**__import__("os").environ, "CANDLEBENCH_HOME": str(warehouse.root)})
+        assert cli.returncode == 0 and cli.stdout.splitlines() == ["c", "1"], cli.stderr
+        with warehouse.reader() as reading:  # a reader open does not hold the writer up either
+            release.write_text("go")
+            assert holder.wait(120) == 0
+            assert reading.execute("SELECT sum(n) FROM tallies").fetchone() == (1,)
+    finally:
+        release.write_text("go")
+        holder.wait(120)
+    assert warehouse.query("SELECT sum(n) AS n FROM tallies")["n"][0] == 3  # published when it let go
+
+
+def test_a_moved_home_and_a_quote_in_its_path_read_their_own_lake(tmp_path):
+    import shutil
+
+    first = Warehouse(tmp_path / "it's home")
+    day = dt.date(2026, 1, 1)
+    first.lake.write_partition("samples", samples(day, 4), date=day)
+    with first.writer() as connection:  # an aggregate built over the lake's view
+        connection.execute("CREATE TABLE sampled AS SELECT count(*) AS n FROM samples")
+    moved = Warehouse(tmp_path / "restored")
+    shutil.copytree(first.root, moved.root)
+    shutil.rmtree(first.root)
+    moved.lake.write_partition("samples", samples(day, 2), date=day)  # the copy is its own home now
+    assert moved.query("SELECT count(*) AS n FROM samples")["n"][0] == 2
+    assert moved.query("SELECT n FROM sampled")["n"][0] == 4
+    with moved.writer() as connection:
+        assert connection.execute("SELECT count(*) FROM samples").fetchone() == (2,)
+
+
+def test_a_bad_query_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    from pipeline.cli import main
+
+    warehouse = Warehouse(tmp_path)
+    with warehouse.writer() as connection:
+        connection.execute("CREATE TABLE candles (n INTEGER)")
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    assert main(["query", "SELECT nope FROM candles"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("candlebench query: query 'SELECT nope FROM candles': ") and len(err.splitlines()) == 1

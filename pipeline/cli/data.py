@@ -9,16 +9,23 @@ from pipeline.cli.errors import UsageError
 
 
 def _query(args: argparse.Namespace) -> int:
+    import duckdb
     import polars as pl
 
     from pipeline.config import home
-    from pipeline.store.warehouse import Warehouse
+    from pipeline.store.warehouse import Warehouse, WarehouseBusy
 
     warehouse = Warehouse(home())
     if not warehouse.db_path.exists():
         raise UsageError(f"no warehouse at {warehouse.db_path}: run `candlebench demo` or `candlebench "
                          "backfill` first, or point CANDLEBENCH_HOME at an existing home")
-    frame = warehouse.query(args.sql)
+    try:
+        frame = warehouse.query(args.sql)
+    except WarehouseBusy as err:  # only before the first aggregation ever finished
+        print(f"candlebench query: {err}", file=sys.stderr)
+        return 1
+    except duckdb.Error as err:
+        raise UsageError(f"query {args.sql!r}: {str(err).strip().splitlines()[0]}") from None
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":

@@ -115,7 +115,7 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
 
 
 def _read(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
-    with warehouse.connect(read_only=True) as connection:
+    with warehouse.reader() as connection:
         tables = {name: connection.sql(sql).pl() for name, sql in TABLE_SQL.items()}
         tables["decisions"] = _optional(connection, "SELECT subject, date::VARCHAR AS date, decision "
                                         "FROM decisions")
