@@ -68,3 +68,38 @@ def test_a_rows_suite_resolves_next_to_the_config(tmp_path):
     assert config.run_scripts == tmp_path / "pro" / "run_scripts" and config.grading_memory_mb == 4096
     with pytest.raises(ConfigError, match="'run_scripts': .* is not a folder"):
         load_config(write(tmp_path, "trials: 1\nsuite: pro/tasks.jsonl\nrun_scripts: nope\nsubjects: []\n"))
+
+
+GOOD_PHASES = "subjects:\n  a:\n    - {day: 1, version: v1, pass_rate: 0.4}\n"
+
+
+@pytest.mark.parametrize("scenario, message", [
+    ("failure_modes: {empty: 0, wrong_fix: 0}\n" + GOOD_PHASES, "weights must be >= 0 with a positive sum"),
+    ("failure_modes: {empty: -1, wrong_fix: 2}\n" + GOOD_PHASES, "weights must be >= 0"),
+    ("failure_modes: {typo_mode: 1}\n" + GOOD_PHASES, "failure_modes must map some of empty, partial"),
+    ("subjects:\n  a:\n    - {day: 1, version: v1, pass_rate: 1.4}\n", "phase 1: pass_rate must be between 0 and 1"),
+    ("subjects:\n  a:\n    - {day: 0, version: v1, pass_rate: 0.4}\n", "phase 1: day must be a whole number"),
+    ("subjects:\n  b:\n    - {day: 1, version: v1, pass_rate: 0.4}\n", "no phases for subject 'a'"),
+    ("noise: -0.1\n" + GOOD_PHASES, "noise must be a number >= 0"),
+    ("start_date: 2026-13-01\n" + GOOD_PHASES, "scenario.yaml: month must be in 1..12"),
+    ("start_date: 'soon'\n" + GOOD_PHASES, "start_date 'soon' is not a date"),
+    ("subjects: [unclosed\n", "scenario .*scenario.yaml: while parsing"),
+])
+def test_a_scenario_is_checked_when_the_config_loads(tmp_path, scenario, message):
+    (tmp_path / "scenario.yaml").write_text(scenario)
+    path = write(tmp_path, "trials: 3\nsubjects:\n  - {name: a, adapter: simulated, scenario: scenario.yaml}\n")
+    with pytest.raises(ConfigError, match=f"subject a: field 'scenario': .*{message}"):
+        load_config(path)
+
+
+def test_check_says_not_ready_for_a_broken_scenario(tmp_path, monkeypatch, capsys):
+    from pipeline.cli import main
+
+    (tmp_path / "scenario.yaml").write_text("failure_modes: {empty: 0}\n" + GOOD_PHASES)
+    path = write(tmp_path, "trials: 3\nsubjects:\n  - {name: a, adapter: simulated, scenario: scenario.yaml}\n")
+    monkeypatch.setenv("CANDLEBENCH_CONFIG", str(path))
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
+    assert main(["check"]) == 1  # not ready
+    out = capsys.readouterr()
+    assert "failure_modes weights must be >= 0 with a positive sum" in out.out + out.err
+    assert "Traceback" not in out.out + out.err

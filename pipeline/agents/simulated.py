@@ -82,6 +82,54 @@ def wrong_fix(patch: str) -> str:
     )
 
 
+FAILURE_MODES = ("empty", "partial", "wrong_fix", "does_not_apply")
+
+
+def read_scenario(path: Path, subject: str) -> dict:
+    """A scenario file, checked whole before any attempt: ValueError naming the file and field."""
+    try:
+        scenario = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as err:  # ValueError: a YAML date like 2026-13-01
+        raise ValueError(f"scenario {path}: {' '.join(str(err).split())}") from None
+    where = f"scenario {path}"
+    if not isinstance(scenario, dict):
+        raise ValueError(f"{where}: expected a mapping with `subjects`")
+    subjects = scenario.get("subjects")
+    phases = subjects.get(subject) if isinstance(subjects, dict) else None
+    if not isinstance(phases, list) or not phases:
+        raise ValueError(f"{where}: no phases for subject {subject!r} under `subjects`")
+    for number, phase in enumerate(phases, start=1):
+        at = f"{where}: subject {subject!r}, phase {number}"
+        if not isinstance(phase, dict) or set(phase) != {"day", "version", "pass_rate"}:
+            raise ValueError(f"{at}: expected {{day, version, pass_rate}}, got {phase!r}")
+        if not _number(phase["pass_rate"]) or not 0.0 <= phase["pass_rate"] <= 1.0:
+            raise ValueError(f"{at}: pass_rate must be between 0 and 1, got {phase['pass_rate']!r}")
+        if not isinstance(phase["day"], int) or isinstance(phase["day"], bool) or phase["day"] < 1:
+            raise ValueError(f"{at}: day must be a whole number from 1, got {phase['day']!r}")
+    if not _number(scenario.get("noise", 0.0)) or scenario.get("noise", 0.0) < 0:
+        raise ValueError(f"{where}: noise must be a number >= 0, got {scenario.get('noise')!r}")
+    if scenario.get("start_date") is not None:
+        try:
+            dt.date.fromisoformat(str(scenario["start_date"]))
+        except ValueError:
+            raise ValueError(f"{where}: start_date {scenario['start_date']!r} is not a date "
+                             "(YYYY-MM-DD)") from None
+    for field in ("difficulty_levels", "difficulty"):
+        values = scenario.get(field) or {}
+        if not isinstance(values, dict) or not all(_number(v) for v in values.values()):
+            raise ValueError(f"{where}: {field} must map names to numbers, got {values!r}")
+    modes = scenario.get("failure_modes", {"wrong_fix": 1.0})
+    if not isinstance(modes, dict) or set(modes) - set(FAILURE_MODES):
+        raise ValueError(f"{where}: failure_modes must map some of {', '.join(FAILURE_MODES)} to weights")
+    if not all(_number(w) and w >= 0 for w in modes.values()) or not sum(modes.values()) > 0:
+        raise ValueError(f"{where}: failure_modes weights must be >= 0 with a positive sum, got {modes}")
+    return scenario
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class Phase:
     day: int
@@ -116,9 +164,7 @@ class SimulatedAgent:
         label_of: Callable[[str], str] | None = None,
         default_start: dt.date | None = None,
     ) -> None:
-        scenario = yaml.safe_load(Path(scenario_path).read_text())
-        if subject not in scenario.get("subjects", {}):
-            raise KeyError(f"scenario {scenario_path} has no subject {subject!r}")
+        scenario = read_scenario(Path(scenario_path), subject)
         self.subject = subject
         self.seed = scenario.get("seed", 0)
         self.noise = float(scenario.get("noise", 0.0))
@@ -129,10 +175,6 @@ class SimulatedAgent:
              for p in scenario["subjects"][subject]),
             key=lambda p: p.day,
         )
-        for phase in self.phases:
-            if not 0.0 <= phase.pass_rate <= 1.0:
-                raise ValueError(f"scenario {scenario_path}: subject {subject!r}, day {phase.day}: "
-                                 f"pass_rate must be between 0 and 1, got {phase.pass_rate}")
         levels = scenario.get("difficulty_levels", {})
         overrides = scenario.get("difficulty", {}) or {}
         self.difficulty = {

@@ -99,6 +99,12 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
             scenario = DEFAULTS / entry["scenario"]
         if not scenario.exists():
             raise ConfigError(f"{at}: field 'scenario': file {scenario} does not exist")
+        from pipeline.agents.simulated import read_scenario
+
+        try:
+            read_scenario(scenario, name)
+        except ValueError as err:
+            raise ConfigError(f"{at}: field 'scenario': {err}") from None
     model = _optional(entry, "model", str, at, "")
     if _adapter(adapter).needs_model and not model:
         raise ConfigError(f"{at}: missing field 'model' (the {adapter} adapter needs one)")
