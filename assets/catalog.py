@@ -7,6 +7,7 @@ import dagster as dg
 from pipeline.orchestration.partitions import date
 from pipeline.orchestration.resources import TrackerResource
 from pipeline.store.rows import sample_frame, task_frame
+from pipeline.store.sweep import sweep
 
 
 @dg.asset(
@@ -38,6 +39,8 @@ def task_catalog(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
 )
 def daily_sample(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
+    if swept := sweep(engine.home):  # each day's work starts clean of what killed runs left
+        context.log.info(str(swept))
     days = context.partition_keys
     for day in days:
         chosen = engine.sample(dt.date.fromisoformat(day))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import shutil
 import tempfile
@@ -71,7 +72,7 @@ class WorkspaceAgent:
             Path(folder).mkdir(parents=True, exist_ok=True)
             yield Path(folder).resolve()
             return
-        scratch = Path(tempfile.mkdtemp(prefix="cb-attempt-"))
+        scratch = Path(tempfile.mkdtemp(prefix=f"cb-attempt-{os.getpid()}-"))
         try:
             yield scratch
         finally:

@@ -7,6 +7,7 @@ is `outcomes.classify`; every grading leaves its artifacts in one folder that is
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -144,7 +145,7 @@ class Grader:
         if is_empty(patch) and not run_empty:
             return self._verdict(task, key, Outcome.EMPTY_PATCH, reason="the patch is empty", **fail), ""
         self.store.folder(key).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="cb-grade-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=f"cb-grade-{os.getpid()}-") as scratch:
             workdir, workspace = Path(scratch) / "app", Path(scratch) / "workspace"
             workspace.mkdir()
             try:

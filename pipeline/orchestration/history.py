@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from dagster._core.storage.tags import (
 from pipeline import clock
 from pipeline.config import PROJECT_ROOT, TrackingConfig, home, load_config, pin_demo_config
 from pipeline.orchestration.partitions import date_key
+from pipeline.store.sweep import sweep
 
 # The console shows warnings only; every event still lands in the instance's event log (the UI).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -108,6 +110,8 @@ def prepare_dagster_home() -> Path:
     if not link.exists() and not link.is_symlink():
         link.symlink_to(PROJECT_ROOT / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    if swept := sweep(home()):
+        print(swept, file=sys.stderr)
     with dg.DagsterInstance.get() as instance:  # DuckDB has one writer: so does its pool
         if instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count != 1:
             instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
