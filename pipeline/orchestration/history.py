@@ -29,6 +29,7 @@ from dagster._core.storage.tags import (
 from pipeline import clock
 from pipeline.config import PROJECT_ROOT, TrackingConfig, home, load_config, pin_demo_config
 from pipeline.orchestration.partitions import date_key
+from pipeline.orchestration.runs import reap_dead_runs
 from pipeline.store.sweep import sweep
 
 # The console shows warnings only; every event still lands in the instance's event log (the UI).
@@ -113,6 +114,9 @@ def prepare_dagster_home() -> Path:
     if swept := sweep(home()):
         print(swept, file=sys.stderr)
     with dg.DagsterInstance.get() as instance:  # DuckDB has one writer: so does its pool
+        if reaped := reap_dead_runs(instance):
+            print(f"marked {len(reaped)} runs failed whose process died "
+                  f"({', '.join(r[:8] for r in reaped)}); their pool slots are free again", file=sys.stderr)
         if instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count != 1:
             instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
     return dagster_home

@@ -57,7 +57,7 @@ def sweep(home: Path, scratch: Path | None = None, now: float | None = None) -> 
     root = Path(scratch or tempfile.gettempdir())
     for path in root.glob("cb-*-*-*") if root.is_dir() else ():
         match = SCRATCH.match(path.name)
-        if match and path.is_dir() and not _alive(int(match.group(1))):
+        if match and path.is_dir() and not alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
             folders += 1
     artifacts = 0
@@ -80,7 +80,8 @@ def _older(path: Path, now: float) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this host's pid namespace is running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
