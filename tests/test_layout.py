@@ -170,3 +170,14 @@ def test_an_adapter_and_a_sandbox_backend_are_each_one_file_and_one_registry_lin
     assert type(sandbox.open_sandbox(loaded.sandbox)).__name__ == "LoggedSandbox"
     attempt = agent.solve(SimpleNamespace(instance_id="calc-1"), dt.date(2026, 12, 1), 1)
     assert (attempt.subject, attempt.exit_class) == ("echo-1", "completed")
+
+
+def test_the_history_runner_reads_the_partitions_only_after_the_demo_pins_its_config():
+    """Date partitions are fixed when `pipeline.orchestration.partitions` is imported (from the
+    config's start_date): importing the runner must not import them, or `demo --end <day>` would
+    build partitions from the unpinned config and refuse its own first day."""
+    probe = ("import sys, pipeline.orchestration.history, pipeline.cli.history; "
+             "print(sorted(m for m in sys.modules if m in ('pipeline.definitions', "
+             "'pipeline.orchestration.partitions')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

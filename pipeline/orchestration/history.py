@@ -28,7 +28,6 @@ from dagster._core.storage.tags import (
 
 from pipeline import clock
 from pipeline.config import PROJECT_ROOT, TrackingConfig, home, load_config, pin_demo_config
-from pipeline.orchestration.partitions import date_key
 from pipeline.orchestration.runs import reap_dead_runs
 from pipeline.store.sweep import sweep
 
@@ -153,7 +152,7 @@ def plan_history(
     for offset in range(days):
         day = (start + dt.timedelta(days=offset)).isoformat()
         for name in subjects:
-            key = date_key(day, name)
+            key = dg.MultiPartitionKey({"date": day, "subject": name})
             if regrade_only:
                 if str(key) in attempted:
                     partitions.append(key)
