@@ -30,6 +30,7 @@ from pipeline import clock
 from pipeline.config import PROJECT_ROOT, TrackingConfig, home, load_config, pin_demo_config
 from pipeline.orchestration.runs import reap_dead_runs
 from pipeline.store.sweep import sweep
+from pipeline.store.warehouse import Warehouse
 
 # The console shows warnings only; every event still lands in the instance's event log (the UI).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -130,7 +131,9 @@ def plan_history(
     regrade_only: bool = False,
     redo: bool = False,
 ) -> Plan:
-    """Check the window and subjects against the config, then list the partitions to run."""
+    """Check the window and subjects against the config, then list the partitions to run: those
+    not graded yet, and those whose evaluations do not grade exactly their stored attempts (the
+    ledger makes running them again free: recorded attempts are not paid twice)."""
     start = end - dt.timedelta(days=days - 1)
     if days < 1:
         raise HistoryError(f"the window is empty: it ends on {end}, before it starts")
@@ -148,6 +151,7 @@ def plan_history(
     subjects = list(dict.fromkeys(subjects or configured))
     done = set() if redo else instance.get_materialized_partitions(dg.AssetKey("patch_evaluations"))
     attempted = instance.get_materialized_partitions(dg.AssetKey("agent_attempts"))
+    lake = Warehouse(home()).lake
     partitions, kept = [], 0
     for offset in range(days):
         day = (start + dt.timedelta(days=offset)).isoformat()
@@ -156,8 +160,8 @@ def plan_history(
             if regrade_only:
                 if str(key) in attempted:
                     partitions.append(key)
-            elif str(key) in done:
-                kept += 1
+            elif str(key) in done and lake.graded_consistently(subject=name, date=day):
+                kept += 1  # a stale one (evaluations of attempts no longer stored) runs again
             else:
                 partitions.append(key)
     return Plan(start, end, subjects, partitions, kept, regrade_only)

@@ -46,6 +46,17 @@ class Lake:
         """Rows built with the table's declaration (`TABLES[table].row`), written as one partition."""
         return self.write_partition(table, TABLES[table].frame(rows), **keys)
 
+    def graded_consistently(self, **keys: object) -> bool:
+        """Whether a partition's evaluations grade exactly its stored attempts: a re-run killed
+        between its two writes leaves evaluations of attempts that are no longer stored."""
+        attempts, evaluations = (self.partition_path(t, **keys) for t in ("attempts", "evaluations"))
+        if not attempts.exists() or not evaluations.exists():
+            return False
+        def ids(path: Path) -> set[str]:
+            return set(pl.read_parquet(path, columns=["attempt_id"])["attempt_id"])
+
+        return ids(attempts) == ids(evaluations)
+
     def read_partition(self, table: str, **keys: object) -> pl.DataFrame | None:
         path = self.partition_path(table, **keys)
         return pl.read_parquet(path) if path.exists() else None
