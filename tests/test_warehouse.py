@@ -121,3 +121,37 @@ def test_a_bad_query_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
     assert main(["query", "SELECT nope FROM candles"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("candlebench query: query 'SELECT nope FROM candles': ") and len(err.splitlines()) == 1
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 512 KiB tmpfs: a full disk for real (needs root, as CI has)."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs in CI: {made.stderr.decode().strip()}")
+        pytest.skip(f"a full-disk test needs to mount a tmpfs (root): {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_named_and_the_stored_partition_kept(small_disk):
+    from pipeline.store.lake import DiskFull
+
+    lake = Warehouse(small_disk).lake
+    day = dt.date(2026, 1, 1)
+    lake.write_partition("samples", samples(day, 3), date=day)
+    import secrets
+
+    huge = samples(day, 20_000).with_columns(  # incompressible: 1.3 MB of random ids
+        instance_id=pl.Series([secrets.token_hex(32) for _ in range(20_000)]))
+    with pytest.raises(DiskFull, match=r"disk full: cannot write samples partition .*date=2026-01-01 "
+                                       r"\(\d+ bytes free\); the stored partition is unchanged"):
+        lake.write_partition("samples", huge, date=day)
+    assert lake.read_partition("samples", date=day).height == 3
+    assert not [p for p in small_disk.rglob(".part-*")]  # no half-written file left behind

@@ -8,13 +8,19 @@ new one, never half of one, and re-running a partition replaces it: no duplicate
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import uuid
 from pathlib import Path
 
 import polars as pl
 
 from pipeline.store.tables import TABLES
+
+
+class DiskFull(OSError):
+    """No space left for a partition: named as such, never as a corrupt file."""
 
 
 class Lake:
@@ -38,6 +44,12 @@ class Lake:
         try:
             frame.write_parquet(tmp)
             os.replace(tmp, path)
+        except (OSError, pl.exceptions.PolarsError) as err:
+            if getattr(err, "errno", None) == errno.ENOSPC or "os error 28" in str(err):
+                raise DiskFull(f"disk full: cannot write {table} partition {path.parent} "
+                               f"({shutil.disk_usage(path.parent).free} bytes free); the stored "
+                               "partition is unchanged") from None
+            raise
         finally:
             tmp.unlink(missing_ok=True)
         return path
