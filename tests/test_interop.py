@@ -306,7 +306,8 @@ def test_pro_task_in_its_published_image(task, tmp_path, monkeypatch, sweap_imag
     assert "run in their SWE-Bench-Pro image, which needs Docker" in capsys.readouterr().err
     assert cli(["grade", "--tasks", str(rows), "--predictions", str(tmp_path / "p.jsonl"),
                 "--sandbox", "docker", "--out", str(out), "--timeout", "120", "--memory-mb", "1024",
-                "--tmp-mb", "64"]) == 0, capsys.readouterr()
+                "--tmp-mb", "64"]) == 1  # reports written, one evaluation missing: scripts must know
+    assert "1 of 2 evaluations failed in the harness" in capsys.readouterr().err
     assert json.loads((out / "eval_results.json").read_text()) == {in_image.instance_id: True}
     errors = json.loads((out / "infra_errors.json").read_text())
     assert list(errors) == ["gone"]

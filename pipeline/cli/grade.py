@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.grading import Grader
+from pipeline.grading.outcomes import Outcome
 from pipeline.grading.reports import write_reports
 from pipeline.sandbox import BACKENDS, Limits, SandboxUnavailable, open_sandbox
 from pipeline.tasks import open_suite
@@ -61,7 +62,10 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    """`candlebench grade`: grade a predictions file without Dagster; write both report formats."""
+    """`candlebench grade`: grade a predictions file without Dagster; write both report formats.
+
+    Exit status: 0 every evaluation graded, 1 some were harness errors (reports still written),
+    2 bad input."""
     from pipeline.config import home
 
     def fail(message: str) -> int:
@@ -107,6 +111,11 @@ def grade_command(args: argparse.Namespace) -> int:
           + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
     for name, path in files.items():
         print(f"{name}: {path}")
+    broken = counts[Outcome.HARNESS_ERROR]
+    if broken:  # the reports are written, but some numbers are missing: scripts must not read 0
+        print(f"candlebench grade: {broken} of {len(verdicts)} evaluations failed in the harness "
+              "(see their reason above); exit status 1", file=sys.stderr)
+        return 1
     return 0
 
 
