@@ -289,7 +289,7 @@ def queue_a_regrade(instance, env: dict, daemon: Daemon, log: Path) -> None:
     backfill = wait_for(finished, "the queued backfill", daemon, log)
     assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-    assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), describe(instance, runs)
     candles_runs = [r for r in runs if "candles" in str(r.asset_selection)]
     assert len(candles_runs) == 1  # three days of candles, one run
 
@@ -313,6 +313,21 @@ def _scheduled(instance) -> set[str]:
     """Schedules the daemon has taken up (it records when it first saw each)."""
     return {state.name for state in instance.all_instigator_state()
             if state.instigator_type.value == "SCHEDULE" and state.instigator_data.start_timestamp}
+
+
+def describe(instance, runs) -> str:
+    """Each run's job, partition, status and retry, and why a failed one failed: what a failing
+    assertion on runs needs to say."""
+    lines = []
+    for run in runs:
+        why = ""
+        if run.status == dg.DagsterRunStatus.FAILURE:
+            failures = [e for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.is_failure]
+            why = failures[0].dagster_event.message if failures else "no failure event"
+        lines.append(f"{run.run_id[:8]} {run.status.value} {sorted(run.asset_selection or [])} "
+                     f"partition={run.tags.get('dagster/partition')} retry={run.tags.get('dagster/retry_number')} "
+                     f"{why[:300]}")
+    return "\n".join(lines)
 
 
 def _tick_count(instance, name: str) -> int:
