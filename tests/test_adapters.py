@@ -447,7 +447,7 @@ def test_subject_fields_and_defaults(tmp_path):
     assert (spec.trials, spec.timeout_s, spec.daily_cost_cap_usd, spec.concurrency) == (5, 600.0, 20.0, 2)
     assert spec.price.cost(1_000_000, 1_000_000, 0) == pytest.approx(11.25)
     assert spec.settings["sandbox"] == "workspace-write" and spec.settings["max_turns"] is None
-    assert subject(tmp_path, {"name": "s", "adapter": "simulated", "scenario": "scenario.yaml"},
+    assert subject(tmp_path, {"name": "sim-codex", "adapter": "simulated", "scenario": "scenario.yaml"},
                    trials=3).trials == 3
 
 

@@ -20,16 +20,13 @@ from pipeline.agents.process import (
     Finished,
     agent_env,
     classify_failure,
-    cli_version,
     describe,
-    executable_sha256,
     last_json_object,
-    pinned_binary,
     run_process,
 )
 from pipeline.agents.session import Run, Session, Usage
-from pipeline.agents.workspace_agent import ENV_SETTING, DriverAdapter, check_cli_version
-from pipeline.config import Setting, Subject
+from pipeline.agents.workspace_agent import ENV_SETTING, VendorCli, check_cli_version
+from pipeline.config import Setting
 
 KEYS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
 BUDGET_SUBTYPES = ("error_max_turns", "error_max_budget_usd")
@@ -40,8 +37,9 @@ ARGV_PROMPT_LIMIT = 100_000  # longer prompts go through stdin (one argument is 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
 
 
-class ClaudeCode(DriverAdapter):
+class ClaudeCode(VendorCli):
     name = "claude-code"
+    KEYS = KEYS
     needs_model = True
     SETTINGS = {
         "executable": Setting(str, "claude"),
@@ -60,27 +58,6 @@ class ClaudeCode(DriverAdapter):
     def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:
         check_cli_version(values, raw, at)
         return values
-    self_contained = False
-
-    def __init__(self, subject: Subject) -> None:
-        self.model = subject.model
-        self.settings = subject.settings
-        self.secret_env = tuple(dict.fromkeys([*KEYS, *self.settings["env"]]))
-        self._executable = ""
-
-    def executable(self) -> str:
-        """The pinned binary from the CLI cache when `cli_version` is set, else `executable` on PATH."""
-        if not self._executable:
-            pinned = self.settings["cli_version"]
-            self._executable = pinned_binary(self.name, pinned) if pinned else self.settings["executable"]
-        return self._executable
-
-    def version(self) -> str:
-        return f"claude-code {cli_version([self.executable(), '--version'])} / {self.model}"
-
-    def sha256(self) -> str:
-        return executable_sha256(self.executable())
-
     def command(self, prompt: str) -> tuple[list[str], str | None]:
         s = self.settings
         # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin

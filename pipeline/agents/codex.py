@@ -19,15 +19,12 @@ from pipeline.agents.exits import ExitClass
 from pipeline.agents.process import (
     agent_env,
     classify_failure,
-    cli_version,
     describe,
-    executable_sha256,
-    pinned_binary,
     run_process,
 )
 from pipeline.agents.session import Run, Session, Usage
-from pipeline.agents.workspace_agent import ENV_SETTING, DriverAdapter, check_cli_version
-from pipeline.config import ConfigError, Price, Setting, Subject
+from pipeline.agents.workspace_agent import ENV_SETTING, VendorCli, check_cli_version
+from pipeline.config import ConfigError, Price, Setting
 
 KEYS = ("CODEX_API_KEY", "OPENAI_API_KEY")
 ARGV_PROMPT_LIMIT = 100_000
@@ -38,8 +35,9 @@ REFUSAL = "reason: content_filter"  # how codex reports a response the model's f
 CODEX_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 
 
-class Codex(DriverAdapter):
+class Codex(VendorCli):
     name = "codex"
+    KEYS = KEYS
     needs_model = needs_price = True  # codex reports tokens only: cost comes from the price
     SETTINGS = {
         "executable": Setting(str, "codex"),
@@ -59,28 +57,6 @@ class Codex(DriverAdapter):
             if not isinstance(value, str | int | float | bool | list):
                 raise ConfigError(f"{at}: field 'settings.config.{key}' must be a scalar or a list")
         return values
-    self_contained = False
-
-    def __init__(self, subject: Subject) -> None:
-        self.model = subject.model
-        self.settings = subject.settings
-        self.price: Price = subject.price
-        self.secret_env = tuple(dict.fromkeys([*KEYS, *self.settings["env"]]))
-        self._executable = ""
-
-    def executable(self) -> str:
-        """The pinned binary from the CLI cache when `cli_version` is set, else `executable` on PATH."""
-        if not self._executable:
-            pinned = self.settings["cli_version"]
-            self._executable = pinned_binary(self.name, pinned) if pinned else self.settings["executable"]
-        return self._executable
-
-    def version(self) -> str:
-        return f"codex {cli_version([self.executable(), '--version'])} / {self.model}"
-
-    def sha256(self) -> str:
-        return executable_sha256(self.executable())
-
     def command(self, session: Session) -> tuple[list[str], str | None]:
         s = self.settings
         # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin

@@ -17,7 +17,14 @@ from urllib.parse import quote
 
 from pipeline.agents.exits import ExitClass
 from pipeline.agents.model import Attempt, now
-from pipeline.agents.process import backoff, redact, secret_values
+from pipeline.agents.process import (
+    backoff,
+    cli_version,
+    executable_sha256,
+    pinned_binary,
+    redact,
+    secret_values,
+)
 from pipeline.agents.session import Driver, Run, Session, Transcript, Usage
 from pipeline.agents.workspace import Checkout, Workspace
 from pipeline.config import ConfigError, Setting, Subject
@@ -147,6 +154,33 @@ class DriverAdapter:
         return WorkspaceAgent(spec.name, cls(spec), world.checkout, world.transcripts,
                               timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s,
                               image_of=world.image_of)
+
+
+class VendorCli(DriverAdapter):
+    """A vendor's agent CLI (`name` is its CLI cache name): the pinned binary from the cache when
+    `cli_version` is set, else `executable` on PATH; `KEYS` are its API-key variables."""
+
+    KEYS: tuple[str, ...] = ()
+    self_contained = False
+
+    def __init__(self, subject: Subject) -> None:
+        self.model = subject.model
+        self.settings = subject.settings
+        self.price = subject.price
+        self.secret_env = tuple(dict.fromkeys([*self.KEYS, *self.settings["env"]]))
+        self._executable = ""
+
+    def executable(self) -> str:
+        if not self._executable:
+            pinned = self.settings["cli_version"]
+            self._executable = pinned_binary(self.name, pinned) if pinned else self.settings["executable"]
+        return self._executable
+
+    def version(self) -> str:
+        return f"{self.name} {cli_version([self.executable(), '--version'])} / {self.model}"
+
+    def sha256(self) -> str:
+        return executable_sha256(self.executable())
 
 
 def check_cli_version(values: dict, raw: dict, at: str) -> None:

@@ -99,12 +99,6 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
             scenario = DEFAULTS / entry["scenario"]
         if not scenario.exists():
             raise ConfigError(f"{at}: field 'scenario': file {scenario} does not exist")
-        from pipeline.agents.simulated import read_scenario
-
-        try:
-            read_scenario(scenario, name)
-        except ValueError as err:
-            raise ConfigError(f"{at}: field 'scenario': {err}") from None
     model = _optional(entry, "model", str, at, "")
     if _adapter(adapter).needs_model and not model:
         raise ConfigError(f"{at}: missing field 'model' (the {adapter} adapter needs one)")
@@ -115,7 +109,7 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
             f"{at}: field 'price': no price for model {model!r}; add it under the top-level 'prices' "
             "(USD per million tokens: input, output, cached_input; 0 for a local model)"
         )
-    return Subject(
+    subject = Subject(
         name=name,
         adapter=adapter,
         label=_optional(entry, "label", str, at, ""),
@@ -130,3 +124,11 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
         backoff_s=_optional(entry, "backoff_s", float, at, 2.0, minimum=0),
         price=price,
     )
+    if scenario is not None:  # checked whole now, not when the first attempt runs
+        from pipeline.agents.simulated import read_scenario
+
+        try:
+            read_scenario(scenario, name)
+        except ValueError as err:
+            raise ConfigError(f"{at}: field 'scenario': {err}") from None
+    return subject
