@@ -1,6 +1,8 @@
 """Grading rules: parsing, the apply chain, invalid runs, skipped tests, timeouts, trust, cache,
 unsafe patch paths, nonce-marked results, harness errors and tampering."""
 
+import difflib
+
 import pytest
 
 from pipeline.grading import Grader
@@ -11,6 +13,7 @@ from pipeline.grading.runners import parse_marked, parse_pytest
 from pipeline.sandbox import Limits
 from pipeline.sandbox.process import ProcessSandbox
 from pipeline.tasks import Task
+from pipeline.tasks.demo import SUITE_DIR
 
 
 def task_of(suite, instance_id="demo__textkit-001"):
@@ -103,10 +106,9 @@ def test_unapplicable_patch_is_patch_failed(suite, grader):
 def test_timeout_is_classified_and_killed(suite, tmp_path):
     task = task_of(suite)
     grader = Grader(suite.checkout, ProcessSandbox(), tmp_path, Limits(timeout_s=2))
-    sleepy = (
-        "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n"
-        "+++ b/conftest.py\n@@ -0,0 +1,2 @@\n+import time\n+time.sleep(30)\n"
-    )
+    slug = (SUITE_DIR / "projects/textkit/textkit/slug.py").read_text().splitlines(keepends=True)
+    sleepy = "diff --git a/textkit/slug.py b/textkit/slug.py\n" + "".join(difflib.unified_diff(
+        slug, [*slug, "import time\n", "time.sleep(30)\n"], "a/textkit/slug.py", "b/textkit/slug.py"))
     verdict = grader.grade(task, sleepy)
     assert verdict.outcome == "timeout"
     assert verdict.duration_s < 10
