@@ -1,4 +1,5 @@
-"""pipeline.tasks.checkout_cache: base trees keyed by image id, overlay work trees, in docker and bubblewrap."""
+"""pipeline.tasks.checkout_cache: base trees keyed by image id, overlay work trees, in docker and
+bubblewrap."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.tasks.checkout_cache import AppCache, _git, chown_unowned
 from pipeline.sandbox import Limits, SandboxUnavailable
 from pipeline.sandbox.bubblewrap import BubblewrapSandbox
 from pipeline.sandbox.docker import DockerSandbox
+from pipeline.tasks.checkout_cache import AppCache, _git, chown_unowned
 
 
 class Source:
