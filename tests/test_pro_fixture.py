@@ -268,6 +268,9 @@ def test_candlebench_grades_as_pros_harness_does(fixture, daemon, grader, patch_
 
 def test_a_pro_rows_grade_needs_no_demo_image(fixture, daemon, grader):
     """Only the task's image is asked for: the sandbox's own (the demo image) never is."""
+    (task,) = load_rows(FIXTURE / "rows.jsonl")
+    assert grader.environment(task) == daemon.image_id(fixture.image).removeprefix("sha256:")[:16]
+    assert grader.not_run(task, "skipped", "not launched").env_fingerprint == grader.environment(task)
     assert grader._fingerprint is None and DEMO_IMAGE not in grader.sandbox._ids
 
 

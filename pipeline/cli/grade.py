@@ -106,7 +106,8 @@ def grade_command(args: argparse.Namespace) -> int:
     files = write_reports(out, args.run_id, tasks, predictions, verdicts)
     counts = Counter(v.outcome for v in verdicts.values())
     for verdict in sorted(verdicts.values(), key=lambda v: v.instance_id):
-        print(f"  {verdict.instance_id:40} {verdict.outcome:13} {verdict.reason[:70]}")
+        flag = " [tampered]" if verdict.tampered else ""
+        print(f"  {verdict.instance_id:40} {verdict.outcome:13}{flag} {verdict.reason[:70]}")
     print(f"{counts['resolved']}/{len(verdicts)} resolved; "
           + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
     for name, path in files.items():
