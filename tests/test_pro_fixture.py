@@ -20,7 +20,7 @@ from pro_reference import entry_script, run_pro_harness, strip_binary_hunks  # t
 
 from pipeline.cli import main
 from pipeline.sandbox import DEMO_IMAGE
-from pipeline.sandbox.dockerfile import Instruction, Stage, parse_dockerfile, parse_env
+from pipeline.sandbox.dockerfile import DockerfileError, Instruction, Stage, parse_dockerfile, parse_env
 from pipeline.tasks.pro import pro_image
 from pipeline.tasks.pro_images import (
     INPUTS_LABEL,
@@ -81,7 +81,7 @@ def test_parse_dockerfile_keeps_heredocs_and_joins_continuations():
         ("ENV", 'A="1 2" B=3', 7), ("RUN", "cat <<'EOF' > /s.sh\n#!/bin/bash\n\necho $HOME\nEOF", 8),
         ("RUN", "/s.sh", 13),
     ]
-    with pytest.raises(ProImageError, match="never closed"):
+    with pytest.raises(DockerfileError, match="never closed"):
         parse_dockerfile("FROM x\nRUN cat <<EOF\nno end\n")
 
 
@@ -89,7 +89,7 @@ def test_parse_env_forms():
     assert parse_env('PYTEST_ADDOPTS="--tb=short -v"') == [("PYTEST_ADDOPTS", "--tb=short -v")]
     assert parse_env("A=1 B='two words'") == [("A", "1"), ("B", "two words")]
     assert parse_env("LEGACY some value") == [("LEGACY", "some value")]
-    with pytest.raises(ProImageError, match="variable"):
+    with pytest.raises(DockerfileError, match="variable"):
         parse_env("PATH=$PATH:/x")
 
 
