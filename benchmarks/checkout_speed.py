@@ -13,8 +13,8 @@ would, and removes the work tree; the median of `--runs`, the one-time export ap
   `git reset --hard <base>; git checkout <base>`, removed with the scratch folder;
 - copy of the base tree: the cache's prepared tree (already at base) copied, no git;
 - overlay: checkout_cache.AppCache, an overlay mount on the base tree (already the sandbox
-  uid's; metacopy when the kernel has it), handed over as sandbox._hand_over does today (a chown
-  of every entry: every file is copied up) and as proposed (checkout_cache.chown_unowned: only
+  uid's; metacopy when the kernel has it), handed over by a chown of every entry (every file
+  is copied up) and as sandbox.supervisor.hand_over does (checkout_cache.chown_unowned: only
   entries not owned yet), released after;
 - shared clone: `git clone --shared --no-checkout` + checkout + copy of the untracked files, for
   reference only (its .git points at a host path the sandbox does not have).
@@ -160,9 +160,9 @@ def measure(name: str, source, image: str, base: str, runs: int, scratch: Path) 
     methods = {  # (make, remove, hand the tree to the sandbox uid)
         "copy (before)": (lambda d: today(task, d), lambda d: None, _chown_tree),
         "copy of the base tree": (lambda d: copy_cache.checkout(image, base, d), lambda d: None, _chown_tree),
-        "overlay, today's _hand_over (chown all)": (
+        "overlay, chown every entry": (
             lambda d: cache.checkout(image, base, d), cache.release, _chown_tree),
-        "overlay, proposed _hand_over (chown unowned)": (
+        "overlay, chown unowned (hand_over)": (
             lambda d: cache.checkout(image, base, d), cache.release, chown_unowned),
         "shared clone (reference)": (shared_clone(today.source(image), base), lambda d: None, _chown_tree),
     }

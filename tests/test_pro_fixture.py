@@ -41,6 +41,7 @@ IID = f"instance_ansible__ansible-{COMMITS}"
 TAG = f"ansible.ansible-ansible__ansible-{COMMITS}"  # the row's dockerhub_tag
 F2P = "test/units/plugins/connection/test_winrm.py::TestWinRMKerbAuth::test_exec_command_get_output_timeout"
 WRONG_PATCH = Path(__file__).parent / "pro_patches" / "wrong_winrm.diff"
+BROKEN_PATCH = Path(__file__).parent / "pro_patches" / "broken_winrm.diff"  # winrm.py no longer parses
 
 
 def _unavailable(reason: str) -> None:
@@ -247,10 +248,12 @@ def grader(fixture, daemon, tmp_path_factory):
                   image_of=suite.image, apply_rule=suite.apply_rule, release=suite.release)
 
 
-@pytest.mark.parametrize("patch_class", ["gold", "empty", "wrong"])
+@pytest.mark.parametrize("patch_class", ["gold", "empty", "wrong", "broken"])
 def test_candlebench_grades_as_pros_harness_does(fixture, daemon, grader, patch_class):
-    """Same per-test statuses and the same resolution; the empty patch graded as a control."""
-    patch = {"gold": fixture.row["patch"], "empty": "", "wrong": WRONG_PATCH.read_text()}[patch_class]
+    """Same per-test statuses and the same resolution; the empty patch graded as a control. A patch
+    that breaks the module the tests import is the patch's failure, never a harness error."""
+    patch = {"gold": fixture.row["patch"], "empty": "", "wrong": WRONG_PATCH.read_text(),
+             "broken": BROKEN_PATCH.read_text()}[patch_class]
     pro = _pro(fixture, daemon, patch)
     (task,) = load_rows(FIXTURE / "rows.jsonl")
     started = time.monotonic()
