@@ -267,14 +267,15 @@ class Grader:
         return verdict, script
 
     def _base_gives_results(self, task: Task) -> bool:
-        """Whether the unpatched tree's run parses test results: the harness control, graded once."""
+        """Whether the unpatched tree's run parses test results: the harness control (its cached
+        verdict when there is one). Only a yes is remembered: a harness failure may pass."""
         with self._guard:
-            known = self._base_results.get(task.instance_id)
-        if known is None:
-            control = self.grade(task, "", run_empty=True)
-            known = control.outcome != Outcome.HARNESS_ERROR and bool(control.tests)
-            with self._guard:
-                self._base_results[task.instance_id] = known
+            if self._base_results.get(task.instance_id):
+                return True
+        control = self.grade(task, "", run_empty=True)
+        known = control.outcome != Outcome.HARNESS_ERROR and bool(control.tests)
+        with self._guard:
+            self._base_results[task.instance_id] = known
         return known
 
     def _restores_cleanly(self, task: Task, workdir: Path) -> bool:
