@@ -434,7 +434,7 @@ def test_retry_backoff_and_failure_classes():
     ({"name": "a", "adapter": "claude-code", "model": "m", "settings": {"env": ["NOT-A-NAME"]}},
      "subject a: field 'settings.env'"),
     ({"name": "claude-code/opus", "adapter": "simulated", "scenario": "scenario.yaml"},
-     "subject claude-code/opus: field 'name' must not contain"),  # hive paths read it back as "claude-code"
+     "subject claude-code/opus: field 'name' 'claude-code/opus' must be 1-64 letters"),  # hive paths read it back as "claude-code"
 ])
 def test_invalid_subject_fails_at_load_naming_subject_and_field(tmp_path, entry, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("$", r"\$")):
