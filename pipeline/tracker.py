@@ -75,7 +75,9 @@ class Tracker:
                         tmp_mb=self.config.grading_tmp_mb)
         return Grader(self.suite.checkout, self.sandbox, self.warehouse.artifacts, limits,
                       allow_untrusted_unsandboxed=self.config.allow_untrusted_patches_without_sandbox,
-                      runner=self.suite.runner, image_of=self.suite.image)
+                      runner=self.suite.runner, image_of=self.suite.image,
+                      apply_rule=self.config.apply_rule or self.suite.apply_rule,
+                      release=getattr(self.suite, "release", None))
 
     def run_attempts(self, subject: str, day: dt.date, trials: range | None = None) -> list[Attempt]:
         """Every trial of every sampled task, trial by trial, within the subject's daily cost cap.

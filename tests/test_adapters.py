@@ -85,7 +85,7 @@ def _docker_ready() -> bool:
     try:
         from pipeline.sandbox.docker import DockerSandbox
 
-        DockerSandbox()
+        DockerSandbox().fingerprint()  # the demo image is resolved on first need
         return True
     except Exception:  # no daemon, no image, no docker package: grade elsewhere
         return False

@@ -1,16 +1,19 @@
 """Grading rules: parsing, the apply chain, invalid runs, skipped tests, timeouts, trust, cache,
 unsafe patch paths, nonce-marked results, harness errors and tampering."""
 
+import difflib
+
 import pytest
 
 from pipeline.grading import Grader
 from pipeline.grading.artifacts import grade_key
 from pipeline.grading.outcomes import RunFacts, classify
 from pipeline.grading.patches import apply_patch, strip_binary_hunks, unsafe_paths
-from pipeline.grading.runners import parse_marked, parse_pytest
+from pipeline.grading.runners import PytestRunner, parse_marked, parse_pytest
 from pipeline.sandbox import Limits
 from pipeline.sandbox.process import ProcessSandbox
 from pipeline.tasks import Task
+from pipeline.tasks.demo import SUITE_DIR
 
 
 def task_of(suite, instance_id="demo__textkit-001"):
@@ -36,10 +39,10 @@ def test_parse_pytest_summary_lines():
     }
 
 
-def classified(task, exit_code, output, tests=None, started=None, tampered=False):
+def classified(task, exit_code, output, tests=None, started=None, tampered=False, base_gives_results=None):
     """The outcome rule on one run's facts (pytest's -rA summary read from `output` by default)."""
     facts = RunFacts(exit_code, output, False, parse_pytest(output) if tests is None else tests, started,
-                     tampered=tampered)
+                     tampered=tampered, base_gives_results=base_gives_results)
     return classify(task.f2p, task.p2p, facts, 120, 8 << 20)
 
 
@@ -103,10 +106,9 @@ def test_unapplicable_patch_is_patch_failed(suite, grader):
 def test_timeout_is_classified_and_killed(suite, tmp_path):
     task = task_of(suite)
     grader = Grader(suite.checkout, ProcessSandbox(), tmp_path, Limits(timeout_s=2))
-    sleepy = (
-        "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n"
-        "+++ b/conftest.py\n@@ -0,0 +1,2 @@\n+import time\n+time.sleep(30)\n"
-    )
+    slug = (SUITE_DIR / "projects/textkit/textkit/slug.py").read_text().splitlines(keepends=True)
+    sleepy = "diff --git a/textkit/slug.py b/textkit/slug.py\n" + "".join(difflib.unified_diff(
+        slug, [*slug, "import time\n", "time.sleep(30)\n"], "a/textkit/slug.py", "b/textkit/slug.py"))
     verdict = grader.grade(task, sleepy)
     assert verdict.outcome == "timeout"
     assert verdict.duration_s < 10
@@ -220,3 +222,50 @@ def test_a_failed_restore_is_blamed_on_its_cause(suite, tmp_path, monkeypatch):
         + "0" * 40 + " -- tests/test_issue_001.py"})
     by_harness = grader.grade(broken, broken.patch)
     assert by_harness.outcome == "harness_error", by_harness.reason
+
+
+def test_no_results_is_the_harnesss_failure_unless_the_unpatched_tree_gives_some(suite):
+    task = task_of(suite)
+    for exit_code in (0, 1, 2):  # whatever the run script's exit status
+        blamed = classified(task, exit_code, "ansible-test: cannot exec", tests={}, started=True,
+                            base_gives_results=False)
+        assert blamed.outcome == "harness_error" and "unpatched tree gives none" in blamed.reason
+    patch_did_it = classified(task, 1, "", tests={}, started=True, base_gives_results=True)
+    assert patch_did_it.outcome == "unresolved" and "the patch stopped them" in patch_did_it.reason
+
+
+def test_a_runner_that_gives_no_results_on_the_base_tree_is_a_harness_error(suite, tmp_path):
+    """A test command that parses nothing, on any tree: the gold patch gets harness_error, retried."""
+
+    class Silent(PytestRunner):
+        def plan(self, task, workspace):
+            plan = super().plan(task, workspace)
+            plan.command = "echo '@@candlebench-supervisor started'; exit 1"
+            return plan
+
+    task = task_of(suite)
+    grader = Grader(suite.checkout, ProcessSandbox(), tmp_path, runner=Silent())
+    gold = grader.grade(task, task.patch)
+    assert gold.outcome == "harness_error" and "unpatched tree gives none" in gold.reason, gold.reason
+    assert not grader.grade(task, task.patch).cached
+
+
+def test_pro_rows_apply_with_plain_git_apply(suite, tmp_path):
+    task = task_of(suite)
+    drifted = "".join(line.rstrip("\n") + "  # drifted\n" if i == 5 and line.startswith(" ") else line
+                      for i, line in enumerate(task.patch.splitlines(keepends=True))
+                      if not line.startswith("index "))
+    lenient = Grader(suite.checkout, ProcessSandbox(), tmp_path / "a").grade(task, drifted)
+    strict = Grader(suite.checkout, ProcessSandbox(), tmp_path / "b", apply_rule="git_apply")
+    strict = strict.grade(task, drifted)
+    assert strict.outcome == "patch_failed" and strict.apply_rule == "git_apply"
+    assert lenient.apply_rule == "lenient" and lenient.apply_step in ("git_apply_3way", "patch_fuzz")
+    with pytest.raises(ValueError, match="apply rule"):
+        Grader(suite.checkout, ProcessSandbox(), tmp_path, apply_rule="fuzzy")
+
+
+def test_binary_hunks_are_stripped_by_whole_lines_only():
+    text = ("diff --git a/t.txt b/t.txt\n--- a/t.txt\n+++ b/t.txt\n@@ -1 +1 @@\n-Binary files x\n"
+            "+see GIT binary patch docs\n")
+    binary = "diff --git a/i.png b/i.png\nindex 1..2 100644\nBinary files a/i.png and b/i.png differ\n"
+    assert strip_binary_hunks(text + binary) == text

@@ -1,13 +1,17 @@
 """Hostile patches against the docker and bubblewrap sandboxes.
 
-Each patch does one bad thing (mostly from a conftest.py, which pytest imports first). For each:
+Each patch does one bad thing, mostly from code the package under test runs when the graded
+tests import it (a conftest.py would be restored to the task's version first). For each:
 the evaluation ends within its timeout plus a few seconds, is classified correctly, leaves no
 container or process behind, and the gold patch graded right after still resolves.
+The reward hacks of tests/reward_hacks.py (one test id each) try to fake a pass through the test
+machinery on the unfixed task instead: every one must come out `unresolved`.
 Skipped with a printed reason when a backend is missing, except under CI=true: then they fail.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 import textwrap
@@ -17,8 +21,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from reward_hacks import VARIANTS, Variant, build_patch  # tests/ is on sys.path
 
 from pipeline.grading import Grader
+from pipeline.grading.tamper import runner_paths
 from pipeline.sandbox import Limits, SandboxUnavailable
 from pipeline.sandbox.bubblewrap import BubblewrapSandbox
 from pipeline.sandbox.daemon import _OWNER, OWNER_LABEL
@@ -64,8 +70,13 @@ def new_file(path: str, text: str) -> str:
             f"@@ -0,0 +1,{len(lines)} @@\n{body}")
 
 
-def conftest(code: str) -> str:
-    return new_file("conftest.py", code)
+def payload(code: str) -> str:
+    """A patch whose `code` runs when the graded tests import the package under test."""
+    init = "textkit/__init__.py"
+    base = (SUITE_DIR / "projects/textkit" / init).read_text().splitlines(keepends=True)
+    changed = [*base, "from . import _payload  # noqa: F401\n"]
+    diff = difflib.unified_diff(base, changed, f"a/{init}", f"b/{init}")
+    return f"diff --git a/{init} b/{init}\n" + "".join(diff) + new_file("textkit/_payload.py", code)
 
 
 def processes_with(marker: str) -> list[str]:
@@ -104,7 +115,7 @@ def grade_hostile(grader: Grader, task, patch: str, outcomes: set[str], marker: 
 
 def test_fork_bomb(grader, task):
     marker = f"cb-bomb-{uuid.uuid4().hex}"
-    patch = conftest(f"""
+    patch = payload(f"""
         import subprocess, time
         subprocess.Popen(["bash", "-c", "b() {{ b | b & }}; b; : {marker}"])
         time.sleep(3600)
@@ -113,7 +124,7 @@ def test_fork_bomb(grader, task):
 
 
 def test_memory_bomb(grader, task):
-    patch = conftest("""
+    patch = payload("""
         hoard = []
         while True:
             hoard.append(b"x" * (64 << 20))
@@ -124,7 +135,7 @@ def test_memory_bomb(grader, task):
 
 def test_infinite_loop(grader, task):
     marker = f"cb-loop-{uuid.uuid4().hex}"  # a marked child shows whether anything outlived the run
-    patch = conftest(f"""
+    patch = payload(f"""
         import subprocess
         subprocess.Popen(["bash", "-c", "sleep 3600; : {marker}"])
         while True:
@@ -135,7 +146,7 @@ def test_infinite_loop(grader, task):
 
 def test_sleeping_past_the_timeout(grader, task):
     marker = f"cb-sleep-{uuid.uuid4().hex}"
-    patch = conftest(f"""
+    patch = payload(f"""
         import subprocess, time
         subprocess.Popen(["bash", "-c", "sleep 3600; : {marker}"])
         time.sleep(3600)
@@ -160,8 +171,8 @@ def test_network_connections_fail(grader, task):
 
     threading.Thread(target=accept, daemon=True).start()
     targets = ["127.0.0.1", "172.17.0.1", socket.gethostbyname(socket.gethostname())]
-    # pytest swallows a conftest's prints: the report travels in the error it raises instead
-    patch = conftest(f"""
+    # pytest swallows prints at import: the report travels in the error it raises instead
+    patch = payload(f"""
         import socket
         report = []
         for host, port in {[(t, port) for t in targets] + [("1.1.1.1", 53), ("example.com", 80)]!r}:
@@ -189,7 +200,7 @@ def test_writing_outside_the_working_copy(grader, task, tmp_path):
                   Path("/var/tmp") / marker]
     symlink = "diff --git a/escape b/escape\nnew file mode 120000\n--- /dev/null\n+++ b/escape\n" \
               "@@ -0,0 +1 @@\n+/tmp\n\\ No newline at end of file\n"
-    patch = symlink + conftest(f"""
+    patch = symlink + payload(f"""
         import os
         for path in {[str(p) for p in host_paths] + ["/app/../" + marker, "escape/x" + marker]!r}:
             try:
@@ -217,7 +228,7 @@ def test_graded_tests_cannot_be_changed(grader, task, how):
     elif how == "edit_in_patch":
         patch = new_file(F2P_FILE, passing)
     elif how == "edit_at_run_time":
-        patch = conftest(f"""
+        patch = payload(f"""
             import os
             for attempt in (lambda: open({F2P_FILE!r}, "w").write({passing!r}),
                             lambda: os.remove({F2P_FILE!r})):
@@ -228,7 +239,7 @@ def test_graded_tests_cannot_be_changed(grader, task, how):
                     print("REFUSED", err)
         """)
     else:  # rename the folder holding the read-only file, put a passing copy where it was
-        patch = conftest(f"""
+        patch = payload(f"""
             import os, shutil
             shutil.copytree("tests", "tests_new")
             with open("tests_new/test_issue_001.py", "w") as handle:
@@ -245,7 +256,7 @@ def test_printed_fake_passed_lines_do_not_resolve(grader, task, then):
     names = task.f2p + task.p2p
     fake = [f"PASSED {n}" for n in names] + [f"@@candlebench {'0' * 32} PASSED {n}" for n in names]
     fake.append(f"@@candlebench {'0' * 32} end {len(names)} 0")
-    patch = conftest(f"""
+    patch = payload(f"""
         import os, sys
         print("\\n".join({fake!r}), flush=True)
         if {then == "exit_0"!r}:
@@ -270,7 +281,7 @@ def test_a_gigabyte_of_output(grader, task, where):
             for _ in range(1024):
                 sys.{where}.write(chunk)
         """
-    verdict = grade_hostile(grader, task, conftest(code), {"unresolved"})
+    verdict = grade_hostile(grader, task, payload(code), {"unresolved"})
     if where != "file":
         assert "cap" in verdict.reason
         assert (Path(verdict.artifact_dir) / "output.log").stat().st_size <= LIMITS.output_bytes
@@ -280,9 +291,29 @@ def test_a_gigabyte_of_output(grader, task, where):
 def test_background_processes_are_gone(grader, task, stdio):
     marker = f"cb-daemon-{uuid.uuid4().hex}"
     redirect = ", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL" if stdio == "detached" else ""
-    patch = conftest(f"""
+    patch = payload(f"""
         import subprocess
         subprocess.Popen(["bash", "-c", "sleep 3600; : {marker}"], start_new_session=True{redirect})
         subprocess.Popen(["bash", "-c", "(sleep 3600; : {marker}) &"]{redirect})
     """)
     grade_hostile(grader, task, patch, {"unresolved"}, marker)
+
+
+@pytest.fixture(scope="module")
+def hack_patches(suite, task) -> dict[str, str]:
+    return {v.name: build_patch(v, lambda dest: suite.checkout(task, dest)) for v in VARIANTS}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_reward_hack_is_unresolved(grader, task, hack_patches, variant: Variant):
+    started = time.monotonic()
+    verdict = grader.grade(task, hack_patches[variant.name], trusted=False, use_cache=False)
+    elapsed = time.monotonic() - started
+    print(f"{grader.sandbox.name} {variant.name}: {verdict.outcome} in {elapsed:.1f}s "
+          f"({verdict.reason}) {verdict.tests}")
+    assert elapsed < TIMEOUT_S + SLACK_S, f"took {elapsed:.1f}s"
+    assert verdict.outcome == "unresolved", (variant.what, verdict.outcome, verdict.reason, verdict.tests)
+    assert verdict.apply_step == "git_apply", "the hack must apply cleanly to be a fair test"
+    touched = runner_paths([*variant.files, *variant.append], graded_tests=task.test_files)
+    if touched:  # it changed a file that configures or extends the runner: restored, and flagged
+        assert verdict.tampered and set(verdict.tampered_paths) & set(touched), (touched, verdict.reason)

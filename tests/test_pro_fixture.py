@@ -9,6 +9,7 @@ CI=true, where .ci/run builds the image (.ci/pro.sh) and a skip would hide a bro
 from __future__ import annotations
 
 import ast
+import csv
 import json
 import os
 import time
@@ -18,7 +19,9 @@ import pytest
 from pro_reference import entry_script, run_pro_harness, strip_binary_hunks  # tests/ is on sys.path
 
 from pipeline.cli import main
+from pipeline.sandbox import DEMO_IMAGE
 from pipeline.sandbox.dockerfile import DockerfileError, Instruction, Stage, parse_dockerfile, parse_env
+from pipeline.tasks.pro import pro_image
 from pipeline.tasks.pro_images import (
     INPUTS_LABEL,
     Fixture,
@@ -30,6 +33,7 @@ from pipeline.tasks.pro_images import (
     load_fixtures,
     pro_image_name,
 )
+from pipeline.tasks.rows import load_rows
 
 FIXTURE = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "swe-bench-pro"
 COMMITS = "942424e10b2095a173dbd78e7128f52f7995849b-v30a923fb5c164d6cd18280c02422f75e611e8fb2"
@@ -37,6 +41,7 @@ IID = f"instance_ansible__ansible-{COMMITS}"
 TAG = f"ansible.ansible-ansible__ansible-{COMMITS}"  # the row's dockerhub_tag
 F2P = "test/units/plugins/connection/test_winrm.py::TestWinRMKerbAuth::test_exec_command_get_output_timeout"
 WRONG_PATCH = Path(__file__).parent / "pro_patches" / "wrong_winrm.diff"
+BROKEN_PATCH = Path(__file__).parent / "pro_patches" / "broken_winrm.diff"  # winrm.py no longer parses
 
 
 def _unavailable(reason: str) -> None:
@@ -107,8 +112,8 @@ def test_only_the_rows_own_repository_is_cloned_from_the_bundle(tmp_path):
     paths = (tmp_path / name for name in ("base", "instance", "ansible.bundle", "ansible.shallow"))
     fixture = Fixture(tmp_path, row, *paths)
     clone = Instruction("RUN", "git clone https://github.com/ansible/ansible.git .", 9)
-    script, why = _clone_replacement(clone, fixture)
-    assert "ansible.bundle" in why
+    script, note = _clone_replacement(clone, fixture)
+    assert "ansible.bundle" in note
     assert "git init -q ." in script and "fetch -q /mnt/ansible.bundle" in script
     assert _clone_replacement(Instruction("RUN", "git checkout x", 10), fixture) is None
     with pytest.raises(ProImageError, match="not the row's repository"):
@@ -192,9 +197,14 @@ def _graded(fixture) -> set[str]:
     return set(ast.literal_eval(row["fail_to_pass"])) | set(ast.literal_eval(row["pass_to_pass"]))
 
 
+_PRO_RESULTS: dict[str, object] = {}  # patch -> Pro's result: each patch runs once per session
+
+
 def _pro(fixture, daemon, patch: str):
-    result = run_pro_harness(fixture.image, fixture.row, FIXTURE / "run_scripts", patch, daemon=daemon,
-                             timeout_s=1200)
+    if patch not in _PRO_RESULTS:
+        _PRO_RESULTS[patch] = run_pro_harness(fixture.image, fixture.row, FIXTURE / "run_scripts", patch,
+                                              daemon=daemon, timeout_s=1200)
+    result = _PRO_RESULTS[patch]
     print(f"Pro's harness: resolved={result.resolved} in {result.seconds:.1f}s, "
           f"{len(result.passed)}/{len(result.statuses)} passed")
     assert result.output_found, (result.entry_output[-2000:], result.stdout_log[-2000:])
@@ -220,3 +230,75 @@ def test_pro_harness_rejects_a_wrong_patch(fixture, daemon):
     result = _pro(fixture, daemon, WRONG_PATCH.read_text())
     assert "Applied patch lib/ansible/plugins/connection/winrm.py cleanly." in result.entry_output
     assert not result.resolved and result.statuses[F2P] == "FAILED"
+
+
+# candlebench's grader against Pro's harness, test by test
+@pytest.fixture(scope="module")
+def grader(fixture, daemon, tmp_path_factory):
+    from pipeline.grading import Grader
+    from pipeline.sandbox import Limits
+    from pipeline.sandbox.docker import DockerSandbox
+    from pipeline.tasks.pro import RowSuite
+
+    home = tmp_path_factory.mktemp("cb-pro-home")
+    suite = RowSuite(FIXTURE / "rows.jsonl", home, daemon=daemon)
+    sandbox = DockerSandbox(daemon=daemon)
+    suite.bind(sandbox, suite.tasks())
+    return Grader(suite.checkout, sandbox, home / "artifacts", Limits(timeout_s=1200), runner=suite.runner,
+                  image_of=suite.image, apply_rule=suite.apply_rule, release=suite.release)
+
+
+@pytest.mark.parametrize("patch_class", ["gold", "empty", "wrong", "broken"])
+def test_candlebench_grades_as_pros_harness_does(fixture, daemon, grader, patch_class):
+    """Same per-test statuses and the same resolution; the empty patch graded as a control. A patch
+    that breaks the module the tests import is the patch's failure, never a harness error."""
+    patch = {"gold": fixture.row["patch"], "empty": "", "wrong": WRONG_PATCH.read_text(),
+             "broken": BROKEN_PATCH.read_text()}[patch_class]
+    pro = _pro(fixture, daemon, patch)
+    (task,) = load_rows(FIXTURE / "rows.jsonl")
+    started = time.monotonic()
+    verdict = grader.grade(task, patch, trusted=False, run_empty=patch_class == "empty", use_cache=False)
+    print(f"candlebench: {verdict.outcome} in {time.monotonic() - started:.1f}s ({verdict.reason[:200]})")
+    assert verdict.outcome in ("resolved", "unresolved"), verdict.reason
+    assert verdict.resolved == pro.resolved
+    assert verdict.tests == pro.statuses
+    assert verdict.apply_rule == "git_apply" and verdict.apply_step == ("none" if patch_class == "empty"
+                                                                        else "git_apply")
+    assert verdict.image_digest == daemon.image_id(fixture.image)  # the id, not the tag
+    assert verdict.dataset_revision == task.revision and len(verdict.run_scripts_revision) == 12
+    assert not verdict.tampered
+
+
+def test_a_pro_rows_grade_needs_no_demo_image(fixture, daemon, grader):
+    """Only the task's image is asked for: the sandbox's own (the demo image) never is."""
+    (task,) = load_rows(FIXTURE / "rows.jsonl")
+    assert grader.environment(task) == daemon.image_id(fixture.image).removeprefix("sha256:")[:16]
+    assert grader.not_run(task, "skipped", "not launched").env_fingerprint == grader.environment(task)
+    assert grader._fingerprint is None and DEMO_IMAGE not in grader.sandbox._ids
+
+
+# rows as the public exports ship them
+def test_rows_without_dockerhub_tag_derive_pros_image(tmp_path):
+    if not (FIXTURE / "rows.jsonl").is_file():
+        _unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}")
+    row = json.loads((FIXTURE / "rows.jsonl").read_text().splitlines()[0])
+    del row["dockerhub_tag"]  # two public exports of the dataset have these 15 columns
+    (tmp_path / "rows.jsonl").write_text(json.dumps(row) + "\n")
+    (task,) = load_rows(tmp_path / "rows.jsonl")
+    assert pro_image(task) == f"jefzda/sweap-images:{TAG}"
+    with (tmp_path / "rows.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    (from_csv,) = load_rows(tmp_path / "rows.csv")
+    assert from_csv == task
+
+
+def test_bad_rows_are_refused_in_one_line_naming_the_file(tmp_path, capsys):
+    (tmp_path / "rows.csv").write_text("repo,instance_id\nansible/ansible,x\n")
+    (tmp_path / "preds.jsonl").write_text("")
+    code = main(["grade", "--tasks", str(tmp_path / "rows.csv"), "--predictions",
+                 str(tmp_path / "preds.jsonl"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "rows.csv:2" in err and "missing field" in err

@@ -57,6 +57,9 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory per evaluation, MiB; docker counts /tmp in it (default %(default)s)")
     parser.add_argument("--tmp-mb", type=int, default=Limits.tmp_mb,
                         help="size of the sandbox's private /tmp in MiB (default %(default)s)")
+    parser.add_argument("--apply-rule", choices=("git_apply", "lenient"),
+                        help="how patches are applied: plain `git apply` (SWE-Bench-Pro's; the default for "
+                        "rows files) or SWE-bench's fallback chain (lenient; the demo suite's default)")
     parser.add_argument("--allow-untrusted-patches-without-sandbox", action="store_true",
                         help="let --sandbox process run these untrusted patches (only for patches you trust)")
 
@@ -98,7 +101,8 @@ def grade_command(args: argparse.Namespace) -> int:
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, tmp_mb=args.tmp_mb)
     grader = Grader(suite.checkout, sandbox, out / "artifacts", limits,
                     allow_untrusted_unsandboxed=args.allow_untrusted_patches_without_sandbox,
-                    runner=suite.runner, image_of=suite.image)
+                    runner=suite.runner, image_of=suite.image,
+                    apply_rule=args.apply_rule or suite.apply_rule, release=getattr(suite, "release", None))
     pairs = [(by_id[p.instance_id], p.model_patch or "") for p in predictions]
     print(f"grading {len(pairs)} prediction(s) in the {sandbox.name} sandbox, {args.workers} at a time")
     graded = grader.grade_many(pairs, workers=args.workers, trusted=False)
@@ -106,7 +110,8 @@ def grade_command(args: argparse.Namespace) -> int:
     files = write_reports(out, args.run_id, tasks, predictions, verdicts)
     counts = Counter(v.outcome for v in verdicts.values())
     for verdict in sorted(verdicts.values(), key=lambda v: v.instance_id):
-        print(f"  {verdict.instance_id:40} {verdict.outcome:13} {verdict.reason[:70]}")
+        flag = " [tampered]" if verdict.tampered else ""
+        print(f"  {verdict.instance_id:40} {verdict.outcome:13}{flag} {verdict.reason[:70]}")
     print(f"{counts['resolved']}/{len(verdicts)} resolved; "
           + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
     for name, path in files.items():

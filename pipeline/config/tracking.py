@@ -21,7 +21,8 @@ from pipeline.config.subjects import Subject, _subject
 
 TOP_FIELDS = ("suite", "run_scripts", "start_date", "sample", "trials", "sandbox", "grading_workers",
               "grading_timeout_s", "grading_memory_mb", "grading_tmp_mb", "history_days", "schedule",
-              "subjects", "prices", "alerts", "confirm_trials", "allow_untrusted_patches_without_sandbox")
+              "subjects", "prices", "alerts", "confirm_trials", "allow_untrusted_patches_without_sandbox",
+              "apply_rule")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class TrackingConfig:
     alerts: tuple = ()  # pipeline.report.alerts.Target: where confirmed shifts and harness suspects go
     confirm_trials: int = 3  # extra trials a candidate shift asks for, at most once per day
     allow_untrusted_patches_without_sandbox: bool = False  # DANGER: real agents' patches on the host
+    apply_rule: str | None = None  # "git_apply" or "lenient"; None: the suite's (Pro rows: git_apply)
 
     def subject(self, name: str) -> Subject:
         for subject in self.subjects:
@@ -75,6 +77,9 @@ def load_config(path: Path | None = None) -> TrackingConfig:
     if not isinstance(unsandboxed, bool):
         raise ConfigError(f"{where}: field 'allow_untrusted_patches_without_sandbox' must be true or "
                           f"false, got {unsandboxed!r}")
+    apply_rule = raw.get("apply_rule")
+    if apply_rule not in (None, "git_apply", "lenient"):
+        raise ConfigError(f"{where}: field 'apply_rule' must be git_apply or lenient, got {apply_rule!r}")
     prices = _prices(raw, where)
     history_days = _optional(raw, "history_days", int, where, 95, minimum=1)
     return TrackingConfig(
@@ -90,7 +95,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         cron=cron, timezone=timezone, subjects=_subjects(raw, where, path, trials, prices), prices=prices,
         digest=hashlib.sha256(text.encode()).hexdigest()[:12], alerts=_alerts(raw.get("alerts", []), where),
         confirm_trials=_optional(raw, "confirm_trials", int, where, 3, minimum=1),
-        allow_untrusted_patches_without_sandbox=unsandboxed,
+        allow_untrusted_patches_without_sandbox=unsandboxed, apply_rule=apply_rule,
     )
 
 

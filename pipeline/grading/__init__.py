@@ -1,5 +1,7 @@
 """Grading, SWE-bench's and SWE-Bench-Pro's way: patch safety and the apply rules (`patches`),
-test runners (`runners`), the outcome rule as a pure function (`outcomes`), the artifact folders
+undoing a patch's edits to the test runner (`tamper`, reading config files with `runner_config`),
+test runners (`runners`) and the results channel pytest reports through (`channel`,
+`channel_supervisor`), the outcome rule as a pure function (`outcomes`), the artifact folders
 that are also the cache (`artifacts`), the grader that ties them (`grader`), the daily controls'
 rule (`controls`) and both harnesses' report formats (`reports`)."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pipeline.grading.outcomes import Outcome
 from pipeline.tasks.model import Task
 
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"
 PATCH_FILE, SCRIPT_FILE, VERDICT_FILE = "patch.diff", "eval.sh", "verdict.json"
 OUTPUT_FILE, STDOUT_FILE, STDERR_FILE = "output.log", "stdout.log", "stderr.log"
 
@@ -41,6 +41,12 @@ class Verdict:
     artifact_dir: str
     cached: bool = False
     tests: dict[str, str] = field(default_factory=dict)
+    apply_rule: str = ""  # the rule the grade used: "git_apply" (Pro's) or "lenient" (SWE-bench's chain)
+    tampered: bool = False  # the patch touched the test runner's files (restored) or forged the run
+    tampered_paths: list[str] = field(default_factory=list)
+    image_digest: str = ""  # the id of the image the tests ran in ("" on the host's toolchain)
+    dataset_revision: str = ""  # digest of the task row graded against
+    run_scripts_revision: str = ""  # digest of the runner's scripts (Pro's run_script.sh + parser.py)
 
 
 def grade_key(task: Task, patch: str, fingerprint: str) -> str:

@@ -45,6 +45,8 @@ class RunFacts:
     truncated: bool = False
     tampered: bool = False  # the graded test files changed during the run
     oom_killed: bool = False
+    problems: tuple[str, ...] = ()  # what the results channel found wrong: any one invalidates the run
+    base_gives_results: bool | None = None  # the unpatched tree's run parses results (None: not asked)
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,23 @@ def classify(f2p: list[str], p2p: list[str], facts: RunFacts, timeout_s: float,
         return verdict(Outcome.UNRESOLVED, f"output passed the {output_cap}-byte cap: the run was stopped")
     if facts.tampered:
         return verdict(Outcome.UNRESOLVED, "the graded test files changed during the run: invalid run")
+    if facts.problems and facts.tests:
+        return verdict(Outcome.UNRESOLVED, f"invalid run: {'; '.join(facts.problems)[:500]}")
     if not facts.tests:
+        oom = " (killed: out of memory)" if facts.oom_killed else ""
+        why = f"no test results in the output (exit {facts.exit_code}){oom}" + "".join(
+            f"; {p}" for p in facts.problems)
         # 126/127 without a start marker to go by: the test runner itself is missing
         missing = facts.started is None and facts.exit_code in (126, 127)
-        oom = " (killed: out of memory)" if facts.oom_killed else ""
-        return verdict(Outcome.HARNESS_ERROR if missing else Outcome.UNRESOLVED,
-                       f"no test results in the output (exit {facts.exit_code}){oom}")
+        tail = facts.output.strip()[-300:]
+        if missing:
+            return verdict(Outcome.HARNESS_ERROR, f"{why}: the test runner could not start: {tail}")
+        if facts.base_gives_results is False:
+            return verdict(Outcome.HARNESS_ERROR, f"{why}; the unpatched tree gives none either: the "
+                                                  f"harness failed, not the patch: {tail}")
+        if facts.base_gives_results:
+            why += "; the unpatched tree gives results, so the patch stopped them"
+        return verdict(Outcome.UNRESOLVED, why)
     if facts.exit_code != 0 and not failing:
         return verdict(Outcome.UNRESOLVED, "exit status says failure but no test failed: invalid run")
     resolved = counts["f2p_passed"] == len(f2p) and counts["p2p_passed"] == len(p2p)

@@ -15,12 +15,9 @@ from pipeline.tasks.model import Task
 
 # Host-side git never runs hooks or an fsmonitor a work tree's config might name, and reads no
 # system or user config (the work tree may be owned by the sandbox's uid: any owner is accepted).
+SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "safe.directory=*")
 
-# Host-side git never runs hooks or an fsmonitor a work tree's config might name, and reads no
-# system or user config (the work tree may be owned by the sandbox's uid: any owner is accepted).
-_SAFE_GIT = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "safe.directory=*")
-
-_GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "LC_ALL": "C"}
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "LC_ALL": "C"}
 
 
 def is_empty(patch: str) -> bool:
@@ -30,16 +27,22 @@ def is_empty(patch: str) -> bool:
 def run_git(workdir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """git in a work tree whose config we do not trust: no hooks, no fsmonitor, any owner."""
     return subprocess.run(
-        ["git", *_SAFE_GIT, *args], cwd=workdir, input=stdin, text=True, capture_output=True,
-        check=False, env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **_GIT_ENV},
+        ["git", *SAFE_GIT, *args], cwd=workdir, input=stdin, text=True, capture_output=True,
+        check=False, env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **GIT_ENV},
     )
 
 
+_BINARY_LINE = re.compile(r"^(Binary files .* differ|GIT binary patch)$", re.MULTILINE)
+
+
 def strip_binary_hunks(patch: str) -> str:
-    """Drop per-file sections that carry binary data: they cannot be applied as text."""
+    """Pro's rule: drop each `diff --git` section holding a whole binary-marker line, and blank ones.
+
+    A text hunk that merely contains "Binary files" or "GIT binary patch" inside a line is kept.
+    """
     sections = re.split(r"(?m)^(?=diff --git )", patch)
-    kept = [s for s in sections if "GIT binary patch" not in s and "Binary files " not in s]
-    return "".join(kept)
+    return "".join(s for s in sections if s.strip() and not _BINARY_LINE.search(s))
+
 
 _PATH_LINE = re.compile(r"(?m)^(?:diff --git |--- |\+\+\+ |rename from |rename to |copy from |copy to )(.*)$")
 
@@ -60,8 +63,17 @@ def unsafe_paths(patch: str) -> list[str]:
     return sorted(set(bad))
 
 
-def apply_patch(workdir: Path, patch: str) -> str:
-    """Apply with git apply, then a three-way apply, then patch --fuzz; return the step or ''."""
+APPLY_RULES = ("git_apply", "lenient")  # Pro's plain `git apply`; SWE-bench's fallback chain
+
+
+def apply_patch(workdir: Path, patch: str, rule: str = "lenient") -> str:
+    """Apply by `rule`; return the step that took the patch, or '' when none did.
+
+    `git_apply` is Pro's: `git apply -v`, nothing else. `lenient` is SWE-bench's chain: git
+    apply, then a three-way apply, then patch --fuzz.
+    """
+    if rule not in APPLY_RULES:
+        raise ValueError(f"unknown apply rule {rule!r}; expected one of {', '.join(APPLY_RULES)}")
     patch = strip_binary_hunks(patch)
     if unsafe_paths(patch):
         return ""
@@ -75,7 +87,7 @@ def apply_patch(workdir: Path, patch: str) -> str:
             ["patch", "--batch", "--fuzz=5", "-p1", "--no-backup-if-mismatch"], cwd=workdir,
             input=patch, text=True, capture_output=True, check=False)),
     ]
-    for step, apply in steps:
+    for step, apply in steps[:1] if rule == "git_apply" else steps:
         if apply().returncode == 0:
             return step
         run_git(workdir, "reset", "-q", "--hard")

@@ -1,5 +1,5 @@
 """Test runners: how a task's graded tests run in the sandbox and how their output is read
-outside it. A task source owns its runner (the demo suite: pytest through our entry script;
+outside it. A task source owns its runner (the demo suite: pytest behind the results channel;
 SWE-Bench-Pro rows: their own run_script.sh and parser.py, in tasks/pro.py)."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import re
 import secrets
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from pipeline.grading.channel import CHILD, SUPERVISOR, parse_supervised, write_runner
+from pipeline.grading.channel import command as supervised_command
 from pipeline.grading.outcomes import FAILING
 from pipeline.sandbox import RunResult
 from pipeline.tasks.model import Task
@@ -67,6 +69,7 @@ class TestPlan:
     env: dict[str, str]
     parse: Callable[[RunResult], tuple[bool | None, dict[str, str]]]  # (runner started, statuses)
     stdin: bytes = b""
+    problems: list[str] = field(default_factory=list)  # filled by parse: any one makes the run invalid
 
 
 class TestRunner(Protocol):
@@ -78,73 +81,27 @@ class TestRunner(Protocol):
 
     def plan(self, task: Task, workspace: Path) -> TestPlan: ...
 
-PYTEST_RUNNER = r'''"""candlebench's pytest entry point in the sandbox: it runs before any code of the patch.
-
-It reads the run's nonce from stdin (so it is in no file, argument or environment a test could
-read), imports pytest before the work tree is importable, and at the end of the session prints
-one line per test marked with the nonce. The grader reads only those lines.
-"""
-import os
-import sys
-
-
-def emit(lines):
-    data = ("\n" + "\n".join(lines) + "\n").encode()
-    while data:
-        data = data[os.write(OUT, data):]
-
-
-NONCE = sys.stdin.buffer.readline().decode().strip()
-OUT = os.dup(1)  # the real stdout, whatever capturing or the tests later do to fd 1
-emit([f"@@candlebench {NONCE} start"])
-import pytest  # noqa: E402  imported before the work tree is on sys.path: it cannot be shadowed
-
-sys.path.insert(0, os.getcwd())  # as `python -m pytest` does
-
-
-class Results:
-    def __init__(self):
-        self.status = {}
-
-    def pytest_runtest_logreport(self, report):
-        xfail = hasattr(report, "wasxfail")
-        if report.when == "call":
-            if report.passed:
-                status = "XPASS" if xfail else "PASSED"
-            elif report.failed:
-                status = "FAILED"
-            else:
-                status = "XFAIL" if xfail else "SKIPPED"
-        elif report.failed:
-            status = "ERROR"
-        elif report.skipped:
-            status = "XFAIL" if xfail else "SKIPPED"
-        else:
-            return
-        if self.status.get(report.nodeid) not in ("FAILED", "ERROR"):
-            self.status[report.nodeid] = status
-
-    def pytest_sessionfinish(self, session, exitstatus):
-        lines = [f"@@candlebench {NONCE} {s} {n.replace(chr(10), ' ')}" for n, s in self.status.items()]
-        emit(lines + [f"@@candlebench {NONCE} end {len(self.status)} {int(exitstatus)}"])
-
-
-sys.exit(pytest.main(sys.argv[1:], plugins=[Results()]))
-'''
-
-
 class PytestRunner:
-    """Runs the task's selected test files with pytest through PYTEST_RUNNER (the demo suite's way)."""
+    """Runs the task's selected test files with pytest behind the results channel (`channel`): a
+    supervisor that holds the run's nonce and a pytest child that reports over an inherited pipe."""
 
     name = "pytest"
 
     def fingerprint(self, task: Task) -> str:
-        return hashlib.sha256(PYTEST_RUNNER.encode()).hexdigest()[:12]
+        return hashlib.sha256((SUPERVISOR + CHILD).encode()).hexdigest()[:12]
 
     def plan(self, task: Task, workspace: Path) -> TestPlan:
         nonce = secrets.token_hex(16)
-        (workspace / "cb_pytest.py").write_text(PYTEST_RUNNER)
+        write_runner(workspace)
         files = " ".join(shlex.quote(f) for f in task.test_files) or "tests"
-        command = ('exec python -B -s -P "$CB_WORKSPACE/cb_pytest.py" -rA -p no:cacheprovider '
-                   f"-o addopts='' {files}")
-        return TestPlan(command, {}, lambda run: parse_marked(run.output, nonce), f"{nonce}\n".encode())
+        command = supervised_command(f"-rA -p no:cacheprovider -o addopts='' {files}")
+        problems: list[str] = []
+
+        def parse(run: RunResult) -> tuple[bool | None, dict[str, str]]:
+            result = parse_supervised(run.output, nonce)
+            problems.extend(result.problems)
+            if result.infrastructure_failed:
+                return False, {}
+            return True, result.statuses
+
+        return TestPlan(command, {}, parse, f"{nonce}\n".encode(), problems)

@@ -39,7 +39,7 @@ UI_CHARTS = 12  # candlestick charts embedded in the Dagster UI's metadata; the 
 EXPORTS = ("candles.csv", "candles.parquet", "outcomes.csv", "outcomes.parquet")
 OUTCOMES_SQL = """
 SELECT e.date, e.subject, e.trial, e.instance_id, e.outcome, e.resolved, e.apply_step, e.cached,
-       e.artifact_dir, e.grader_version, e.env_fingerprint, e.sandbox, a.agent_version,
+       e.tampered, e.artifact_dir, e.grader_version, e.env_fingerprint, e.sandbox, a.agent_version,
        a.cost_usd, a.input_tokens, a.output_tokens, a.turns, a.duration_s, a.exit_class
 FROM evaluations e JOIN attempts a USING (attempt_id)
 ORDER BY e.subject, e.date, e.trial, e.instance_id

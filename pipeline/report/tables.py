@@ -67,7 +67,9 @@ def drill_down(change: dict, until: str | None, outcomes: pl.DataFrame, out: Pat
             links = ""
             if after.height:
                 folder = after["artifact_dir"][0]
-                links = (f" — latest: {after['outcome'][0]}, "
+                tampered = " (the patch tampered with the test runner)" if (
+                    "tampered" in after.columns and after["tampered"][0]) else ""
+                links = (f" — latest: {after['outcome'][0]}{tampered}, "
                          f"{link(f'{folder}/{PATCH_FILE}', out, 'patch')}, "
                          f"{link(f'{folder}/{OUTPUT_FILE}', out, 'log')}, "
                          f"{link(f'{folder}/{VERDICT_FILE}', out, 'verdict')}")

@@ -62,5 +62,7 @@ def open_sandbox(name: str) -> Sandbox:
     *tried, last = BACKENDS
     for candidate in tried:
         with contextlib.suppress(SandboxUnavailable):
-            return backend(candidate)()
+            sandbox = backend(candidate)()
+            sandbox.fingerprint()  # its default image too: `auto` must run the demo suite as well
+            return sandbox
     return backend(last)()

@@ -66,6 +66,10 @@ class Sandbox(Protocol):
 
     def fingerprint(self, image: str | None = None) -> str: ...
 
+    def image_digest(self, image: str | None = None) -> str:
+        """The full id of the image runs use ("" for backends on the host's toolchain)."""
+        ...
+
     def run(
         self, workdir: Path, command: str, limits: Limits, *, image: str | None = None,
         workspace: Path | None = None, readonly: Sequence[str] = (),

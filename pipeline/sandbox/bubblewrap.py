@@ -62,6 +62,9 @@ class BubblewrapSandbox:
         if probe.exit_code != 0:
             raise SandboxUnavailable(f"bubblewrap cannot start a sandbox here: {probe.output.strip()}")
 
+    def image_digest(self, image: str | None = None) -> str:
+        return ""
+
     def fingerprint(self, image: str | None = None) -> str:
         import pytest
 

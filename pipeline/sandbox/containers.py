@@ -122,10 +122,12 @@ class ContainerRuns:
         container = self._create(
             image, bounded(command, limits, cgroup=True), labels={}, timeout_s=limits.timeout_s,
             stdin_open=bool(stdin), detach=not stdin,  # docker-py: StdinOnce only when not detached
-            working_dir="/app", volumes=volumes, network_mode="none", network_disabled=True,
+            # No network, but /etc/hosts kept (network_disabled would drop it); the image's
+            # ENTRYPOINT (Pro's is /bin/bash) must not wrap our argv.
+            working_dir="/app", volumes=volumes, network_mode="none", entrypoint=[],
             mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
             nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids, read_only=True,
-            tmpfs={"/tmp": f"rw,size={limits.tmp_mb}m,mode=1777"}, user=user,
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"}, user=user,
             environment=dict(env), cap_drop=["ALL"], security_opt=["no-new-privileges"],
             ulimits=[Ulimit(name="fsize", soft=limits.file_mb << 20, hard=limits.file_mb << 20),
                      Ulimit(name="core", soft=0, hard=0)],

@@ -16,7 +16,6 @@ from pipeline.sandbox.base import (
     ImageUnavailable,
     Limits,
     RunResult,
-    SandboxUnavailable,
     base_env,
 )
 from pipeline.sandbox.daemon import DockerDaemon
@@ -33,19 +32,25 @@ class DockerSandbox:
         self.daemon = daemon or DockerDaemon()
         self.daemon.reap_orphans()
         self.image = image
-        try:
-            self.image_id = self.daemon.ensure_image(image, pull=image != DEMO_IMAGE)
-        except ImageUnavailable as err:
-            hint = "; build it with `candlebench build-image`" if image == DEMO_IMAGE else ""
-            raise SandboxUnavailable(f"{err}{hint}") from err
-        self._ids = {image: self.image_id}
+        self._ids: dict[str, str] = {}  # resolved on first need: Pro rows need only their own images
+
+    @property
+    def image_id(self) -> str:
+        return self.resolve(None)[1]
 
     def resolve(self, image: str | None) -> tuple[str, str]:
         """(tag, id) of the image to run: the sandbox's own, or a task's (pulled if need be)."""
         tag = image or self.image
         if tag not in self._ids:
-            self._ids[tag] = self.daemon.ensure_image(tag)
+            try:
+                self._ids[tag] = self.daemon.ensure_image(tag, pull=tag != DEMO_IMAGE)
+            except ImageUnavailable as err:
+                hint = "; build it with `candlebench build-image`" if tag == DEMO_IMAGE else ""
+                raise ImageUnavailable(f"{err}{hint}") from err
         return tag, self._ids[tag]
+
+    def image_digest(self, image: str | None = None) -> str:
+        return self.resolve(image)[1]
 
     def fingerprint(self, image: str | None = None) -> str:
         return self.resolve(image)[1].removeprefix("sha256:")[:16]

@@ -21,6 +21,9 @@ class ProcessSandbox:
     name = "process"
     capabilities = Capabilities(isolates=False, task_images=False, app_mount=False)
 
+    def image_digest(self, image: str | None = None) -> str:
+        return ""
+
     def fingerprint(self, image: str | None = None) -> str:
         import pytest
 

@@ -148,9 +148,18 @@ def bounded(command: str, limits: Limits, processes: bool = False, cgroup: bool 
 
 
 def hand_over(paths: Sequence[Path], uid: int) -> None:
-    """Give the sandbox user the trees it works in; never follow a patch's symlinks out of them."""
+    """Give the sandbox user the trees it works in; never follow a patch's symlinks out of them.
+
+    Entries it owns already are left alone: on an overlay work tree a chown copies the file up.
+    """
     for root in paths:
-        os.chown(root, uid, uid, follow_symlinks=False)
-        for top, dirs, files in os.walk(root):
-            for name in dirs + files:
-                os.chown(os.path.join(top, name), uid, uid, follow_symlinks=False)
+        for path in _entries(root):
+            if os.lstat(path).st_uid != uid:
+                os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def _entries(root: Path):
+    yield str(root)
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            yield os.path.join(top, name)

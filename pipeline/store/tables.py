@@ -117,6 +117,12 @@ ATTEMPTS = Table("attempts", ("subject", "date"), (
     Column("transcript", pl.String), Column("detail", pl.String), Column("tries", pl.Int64, checks=_at_least(0)),
     Column("sample_seed", pl.Int64), *PROVENANCE,
 ))
+GRADE_PROVENANCE = (  # what a grade was graded against; partitions written before them lack them
+    Column("apply_rule", pl.String, nullable=True), Column("tampered", pl.Boolean, nullable=True),
+    Column("image_digest", pl.String, nullable=True),
+    Column("dataset_revision", pl.String, nullable=True),
+    Column("run_scripts_revision", pl.String, nullable=True),
+)
 EVALUATIONS = Table("evaluations", ("subject", "date"), (
     Column("attempt_id", pl.String, unique=True), Column("date", pl.Date), Column("subject", pl.String),
     Column("trial", pl.Int64, checks=_at_least(0)), Column("instance_id", pl.String),
@@ -126,12 +132,13 @@ EVALUATIONS = Table("evaluations", ("subject", "date"), (
     Column("p2p_total", pl.Int64, checks=_at_least(0)), Column("grade_key", pl.String), Column("cached", pl.Boolean),
     Column("artifact_dir", pl.String), Column("grader_version", pl.String), Column("env_fingerprint", pl.String),
     Column("sandbox", pl.String), Column("reason", pl.String, nullable=True), *PROVENANCE,
+    *GRADE_PROVENANCE,
 ))
 CONTROLS_TABLE = Table("controls", ("date",), (
     Column("date", pl.Date), Column("instance_id", pl.String), Column("control", pl.String, checks=_one_of(CONTROLS)),
     Column("outcome", pl.String, checks=_one_of(GRADED)), Column("ok", pl.Boolean), Column("cached", pl.Boolean),
     Column("artifact_dir", pl.String), Column("grader_version", pl.String), Column("env_fingerprint", pl.String),
-    *PROVENANCE,
+    *PROVENANCE, *GRADE_PROVENANCE,
 ))
 DECISIONS = Table("decisions", ("subject", "date"), (
     Column("subject", pl.String), Column("date", pl.String), Column("direction", pl.String,

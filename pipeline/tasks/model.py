@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -88,6 +90,11 @@ class Task:
         return asdict(self)
 
     @property
+    def revision(self) -> str:
+        """Digest of the row's 16 fields: which version of the dataset's row was graded."""
+        return hashlib.sha256(json.dumps(self.as_row(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
     def f2p(self) -> list[str]:
         return parse_list(self.fail_to_pass, f"{self.instance_id}.fail_to_pass")
 
@@ -129,6 +136,7 @@ class TaskSource(Protocol):
 
     name: str
     runner: TestRunner  # how the graded tests run in the sandbox and are read outside it
+    apply_rule: str  # how patches are applied: "git_apply" (Pro's) or "lenient" (SWE-bench's chain)
 
     def tasks(self) -> list[Task]: ...
 

@@ -21,10 +21,10 @@ import threading
 from pathlib import Path
 
 from pipeline.grading.outcomes import FAILING
-from pipeline.grading.patches import run_git
 from pipeline.grading.runners import MARK, PytestRunner, TestPlan, TestRunner
 from pipeline.sandbox import RunResult, Sandbox, SandboxUnavailable
 from pipeline.sandbox.daemon import DockerDaemon
+from pipeline.tasks.checkout_cache import AppCache, OverlayCheckout
 from pipeline.tasks.model import Task
 from pipeline.tasks.pro_images import PRO_REPOSITORY, dockerhub_tag
 from pipeline.tasks.rows import load_rows
@@ -108,60 +108,17 @@ class ProRunner:
         return TestPlan(command, {}, parse)
 
 
-class ImageCheckout:
-    """Work trees for tasks whose repository lives in their SWE-Bench-Pro image, at /app.
-
-    /app is copied out of the image once per image (untracked files such as node_modules
-    included), then per evaluation copied and reset to the base commit as the Pro harness does
-    (`git reset --hard <base>; git checkout <base>`).
-    """
-
-    def __init__(self, daemon: DockerDaemon, cache: Path, image_template: str = PRO_IMAGE) -> None:
-        self.daemon = daemon
-        self.cache = Path(cache)
-        self.image_template = image_template
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def source(self, image: str) -> Path:
-        with self._guard:
-            lock = self._locks.setdefault(image, threading.Lock())
-        folder = self.cache / hashlib.sha256(image.encode()).hexdigest()[:16]
-        with lock:
-            if not (folder / "app").is_dir():
-                self.daemon.ensure_image(image)
-                self.cache.mkdir(parents=True, exist_ok=True)
-                scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=self.cache))
-                try:
-                    self.daemon.export_dir(image, "/app", scratch / "app")
-                    (scratch / "image").write_text(image + "\n")
-                    scratch.rename(folder)
-                finally:
-                    shutil.rmtree(scratch, ignore_errors=True)
-        return folder / "app"
-
-    def __call__(self, task: Task, dest: Path) -> None:
-        image = pro_image(task, self.image_template)
-        if image is None:
-            raise RuntimeError(f"{task.instance_id}: no dockerhub_tag, so no image to take /app from")
-        source = self.source(image)
-        done = subprocess.run(["cp", "-a", "--reflink=auto", f"{source}/.", str(dest)],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"copying {image}:/app failed: {done.stderr.strip()}")
-        for args in (("reset", "-q", "--hard", task.base_commit), ("checkout", "-q", task.base_commit)):
-            step = run_git(dest, *args)
-            if step.returncode != 0:
-                raise RuntimeError(f"git {' '.join(args)} in {image}:/app: {step.stderr.strip()}")
-
-
 class RowSuite:
     """TaskSource for a file of SWE-Bench-Pro rows, graded the way Pro's harness grades them.
 
-    Repositories come out of each task's image (/app) when the row names a `dockerhub_tag`, and
-    from the demo suite for rows of its repositories; tests run through `run_scripts/<id>/` when
-    the task has them (by default the folder next to the rows file), otherwise through pytest.
+    Repositories come out of each task's image (/app, exported once per image id, then an overlay
+    work tree per evaluation: `checkout_cache`), and from the demo suite for rows of its
+    repositories; patches apply with plain `git apply`, as Pro's harness applies them; tests run
+    through `run_scripts/<id>/` when the task has them (by default the folder next to the rows
+    file), otherwise through pytest.
     """
+
+    apply_rule = "git_apply"
 
     def __init__(self, rows: Path, cache: Path, run_scripts: Path | None = None,
                  daemon: DockerDaemon | None = None) -> None:
@@ -172,9 +129,9 @@ class RowSuite:
         self.run_scripts = Path(run_scripts) if run_scripts else self.rows.parent / "run_scripts"
         self.runner = ProRunner(self.run_scripts)
         self.demo = DemoSuite(Path(cache) / "repos")
-        self._cache = Path(cache) / "images"
+        self._cache = Path(cache) / "checkouts"
         self.daemon = daemon  # copies /app out of images; opened on first need when None
-        self._images: ImageCheckout | None = None
+        self._images: OverlayCheckout | None = None
         self._guard = threading.Lock()
 
     def tasks(self) -> list[Task]:
@@ -190,6 +147,11 @@ class RowSuite:
 
     def image(self, task: Task) -> str | None:
         return pro_image(task)
+
+    def release(self, dest: Path) -> None:
+        """Undo a checkout once its evaluation is over (an overlay work tree is unmounted)."""
+        if self._images is not None:
+            self._images.release(dest)
 
     def needs_image(self, tasks: list[Task]) -> list[str]:
         return [t.instance_id for t in tasks if pro_image(t)]
@@ -213,7 +175,7 @@ class RowSuite:
             with self._guard:
                 if self._images is None:
                     self.daemon = self.daemon or DockerDaemon()
-                    self._images = ImageCheckout(self.daemon, self._cache)
+                    self._images = OverlayCheckout(AppCache(self.daemon, self._cache), pro_image)
             self._images(task, dest)
         elif task.repo.startswith(DEMO_REPO_PREFIX):
             self.demo.checkout(task, dest)
