@@ -32,7 +32,8 @@ from pipeline.sandbox.docker import DockerSandbox
 from pipeline.tasks.demo import SUITE_DIR
 
 TIMEOUT_S = 10
-SLACK_S = 8  # start-up, kill and clean-up on top of the timeout
+SLACK_S = 120  # only catches a hang: the kill itself is proven by the outcome and no process left;
+# start-up and clean-up on a loaded 2-core machine took up to 18 s over the timeout
 LIMITS = Limits(timeout_s=TIMEOUT_S, memory_mb=512, pids=128, file_mb=64, output_bytes=4 << 20)
 TASK = "demo__textkit-001"
 F2P_FILE = "tests/test_issue_001.py"
