@@ -3,7 +3,9 @@
 A day's candles are requested once its inputs (evaluations of any subject, the day's controls)
 changed since its candles were last computed and no run for that day is still queued or
 running. A subject whose run failed, or one that was removed, does not hold the others back:
-the candles of that day record it as missing. After candles change, and once no candles run is
+the candles of that day record it as missing. While an asset backfill runs (`candlebench
+backfill --queue`, the UI's Materialize), candles wait for it to end, so a window's candles are
+one run. After candles change, and once no candles run is
 in flight, changepoints and the report follow (alerts and the confirmation sensor read them).
 Run keys carry the storage id of the newest input, so a repeated tick requests nothing twice.
 """
@@ -64,6 +66,14 @@ def _latest_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
     return records[0].storage_id if records else 0
 
 
+def _backfilling(instance: dg.DagsterInstance) -> bool:
+    """Whether an asset backfill is still running: its partitions finish one by one over many
+    daemon iterations, so their candles wait for the whole window (one run, not one per wave)."""
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    return bool(instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1))
+
+
 def _in_flight(instance: dg.DagsterInstance) -> tuple[set[str], bool]:
     """Days with a run writing candles' inputs not yet finished, and whether candles are running."""
     days, candles_running = set(), False
@@ -99,6 +109,8 @@ def aggregation_sensor(context: dg.SensorEvaluationContext):
             CANDLES, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(pending))
         pending = {d: i for d, i in pending.items() if done.get(d, 0) < i}
     busy, candles_running = _in_flight(instance)
+    if pending and _backfilling(instance):
+        busy |= set(pending)  # see _backfilling; the daily loop's days wait as long as it runs
     ready = sorted(set(pending) - busy)
     requests = []
     for first, last in contiguous(ready):

@@ -10,7 +10,7 @@ candles with that day's own numbers, changepoints and the report, the alarm's ex
 confirmation and the day's alert. Day 2's failed subject leaves the others' aggregates intact
 and shows as missing. On day 3 sim-steady's version changes after the schedule ran: the version
 sensor re-runs it once; then a re-grade queued with `candlebench backfill --queue` runs as one
-asset backfill whose candles are one run. Restarting the daemon on day 3 requests nothing new.
+asset backfill, and the window's candles follow in one run. Restarting the daemon on day 3 requests nothing new.
 """
 
 from __future__ import annotations
@@ -271,9 +271,14 @@ def change_version_after_the_schedule(instance, home: Path, day: dt.date, daemon
 
 
 def queue_a_regrade(instance, env: dict, daemon: Daemon, log: Path) -> None:
-    """`candlebench backfill --queue`: one asset backfill the daemon runs; its candles in one run."""
+    """`candlebench backfill --queue`: one asset backfill the daemon runs (a run per partition);
+    then the window's candles in one run, however the backfill's runs were spread in time."""
     from dagster._core.execution.backfill import BulkActionStatus
 
+    def candles_runs() -> set[str]:
+        return {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(job_name="candles_job"))}
+
+    before = candles_runs()
     queued = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "backfill", "--from", str(DAYS[0]), "--to", str(DAYS[2]),
          "--subject", "sim-steady", "--regrade", "--queue"],
@@ -289,9 +294,17 @@ def queue_a_regrade(instance, env: dict, daemon: Daemon, log: Path) -> None:
     backfill = wait_for(finished, "the queued backfill", daemon, log)
     assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-    assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), describe(instance, runs)
-    candles_runs = [r for r in runs if "candles" in str(r.asset_selection)]
-    assert len(candles_runs) == 1  # three days of candles, one run
+    assert len(runs) == 3, describe(instance, runs)  # a regrade per partition, no candles in it
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), describe(instance, runs)
+    graded = max(instance.get_run_record_by_id(r.run_id).end_time for r in runs)
+
+    def aggregated():  # the sensor waited for the whole backfill: the window's candles are one run
+        newest = [materializations(instance, "candles", day.isoformat())[0].timestamp for day in DAYS]
+        return settled(instance) and min(newest) > graded
+
+    wait_for(aggregated, "the window's candles after the backfill", daemon, log)
+    new = [instance.get_run_by_id(run_id) for run_id in candles_runs() - before]
+    assert len(new) == 1, describe(instance, new)  # three days of candles, one run
 
 
 def assert_repeated_ticks_request_nothing(instance, daemon: Daemon, log: Path) -> None:

@@ -56,6 +56,10 @@ def _backfill(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         if args.queue:
             backfill_id, plan = queue_history(instance, end, days, args.subject, args.regrade, args.redo)
+            if backfill_id is None:
+                print(f"nothing to queue: all {plan.kept} partitions of {plan.start}..{plan.end} are "
+                      "graded (--redo runs them again, --regrade re-grades them)")
+                return 0
             print(f"queued backfill {backfill_id}: {plan.days} days, {len(plan.partitions)} partitions to "
                   f"run ({plan.kept} kept); the daemon runs it (`candlebench ui`), progress under "
                   "Overview -> Backfills")

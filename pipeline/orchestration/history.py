@@ -247,12 +247,15 @@ def queue_history(
     subjects: list[str] | None = None,
     regrade_only: bool = False,
     redo: bool = False,
-) -> tuple[str, Plan]:
-    """Queue the plan as one asset backfill for the daemon, as the UI's "Materialize" does.
+) -> tuple[str | None, Plan]:
+    """Queue the plan as one asset backfill for the daemon, as the UI's "Materialize" does
+    (no backfill, None, when every partition of the window is kept).
 
-    Date-only assets run as one run for the window (single-run policy), attempts and grading
-    once per partition; the backfill's status shows failures, and the aggregation sensor then
-    refreshes changepoints and the report.
+    The window's sample and controls run as one run (single-run policy), attempts and grading
+    once per partition; the backfill's status shows failures. Candles are not in it: an asset
+    backfill requests them as their parents finish, in as many runs as waves; the aggregation
+    sensor waits for the backfill to end and aggregates the window in one run, then changepoints
+    and the report.
     """
     from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
     from dagster._core.definitions.events import AssetKeyPartitionKey
@@ -272,7 +275,8 @@ def queue_history(
     if not regrade_only:
         targets |= {AssetKeyPartitionKey(dg.AssetKey(n), d) for n in ("daily_sample", "harness_controls")
                     for d in window}
-    targets |= {AssetKeyPartitionKey(dg.AssetKey("candles"), d) for d in window}
+    if not targets:
+        return None, plan
     target = WorkspaceFileTarget(paths=[str(PROJECT_ROOT / "workspace.yaml")])
     with WorkspaceProcessContext(instance, target) as workspace:
         asset_graph = workspace.create_request_context().asset_graph
