@@ -78,6 +78,26 @@ def test_aggregation_batches_a_window_and_skips_days_already_aggregated():
                           ("2026-11-05", "2026-11-05")]
 
 
+def test_candles_wait_for_a_running_backfill_then_aggregate_its_window_in_one_run():
+    import time
+
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("subject", ["a"])
+        backfill = PartitionBackfill("bf1", BulkActionStatus.REQUESTED, False, {}, time.time())
+        instance.add_backfill(backfill)
+        materialize(instance, "patch_evaluations", "2026-11-01|a")  # its first wave is graded
+        first = tick(instance)
+        assert first.run_requests == []  # not one candles run per wave
+        for day in ("2026-11-02", "2026-11-03"):
+            materialize(instance, "patch_evaluations", f"{day}|a")
+        instance.update_backfill(backfill.with_status(BulkActionStatus.COMPLETED_SUCCESS))
+        (request,) = tick(instance, first.cursor).run_requests
+        assert (request.tags["dagster/asset_partition_range_start"],
+                request.tags["dagster/asset_partition_range_end"]) == ("2026-11-01", "2026-11-03")
+
+
 def _location(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess:
     """Load the code location in a fresh interpreter on a home with this tracking.yaml."""
     home = tmp_path / "home"
