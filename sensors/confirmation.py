@@ -69,7 +69,7 @@ def _next_days(connection, state: dict) -> None:
     for key, entry in state.items():
         if entry["state"] == "held" and "next" not in entry:
             subject, day = key.split("|")
-            (found,) = connection.sql(NEXT_SQL, params={"subject": subject, "day": day}).fetchone()
+            ((found,),) = connection.sql(NEXT_SQL, params={"subject": subject, "day": day}).fetchall()
             if found:
                 entry["next"] = found
 
@@ -111,7 +111,7 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
         return detected_at > _graded_since(context.instance, date_key(day, subject))
 
     requests = []
-    followed = {(k.split("|")[0], e["next"]) for k, e in state.items() if e["state"] == "held" and "next" in e}
+    followed = {(k.split("|")[0], e["next"]) for k, e in state.items() if "next" in e}  # held alarms
     for key, entry in state.items():
         subject, day = key.split("|")
         if entry["state"] == "held" and "next" in entry and detected(subject, entry["next"]):
@@ -121,7 +121,8 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
             requests.append(dg.RunRequest(
                 run_key=f"decide-next:{key}", job_name=decision_job.name,
                 partition_key=date_key(entry["next"], subject),
-                tags={DIRECTION_TAG: entry["direction"], HELD_TAG: day, "candlebench/trigger": "confirmation"}))
+                tags={DIRECTION_TAG: entry["direction"], HELD_TAG: day,
+                      "candlebench/trigger": "confirmation"}))
     for row in candidates.iter_rows(named=True):
         subject, day = row["subject"], row["day"]
         key = f"{subject}|{day}"

@@ -102,7 +102,8 @@ def shift_alert(subject: str, day: str, direction: str, alarm: dict, verdict: di
                 confirmed_on: str | None = None) -> Alert:
     """The alert for a confirmed alarm: what moved, by how much that day, and the week's verdict."""
     moved = "dropped" if direction == "down" else "rose"
-    how = "confirmed by extra trials" if confirmed_on in (None, day) else f"confirmed by {confirmed_on}'s trials"
+    how = "confirmed by extra trials" if confirmed_on in (None, day) else \
+        f"confirmed by {confirmed_on}'s trials"
     summary = (f"{subject} {moved} on {day}: {alarm['difference']:+.1%} against its baseline "
                f"(z={alarm['z']:+.1f}, {alarm['rule']}), {how}")
     if verdict and verdict.get("difference") is not None:
