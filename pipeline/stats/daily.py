@@ -102,18 +102,28 @@ def alarm_decision(
     found = panels(pl.concat([counts.filter(~pl.col("fresh")), fresh.with_columns(trials=0, successes=0)])
                    .with_columns(subject=pl.lit(subject)))
     s, m = found.matrices(subject)
-    dates, tasks = found.dates[subject], found.tasks[subject]
-    t = dates.index(day)
+    tasks = found.tasks[subject]
     column = {task: j for j, task in enumerate(tasks)}
     fs, fm = np.zeros(len(tasks), np.int64), np.zeros(len(tasks), np.int64)
     for task, successes, trials in fresh.select("task", "successes", "trials").iter_rows():
         fs[column[task]] += successes
         fm[column[task]] += trials
-    mine = (decisions or {}).get(subject, {})
-    known = np.array([mine.get(d, 0) if d != day else 0 for d in dates[:t + 1]], dtype=int)
-    z, _ = fresh_evidence(s, m, t, fs, fm, design, known, rule.resume)
-    verdict = decide(sign, z, still, rule)
-    return Decision(NAMES[int(verdict)], float(z) if np.isfinite(z) else None, still)
+    return fresh_decision(s, m, found.dates[subject], day, fs, fm, direction, still,
+                          (decisions or {}).get(subject, {}), design, rule)
+
+
+def fresh_decision(
+    successes: np.ndarray, trials: np.ndarray, dates: list[str], day: str, fresh_successes: np.ndarray,
+    fresh_trials: np.ndarray, direction: str, survives: bool, decisions: dict[str, int] | None = None,
+    design: MonitorDesign = DEFAULT_DESIGN, rule: ConfirmationRule = RULE,
+) -> Decision:
+    """The rule on one subject's arrays: its history (days x tasks over `dates`, the alarm day's
+    ordinary trials only), the fresh trials of `day` (tasks) and earlier decisions (date -> code)."""
+    t = dates.index(day)
+    known = np.array([(decisions or {}).get(d, 0) for d in dates[:t]] + [0], dtype=int)
+    z, _ = fresh_evidence(successes, trials, t, fresh_successes, fresh_trials, design, known, rule.resume)
+    verdict = decide(DIRECTIONS[direction], z, survives, rule)
+    return Decision(NAMES[int(verdict)], float(z) if np.isfinite(z) else None, survives)
 
 
 def held_decision(connection, subject: str, next_day: str, direction: str,
