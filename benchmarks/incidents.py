@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.stats.confirmation import RULE, decide_next  # noqa: E402
 from pipeline.stats.counts import panels  # noqa: E402
-from pipeline.stats.daily import CODES, DIRECTIONS, fresh_decision  # noqa: E402
+from pipeline.stats.daily import CODES, fresh_decision  # noqa: E402
 from pipeline.stats.design import DEFAULT_DESIGN  # noqa: E402
 from pipeline.stats.detect import run_detection  # noqa: E402
 
@@ -81,7 +81,8 @@ def levels() -> np.ndarray:
     shift = np.zeros((len(SUBJECTS), DAYS))
     for incident in INCIDENTS:
         for name in incident.subjects:
-            shift[list(SUBJECTS).index(name), incident.start:incident.start + incident.days] += incident.points
+            days = slice(incident.start, incident.start + incident.days)
+            shift[list(SUBJECTS).index(name), days] += incident.points
     return shift
 
 
@@ -99,7 +100,8 @@ class World:
         self.rng = np.random.default_rng(seed)
         mean = self.rng.uniform(0.35, 0.55, (len(SUBJECTS), 1))
         spread = 1 / 0.5 - 1
-        rate = np.clip(self.rng.beta(mean * spread, (1 - mean) * spread, (len(SUBJECTS), TASKS)), 1e-3, 1 - 1e-3)
+        rate = self.rng.beta(mean * spread, (1 - mean) * spread, (len(SUBJECTS), TASKS))
+        rate = np.clip(rate, 1e-3, 1 - 1e-3)
         points = levels()
         offsets = np.zeros_like(points)
         for i in range(len(SUBJECTS)):
@@ -206,7 +208,8 @@ def attribute(result: dict) -> list[dict]:
     rows = []
     for incident in INCIDENTS:
         window = range(incident.start, min(DAYS, incident.start + max(7, min(incident.days, 21))))
-        mine = {n: t for n, t in _confirmed(log, incident.direction, window).items() if n in incident.subjects}
+        mine = {n: t for n, t in _confirmed(log, incident.direction, window).items()
+                if n in incident.subjects}
         first = min(mine.values(), default=None)
         who, released, flagged = [], {}, []
         if first is not None:
@@ -305,8 +308,9 @@ def main() -> int:
     if len(results) > 1:
         print(text)
     out = write_result(args.out or Path(__file__).parent / "results" / "incidents.json", {
-        "seeds": seeds, "summary": overall, "per_seed": [{"seed": s, "found": r["rows"], "strays": r["strays"],
-                                                           "suspects": r["suspects"]} for s, r in zip(seeds, results)],
+        "seeds": seeds, "summary": overall,
+        "per_seed": [{"seed": s, "found": r["rows"], "strays": r["strays"], "suspects": r["suspects"]}
+                     for s, r in zip(seeds, results, strict=True)],
         "seed": args.seed, "incidents": [asdict(i) for i in INCIDENTS], "found": rows, "stray_alerts": strays,
         "harness_suspect_days": result["suspects"], "trials_per_day": result["trials_per_day"],
         "events": {n: [{"date": result["dates"][t], "event": e, "direction": w} for t, e, w in events]
