@@ -262,17 +262,26 @@ def _one(seed: int) -> dict:
     return result
 
 
+def named(lane: str, attributed: str) -> bool:
+    """Whether an attribution names the true lane (a single subject alone names none)."""
+    kind, _, name = lane.partition(" ")
+    if kind == "harness":
+        return "harness" in attributed
+    if kind == "cli":
+        return f"cli release {name}" in attributed or f"cli {name} (" in attributed
+    return f"model {name} (" in attributed
+
+
 def summary(results: list[dict]) -> tuple[str, list[dict]]:
     """Per incident over the seeds: how often a confirmed alert found it, the median delay, and
     how often the attribution named the true lane."""
     rows = []
     for k, incident in enumerate(INCIDENTS):
         found = [r["rows"][k] for r in results if r["rows"][k]["delay_days"] is not None]
-        lane = incident.lane.split()[-1]
         rows.append({"incident": incident.name, "found": len(found), "seeds": len(results),
                      "median_delay": float(np.median([f["delay_days"] for f in found])) if found else None,
                      "offline": sum(r["rows"][k]["offline_changepoint"] is not None for r in results),
-                     "lane_named": sum(lane in f["attributed"] for f in found)})
+                     "lane_named": sum(named(incident.lane, f["attributed"]) for f in found)})
     lines = [f"over {len(results)} seeds: {'incident':<32} {'found':>6} {'median':>7} {'lane named':>10} "
              f"{'offline':>8}"]
     for r in rows:
