@@ -238,3 +238,15 @@ def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypa
         request = world.fresh_trials(instance, day, -0.4)
         assert world.decide(instance, request)["decision"] == "confirmed"
         assert f"{SUBJECT}|{nxt}" not in json.loads(world.cursor)
+
+
+def test_the_report_shows_a_held_alarms_final_decision():
+    from pipeline.report.tables import final_decisions
+
+    decisions = pl.DataFrame({
+        "subject": ["a", "a", "b"], "date": ["2026-11-20", "2026-11-21", "2026-11-20"],
+        "decision": ["held", "confirmed", "cleared"], "alarm_date": ["2026-11-20", "2026-11-20", None],
+        "decided_at": [dt.datetime(2026, 11, 20, 9), dt.datetime(2026, 11, 21, 9), dt.datetime(2026, 11, 20, 9)]})
+    assert final_decisions(decisions) == {("a", "2026-11-20"): "confirmed on 2026-11-21",
+                                          ("b", "2026-11-20"): "cleared"}
+    assert final_decisions(decisions.drop("alarm_date", "decided_at").head(1)) == {("a", "2026-11-20"): "held"}
