@@ -12,6 +12,7 @@ requested day is decided even when newer days have arrived meanwhile: the detect
 over the whole history, so that day's rows answer for it. The sensor itself writes nothing.
 """
 
+import datetime as dt
 import json
 
 import dagster as dg
@@ -52,6 +53,10 @@ def _graded_since(instance: dg.DagsterInstance, key: dg.MultiPartitionKey) -> fl
         limit=1,
     ).records
     return records[0].timestamp if records else 0.0
+
+
+def _days_before(earlier: str, later: str) -> int:
+    return (dt.date.fromisoformat(later) - dt.date.fromisoformat(earlier)).days
 
 
 def _decided(warehouse, state: dict) -> None:
@@ -131,9 +136,9 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
         if entry is None and direction:
             if (subject, day) in followed:
                 continue  # the day after a held alarm: its own z decides that alarm
-            if any(k.split("|")[0] == subject and k.split("|")[1] < day and e["state"] in (*WAITING, "held")
-                   for k, e in state.items()):
-                continue  # an earlier alarm of this subject is not decided yet: ask again later
+            if any(k.split("|")[0] == subject and _days_before(k.split("|")[1], day) in range(1, 3)
+                   and e["state"] in (*WAITING, "held") for k, e in state.items()):
+                continue  # yesterday's alarm is not decided yet: ask again later (never for long)
             attempts = _partition(warehouse, "attempts", subject, day)
             before = 0 if attempts is None else attempts.height
             fresh_from = 0 if attempts is None else int(attempts["trial"].max()) + 1
