@@ -31,8 +31,8 @@ VARIANTS = {loop.name: loop for loop in (
     Loop("warning 1.25", replace(DESIGN, warning=1.25), RULE),
     Loop("12 warning trials", replace(DESIGN, warning_trials=12), RULE),
     Loop("warning 1.0 x 4", replace(DESIGN, warning=1.0, warning_trials=4), RULE),
-    Loop("2 trials, warning 1.0", replace(DESIGN, warning=1.0), RULE, trials=2),
-    Loop("2 trials, warning 0.5 x 8", replace(DESIGN, warning=0.5, warning_trials=8), RULE, trials=2),
+    Loop("2 trials warning 1.0", replace(DESIGN, warning=1.0), RULE, trials=2),
+    Loop("2 trials warning 0.5 x 8", replace(DESIGN, warning=0.5, warning_trials=8), RULE, trials=2),
     Loop("horizon 4", replace(DESIGN, horizon=4), RULE),
     Loop("tau margin 0.5", replace(DESIGN, tau_margin=0.5), RULE),
 )}
