@@ -13,7 +13,9 @@ from pipeline.orchestration.partitions import date, date_by_subject, keys_of
 from pipeline.orchestration.resources import TrackerResource
 from pipeline.store.rows import attempts_frame, controls_frame, evaluations_frame
 
-EXTRA_TRIALS_TAG = "candlebench/extra_trials"  # set by the confirmation sensor
+EXTRA_TRIALS_TAG = "candlebench/extra_trials"  # set by the confirmation sensor: more trials of a day run
+WARNING_TRIALS_TAG = "candlebench/warning_trials"  # set by the daily schedule: a day's run takes more
+WARNING_REASON_TAG = "candlebench/warning_reason"
 
 
 @dg.asset(
@@ -29,12 +31,14 @@ def agent_attempts(context: dg.AssetExecutionContext, tracker: TrackerResource) 
     day, subject = keys_of(context)
     engine = tracker.open()
     extra = int(context.run.tags.get(EXTRA_TRIALS_TAG, 0))
+    warning = int(context.run.tags.get(WARNING_TRIALS_TAG, 0))
     kept = engine.lake.read_partition("attempts", subject=subject, date=day) if extra else None
     if kept is not None:  # a confirmation: keep the day's trials and add `extra` more
         first = int(kept["trial"].max()) + 1
         attempts = engine.run_attempts(subject, dt.date.fromisoformat(day), range(first, first + extra))
-    else:
-        attempts = engine.run_attempts(subject, dt.date.fromisoformat(day))
+    else:  # the warning's extra trials are more trials of this run, numbered after the ordinary ones
+        attempts = engine.run_attempts(subject, dt.date.fromisoformat(day),
+                                       range(engine.config.subject(subject).trials + warning))
     frame = attempts_frame(attempts, context.run.run_id, engine.config.digest, engine.config.sample_seed)
     if kept is not None:
         frame = pl.concat([kept, frame], how="diagonal_relaxed")
@@ -43,6 +47,7 @@ def agent_attempts(context: dg.AssetExecutionContext, tracker: TrackerResource) 
     exits = Counter(a.exit_class for a in attempts)
     return dg.MaterializeResult(metadata={
         "attempts": len(attempts),
+        "warning_trials": warning,
         "agent_version": ", ".join(versions),
         "cost_usd": round(sum(a.cost_usd for a in attempts), 2),
         "tokens": sum(a.input_tokens + a.output_tokens for a in attempts),

@@ -272,8 +272,10 @@ def table(report: dict) -> str:
             cells += "".join(f"{row[n]['false_alarms']['per_year']:>11.2f}" for n in extra)
             lines.append(f"  {world:<16}{cells}")
         worst = "".join(f"{_rate_text(grid['worst'][n][metric]):>20}" for n in names)
+        worst += "".join(f"{grid['worst'][n]['false_alarms']['per_year']:>11.2f}" for n in extra)
         lines.append(f"  {'worst world':<16}{worst}")
-        lines.append(f"  {'':<16}" + "".join(f"{grid['worst'][n][metric]['world']:>20}" for n in names))
+        lines.append(f"  {'':<16}" + "".join(f"{grid['worst'][n][metric]['world']:>20}" for n in names)
+                     + "".join(f"{grid['worst'][n]['false_alarms']['world'][:10]:>11}" for n in extra))
         lines.append("")
     lines.append("cost per stable day (trials vs 3 a day) and share of days with warning trials")
     for world, row in grid["worlds"].items():

@@ -1,20 +1,25 @@
-"""The confirmation sensor: a candidate shift buys extra trials before anyone is told.
+"""The confirmation sensor: a candidate shift buys fresh trials before anyone is told.
 
 When the online detector raises an alarm on a subject's latest day, the sensor asks for
-`confirm_trials` more trials of that day (once per subject and day). When they are graded and
-the detector has run again, it requests that day's `alarm_decisions` partition, which decides
-whether the alarm survived the extra data (confirmed, and alerted) or not (cleared). A requested
-day is decided even when newer days have arrived meanwhile: the detector re-runs over the whole
-history, so that day's row in `alarms` answers for it. The sensor itself writes nothing.
+`confirm_trials` fresh trials of that day (once per subject and day). When they are graded and
+the detector has run again, it requests that day's `alarm_decisions` partition, which applies
+the calibrated rule (`pipeline.stats.confirmation.RULE`): confirmed (and alerted), cleared, or
+held for the next day. A held alarm's next day runs with the warning's extra trials (the daily
+schedule sees the held decision); once that day is graded and detected, the sensor requests
+the decision of that next day's partition, which confirms or clears the held alarm from the
+day's own z. That next day does not buy fresh trials of its own (as in benchmarks/loop.py). A
+requested day is decided even when newer days have arrived meanwhile: the detector re-runs
+over the whole history, so that day's rows answer for it. The sensor itself writes nothing.
 """
 
+import datetime as dt
 import json
 
 import dagster as dg
 import duckdb
 import polars as pl
 
-from assets.decisions import BEFORE_TAG, DIRECTION_TAG
+from assets.decisions import BEFORE_TAG, DIRECTION_TAG, FRESH_TAG, HELD_TAG
 from assets.grading import EXTRA_TRIALS_TAG
 from pipeline.orchestration.partitions import date_key
 from pipeline.orchestration.resources import TrackerResource
@@ -29,10 +34,16 @@ PENDING_SQL = """
 SELECT p.subject, p.day, a.direction FROM pending p
 LEFT JOIN alarms a ON a.subject = p.subject AND a.date::VARCHAR = p.day
 """
+NEXT_SQL = "SELECT min(date)::VARCHAR FROM monitor WHERE subject = $subject AND date::VARCHAR > $day"
+WAITING = ("requested", "decision requested")  # a subject's newer alarm waits for these
+
+
+def _partition(warehouse, table: str, subject: str, day: str) -> pl.DataFrame | None:
+    return warehouse.lake.read_partition(table, subject=subject, date=day)
 
 
 def _rows(warehouse, table: str, subject: str, day: str) -> int:
-    frame = warehouse.lake.read_partition(table, subject=subject, date=day)
+    frame = _partition(warehouse, table, subject, day)
     return 0 if frame is None else frame.height
 
 
@@ -44,13 +55,38 @@ def _graded_since(instance: dg.DagsterInstance, key: dg.MultiPartitionKey) -> fl
     return records[0].timestamp if records else 0.0
 
 
+def _days_before(earlier: str, later: str) -> int:
+    return (dt.date.fromisoformat(later) - dt.date.fromisoformat(earlier)).days
+
+
+def _decided(warehouse, state: dict) -> None:
+    """Entries whose decision was written: held ones now wait for their next day."""
+    for key, entry in state.items():
+        if entry["state"] == "decision requested":
+            subject, day = key.split("|")
+            frame = _partition(warehouse, "decisions", subject, day)
+            if frame is not None and frame.height:
+                entry["state"] = "held" if frame["decision"][0] == "held" else "decided"
+
+
+def _next_days(connection, state: dict) -> None:
+    """The next scored day of each held alarm, once the detector has one."""
+    for key, entry in state.items():
+        if entry["state"] == "held" and "next" not in entry:
+            subject, day = key.split("|")
+            ((found,),) = connection.sql(NEXT_SQL, params={"subject": subject, "day": day}).fetchall()
+            if found:
+                entry["next"] = found
+
+
 @dg.sensor(
     jobs=[evaluation_job, decision_job],
     minimum_interval_seconds=tick_interval(300),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="On an online alarm for a subject's latest day, requests extra trials of that day "
-    "(once); after they are graded and the detector re-ran, requests the decision (confirmed, and "
-    "alerted, or cleared).",
+    description="On an online alarm for a subject's latest day, requests fresh trials of that day "
+    "(once); after they are graded and the detector re-ran, requests the decision (confirmed and "
+    "alerted, cleared, or held for the next day, whose decision it requests once that day is "
+    "graded and detected).",
 )
 def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource):
     engine = tracker.open()
@@ -58,6 +94,7 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
     if not warehouse.db_path.exists():
         return dg.SkipReason("no warehouse yet")
     state = json.loads(context.cursor) if context.cursor else {}
+    _decided(warehouse, state)
     pending = pl.DataFrame(  # requested earlier, not decided yet: maybe no longer the latest day
         [key.split("|") for key, entry in state.items() if entry["state"] == "requested"],
         schema={"subject": pl.Utf8, "day": pl.Utf8}, orient="row",
@@ -68,21 +105,46 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
             connection.register("pending", pending)
             candidates = pl.concat([latest, connection.sql(PENDING_SQL).pl()]).unique(
                 ["subject", "day"], keep="first", maintain_order=True)
+            _next_days(connection, state)
     except (duckdb.IOException, duckdb.CatalogException) as err:
         return dg.SkipReason(f"warehouse busy or not aggregated yet: {err}")
     detected_at = 0.0
     if record := context.instance.get_latest_materialization_event(dg.AssetKey("changepoints")):
         detected_at = record.timestamp
+
+    def detected(subject: str, day: str) -> bool:  # graded, and the detector ran since
+        return detected_at > _graded_since(context.instance, date_key(day, subject))
+
     requests = []
+    followed = {(k.split("|")[0], e["next"]) for k, e in state.items() if "next" in e}  # held alarms
+    for key, entry in state.items():
+        subject, day = key.split("|")
+        if entry["state"] == "held" and "next" in entry and detected(subject, entry["next"]):
+            entry["state"] = "next decision requested"
+            context.log.info(f"{subject}: deciding the held {entry['direction']} alarm of {day} "
+                             f"from {entry['next']}'s own z")
+            requests.append(dg.RunRequest(
+                run_key=f"decide-next:{key}", job_name=decision_job.name,
+                partition_key=date_key(entry["next"], subject),
+                tags={DIRECTION_TAG: entry["direction"], HELD_TAG: day,
+                      "candlebench/trigger": "confirmation"}))
     for row in candidates.iter_rows(named=True):
         subject, day = row["subject"], row["day"]
         key = f"{subject}|{day}"
         entry = state.get(key)
         direction = row["direction"]
         if entry is None and direction:
-            before = _rows(warehouse, "attempts", subject, day)
-            state[key] = {"state": "requested", "direction": direction, "before": before}
-            context.log.info(f"{subject}: {direction} alarm on {day}; asking for more trials")
+            if (subject, day) in followed:
+                continue  # the day after a held alarm: its own z decides that alarm
+            if any(k.split("|")[0] == subject and _days_before(k.split("|")[1], day) in range(1, 3)
+                   and e["state"] in (*WAITING, "held") for k, e in state.items()):
+                continue  # yesterday's alarm is not decided yet: ask again later (never for long)
+            attempts = _partition(warehouse, "attempts", subject, day)
+            before = 0 if attempts is None else attempts.height
+            fresh_from = 0 if attempts is None else int(attempts["trial"].max()) + 1
+            state[key] = {"state": "requested", "direction": direction, "before": before,
+                          "fresh_from": fresh_from}
+            context.log.info(f"{subject}: {direction} alarm on {day}; asking for fresh trials")
             requests.append(dg.RunRequest(
                 run_key=f"confirm:{key}", job_name=evaluation_job.name,
                 partition_key=date_key(day, subject),
@@ -91,14 +153,13 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
             ))
         elif entry and entry["state"] == "requested":
             after = _rows(warehouse, "evaluations", subject, day)
-            graded = _graded_since(context.instance, date_key(day, subject))
-            if after <= entry["before"] or detected_at <= graded:
-                continue  # extra trials not graded yet, or the detector has not run since
+            if after <= entry["before"] or not detected(subject, day):
+                continue  # fresh trials not graded yet, or the detector has not run since
             entry["state"] = "decision requested"
-            context.log.info(f"{subject}: extra trials of {day} graded and detected; deciding the alarm")
+            context.log.info(f"{subject}: fresh trials of {day} graded and detected; deciding the alarm")
             requests.append(dg.RunRequest(
                 run_key=f"decide:{key}", job_name=decision_job.name, partition_key=date_key(day, subject),
                 tags={DIRECTION_TAG: entry["direction"], BEFORE_TAG: str(entry["before"]),
-                      "candlebench/trigger": "confirmation"},
+                      FRESH_TAG: str(entry.get("fresh_from", 0)), "candlebench/trigger": "confirmation"},
             ))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))

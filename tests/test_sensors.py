@@ -51,7 +51,8 @@ def test_daily_schedule_requests_one_run_per_known_subject():
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("subject", ["sim-claude-code"])
         when = dt.datetime(2026, 11, 27, 6, tzinfo=dt.UTC)
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                            resources={"tracker": TrackerResource()})
         requests = list(daily_evaluations(context))
     assert [r.partition_key for r in requests] == [
         dg.MultiPartitionKey({"date": "2026-11-27", "subject": "sim-claude-code"})
@@ -89,102 +90,6 @@ def test_harness_retry_sensor_regrades_a_broken_partition_a_bounded_number_of_ti
     assert keys == [f"harness-retry:{today}|sim-codex:{n}" for n in range(1, harness.MAX_RETRIES + 1)]
 
 
-class ConfirmationWorld:
-    """A home where sim-codex's `day` has an alarm and 3 graded attempts, and the sensor's tick."""
-
-    def __init__(self, tmp_path, monkeypatch, day: str) -> None:
-        import duckdb
-        import polars as pl
-
-        from pipeline.store.warehouse import Warehouse
-
-        monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
-        self.day, self.database = day, str(tmp_path / "warehouse.duckdb")
-        with duckdb.connect(self.database) as connection:
-            connection.execute(f"CREATE TABLE candles AS SELECT 'sim-codex' AS subject, DATE '{day}' AS date")
-            connection.execute(f"CREATE TABLE alarms AS SELECT 'sim-codex' AS subject, DATE '{day}' AS date, "
-                               "'down' AS direction, 'one-day' AS rule, -4.8 AS z, -0.21 AS difference")
-            connection.execute("CREATE TABLE verdicts AS SELECT 'sim-codex' AS subject, "
-                               "'degraded' AS verdict, -0.08 AS difference, -0.12 AS ci_low, "
-                               "-0.04 AS ci_high")
-        self.lake = Warehouse(tmp_path).lake
-        self.rows = pl.DataFrame({"x": list(range(6))})
-        for table in ("attempts", "evaluations"):
-            folder = self.lake.partition_path(table, subject="sim-codex", date=day)
-            folder.parent.mkdir(parents=True)
-            self.rows.head(3).write_parquet(folder)
-
-    def sql(self, *statements: str) -> None:
-        import duckdb
-
-        with duckdb.connect(self.database) as connection:
-            for statement in statements:
-                connection.execute(statement)
-
-    def extra_trials_graded(self, instance) -> None:
-        """Six attempts graded for the day, as a materialization of its partition says."""
-        self.rows.write_parquet(self.lake.partition_path("evaluations", subject="sim-codex", date=self.day))
-        key = dg.MultiPartitionKey({"date": self.day, "subject": "sim-codex"})
-        instance.report_runless_asset_event(dg.AssetMaterialization("patch_evaluations", partition=key))
-
-    @staticmethod
-    def tick(instance, cursor):
-        from sensors.confirmation import confirmation_sensor
-
-        context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                          resources={"tracker": TrackerResource()})
-        return confirmation_sensor(context)
-
-    def decide(self, instance, request: dg.RunRequest) -> tuple:
-        """Run the requested decision as the daemon would, and read what it wrote."""
-        from pipeline.definitions import defs
-        from pipeline.orchestration.history import QUIET
-
-        assert request.job_name == "decision_job"
-        instance.add_dynamic_partitions("subject", ["sim-codex"])
-        defs.resolve_job_def("decision_job").execute_in_process(
-            instance=instance, partition_key=request.partition_key, tags=request.tags, run_config=QUIET)
-        frame = self.lake.read_partition("decisions", subject="sim-codex", date=self.day)
-        return frame.select("decision", "attempts_before", "attempts_after").row(0)
-
-
-def test_confirmation_sensor_asks_once_then_requests_the_decision(tmp_path, monkeypatch):
-    world = ConfirmationWorld(tmp_path, monkeypatch, day := "2026-11-27")
-    with dg.instance_for_test() as instance:
-        first = world.tick(instance, None)
-        (request,) = first.run_requests
-        assert request.run_key == f"confirm:sim-codex|{day}"
-        assert request.tags["candlebench/extra_trials"] == "3"
-        assert world.tick(instance, first.cursor).run_requests == []  # once per subject and day
-
-        world.extra_trials_graded(instance)
-        waiting = world.tick(instance, first.cursor)
-        assert json.loads(waiting.cursor)[f"sim-codex|{day}"]["state"] == "requested"
-        instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
-        deciding = world.tick(instance, waiting.cursor)
-        (decide,) = deciding.run_requests
-        assert decide.run_key == f"decide:sim-codex|{day}" and decide.tags["candlebench/direction"] == "down"
-        assert world.tick(instance, deciding.cursor).run_requests == []  # decided once
-        assert world.decide(instance, decide) == ("confirmed", 3, 6)
-
-
-def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypatch):
-    world = ConfirmationWorld(tmp_path, monkeypatch, day := "2026-11-26")
-    with dg.instance_for_test() as instance:
-        first = world.tick(instance, None)
-        assert [r.run_key for r in first.run_requests] == [f"confirm:sim-codex|{day}"]
-        # The next day is aggregated before the extra trials are graded; with them, the alarm on
-        # the first day does not survive the detector's re-run.
-        world.sql("INSERT INTO candles VALUES ('sim-codex', DATE '2026-11-27')", "DELETE FROM alarms")
-        world.extra_trials_graded(instance)
-        instance.report_runless_asset_event(dg.AssetMaterialization("changepoints"))
-        deciding = world.tick(instance, first.cursor)
-        # only the decision of the requested day: no alarm on the new day, nothing to ask for
-        (decide,) = deciding.run_requests
-        assert "sim-codex|2026-11-27" not in json.loads(deciding.cursor)
-        assert world.decide(instance, decide) == ("cleared", 3, 6)
-
-
 def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatch):
     import yaml
 
@@ -205,11 +110,18 @@ def test_extra_trials_are_added_to_the_day_not_replacing_it(tmp_path, monkeypatc
     with dg.instance_for_test() as instance:  # resolving definitions wants a live instance
         job = defs.resolve_job_def("evaluation_job")
         instance.add_dynamic_partitions("subject", ["sim-codex"])
-        job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET)
+        # the day after a warning: 1 ordinary trial and 2 warning trials, in the day's own run
+        job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET,
+                               tags={"candlebench/warning_trials": "2"})
+        lake = Warehouse(tmp_path / "home").lake
+        first = lake.read_partition("attempts", subject="sim-codex", date="2026-11-20")
+        assert sorted(first["trial"].to_list()) == [0, 0, 1, 1, 2, 2]
         job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET,
                                tags={"candlebench/extra_trials": "2"})
-    lake = Warehouse(tmp_path / "home").lake
     attempts = lake.read_partition("attempts", subject="sim-codex", date="2026-11-20")
     evaluations = lake.read_partition("evaluations", subject="sim-codex", date="2026-11-20")
-    assert sorted(attempts["trial"].unique().to_list()) == [0, 1, 2]
-    assert attempts.height == evaluations.height == 6 and attempts["attempt_id"].n_unique() == 6
+    assert sorted(attempts["trial"].unique().to_list()) == [0, 1, 2, 3, 4]
+    assert attempts.height == evaluations.height == 10 and attempts["attempt_id"].n_unique() == 10
+    # the confirmation's trials are new attempts: the day's first six were kept, not run again
+    assert first.join(attempts, on="attempt_id").height == 6
+    assert (first.join(attempts, on="attempt_id")["run_id"] == first["run_id"]).all()

@@ -46,7 +46,7 @@ class TrackingConfig:
     prices: dict[str, Price]
     digest: str
     alerts: tuple = ()  # pipeline.report.alerts.Target: where confirmed shifts and harness suspects go
-    confirm_trials: int = 3  # extra trials a candidate shift asks for, at most once per day
+    confirm_trials: int = 8  # fresh trials an alarm buys, once per day (= stats.confirmation.RULE.trials)
     allow_untrusted_patches_without_sandbox: bool = False  # DANGER: real agents' patches on the host
     apply_rule: str | None = None  # "git_apply" or "lenient"; None: the suite's (Pro rows: git_apply)
 
@@ -94,7 +94,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         history_days=history_days, start_date=_start_date(raw, where, timezone, history_days),
         cron=cron, timezone=timezone, subjects=_subjects(raw, where, path, trials, prices), prices=prices,
         digest=hashlib.sha256(text.encode()).hexdigest()[:12], alerts=_alerts(raw.get("alerts", []), where),
-        confirm_trials=_optional(raw, "confirm_trials", int, where, 3, minimum=1),
+        confirm_trials=_optional(raw, "confirm_trials", int, where, 8, minimum=1),
         allow_untrusted_patches_without_sandbox=unsandboxed, apply_rule=apply_rule,
     )
 

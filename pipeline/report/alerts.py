@@ -98,17 +98,14 @@ def suspect_alerts(suspects: list[dict], today: dt.date, recent_days: int = 7) -
             for day in suspects if day["date"] >= since]
 
 
-def decide(requested: str, alarm_now: str | None) -> str:
-    """An alarm is confirmed when the detector, re-run with the day's extra trials, still alarms
-    on that day in the same direction; otherwise it is cleared."""
-    return "confirmed" if alarm_now == requested else "cleared"
-
-
-def shift_alert(subject: str, day: str, direction: str, alarm: dict, verdict: dict | None) -> Alert:
+def shift_alert(subject: str, day: str, direction: str, alarm: dict, verdict: dict | None,
+                confirmed_on: str | None = None) -> Alert:
     """The alert for a confirmed alarm: what moved, by how much that day, and the week's verdict."""
     moved = "dropped" if direction == "down" else "rose"
+    how = "confirmed by extra trials" if confirmed_on in (None, day) else \
+        f"confirmed by {confirmed_on}'s trials"
     summary = (f"{subject} {moved} on {day}: {alarm['difference']:+.1%} against its baseline "
-               f"(z={alarm['z']:+.1f}, {alarm['rule']}), confirmed by extra trials")
+               f"(z={alarm['z']:+.1f}, {alarm['rule']}), {how}")
     if verdict and verdict.get("difference") is not None:
         summary += (f"; last 7 days {verdict['verdict']} {verdict['difference']:+.1%} "
                     f"[{verdict['ci_low']:+.1%}, {verdict['ci_high']:+.1%}]")

@@ -117,7 +117,7 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
 def _read(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
     with warehouse.reader() as connection:
         tables = {name: connection.sql(sql).pl() for name, sql in TABLE_SQL.items()}
-        tables["decisions"] = _optional(connection, "SELECT subject, date::VARCHAR AS date, decision "
+        tables["decisions"] = _optional(connection, "SELECT * EXCLUDE (date), date::VARCHAR AS date "
                                         "FROM decisions")
         tables["missing"] = _optional(connection, "SELECT date::VARCHAR AS date, subject FROM missing_subjects "
                                       "WHERE date = (SELECT max(date) FROM candles) ORDER BY subject")

@@ -96,12 +96,23 @@ def verdict_table(verdicts: pl.DataFrame, latest: dict[str, float]) -> str:
             "<i>inconclusive</i> means neither a shift nor stability is shown.</p>")
 
 
+def final_decisions(decisions: pl.DataFrame) -> dict[tuple[str, str], str]:
+    """(subject, alarm day) -> the latest decision on it; a held alarm's is in its next day's row."""
+    if "decision" not in decisions.columns:
+        return {}
+    rows = decisions.sort("decided_at") if "decided_at" in decisions.columns else decisions
+    found = {}
+    for r in rows.iter_rows(named=True):
+        day = r.get("alarm_date") or r["date"]
+        found[(r["subject"], day)] = r["decision"] if day == r["date"] else f"{r['decision']} on {r['date']}"
+    return found
+
+
 def alarm_table(alarms: pl.DataFrame, decisions: pl.DataFrame) -> str:
     """Every online alarm of a subject, with the confirmation's decision where one was made."""
     if not alarms.height:
         return "<p>No online alarm in this history.</p>"
-    decided = {(r["subject"], r["date"]): r["decision"] for r in decisions.iter_rows(named=True)} \
-        if "decision" in decisions.columns else {}
+    decided = final_decisions(decisions)
     rows = "".join(
         f"<tr><td>{r['date']}</td><td>{'drop' if r['direction'] == 'down' else 'rise'}</td>"
         f"<td>{html.escape(r['rule'])}</td><td>{r['z']:+.1f}</td><td>{pct(r['difference'], True)}</td>"

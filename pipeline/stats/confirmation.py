@@ -90,12 +90,13 @@ def fresh_evidence(
 ) -> tuple[float, int]:
     """One subject's history (days x tasks, the alarm day's trials before the fresh ones) and the
     fresh trials of `day` (tasks): (the fresh trials' z against that day's baseline, and the
-    alarm direction with them counted: +1, -1 or 0)."""
+    alarm direction with them counted: +1, -1 or 0). `decisions` (days) are earlier days'
+    decisions as `monitor` takes them (-1 cleared, 2 held)."""
     run = OnlineMonitor(np.array(successes[:day + 1]), np.array(trials[:day + 1]), design)
-    cleared = None if decisions is None else np.asarray(decisions)[:day + 1] == -1
+    known = np.zeros(day + 1, dtype=int) if decisions is None else np.asarray(decisions)[:day + 1]
     for t in range(day):
         run.evaluate(t)
-        run.commit(t, None if cleared is None else cleared[t:t + 1], resume)
+        run.commit(t, known[t:t + 1] == -1, resume, known[t:t + 1] == 2)
     fresh = run.scan.score_counts(day, np.array([0]), np.asarray(fresh_successes)[None, :],
                                   np.asarray(fresh_trials)[None, :])
     run.observe(day, np.asarray(fresh_successes)[None, :], np.asarray(fresh_trials)[None, :])

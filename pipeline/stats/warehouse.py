@@ -26,6 +26,7 @@ GROUP BY ALL
 DETECT_MEMORY = "256MB"  # DuckDB's buffer pool while detect() reads the lake; spills beyond it
 NAMES_SQL = "SELECT {column} AS name, count(*) AS rows FROM evaluations WHERE {column} NOTNULL GROUP BY ALL"
 CONTROLS_SQL = "SELECT date::VARCHAR AS date, instance_id AS task, ok FROM controls"
+DECISIONS_SQL = "SELECT subject, date::VARCHAR AS date, decision FROM decisions"
 RELEASES_SQL = """
 SELECT subject, agent_version, min(date)::VARCHAR AS first_seen
 FROM attempts GROUP BY ALL ORDER BY subject, first_seen
@@ -67,12 +68,26 @@ def graded_counts(connection, batch_trials: int = 4_000_000) -> tuple[pl.DataFra
     return counts, {"subject": subjects, "task": tasks}
 
 
+def decisions_of(connection) -> dict[str, dict[str, int]]:
+    """The confirmations' decisions so far (subject -> date -> code); none before the first."""
+    import duckdb
+
+    from pipeline.stats.daily import known_decisions
+
+    try:
+        return known_decisions(connection.sql(DECISIONS_SQL).pl())
+    except duckdb.CatalogException:  # no decision written yet: the lake has no such table
+        return {}
+
+
 def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.DataFrame]:
     """Changepoints, online alarms, verdicts and harness-suspect days over every subject's history.
 
     One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path,
     with each day's warning and the extra trials the next day should take), `verdicts`,
-    `harness_suspects`, and the `releases` they were read against.
+    `harness_suspects`, and the `releases` they were read against. The confirmations' decisions
+    feed back into the monitor: a cleared alarm resets the sums and keeps the baseline, a held
+    one keeps both.
     """
     from pipeline.stats.tables import detection_tables  # scipy loads only when detection runs
 
@@ -88,5 +103,6 @@ def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.D
         counts, labels = graded_counts(connection)
     finally:
         connection.execute(f"SET memory_limit = '{limit}'")
-    tables = detection_tables(counts, controls, releases=by_subject, design=design, labels=labels)
+    tables = detection_tables(counts, controls, releases=by_subject, design=design,
+                              decisions=decisions_of(connection), labels=labels)
     return {**tables, "releases": known}

@@ -143,9 +143,12 @@ CONTROLS_TABLE = Table("controls", ("date",), (
 DECISIONS = Table("decisions", ("subject", "date"), (
     Column("subject", pl.String), Column("date", pl.String), Column("direction", pl.String,
                                                                      checks=_one_of(("up", "down"))),
-    Column("decision", pl.String, checks=_one_of(("confirmed", "cleared"))),
+    Column("decision", pl.String, checks=_one_of(("confirmed", "cleared", "held"))),
     Column("extra_trials", pl.Int64, checks=_at_least(0)), Column("attempts_before", pl.Int64, checks=_at_least(0)),
     Column("attempts_after", pl.Int64, checks=_at_least(0)), Column("decided_at", pl.Datetime("us")),
+    # the day the alarm was raised (a held alarm is decided on the next day, in that day's row)
+    Column("alarm_date", pl.String, nullable=True),
+    Column("evidence_z", pl.Float64, nullable=True),  # the z that decided: fresh trials', or the next day's
 ))
 
 TABLES = {t.name: t for t in (TASKS, SAMPLES, ATTEMPTS, EVALUATIONS, CONTROLS_TABLE, DECISIONS)}
