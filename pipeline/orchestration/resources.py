@@ -24,8 +24,8 @@ class TrackerResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Tag the run with the process running it, so a run whose process died can be told
         from one still working (orchestration/runs.py)."""
-        if context.instance is not None and context.dagster_run is not None:
-            context.instance.add_run_tags(context.dagster_run.run_id, {OWNER_TAG: owner()})
+        if context.instance is not None and context.run is not None:
+            context.instance.add_run_tags(context.run.run_id, {OWNER_TAG: owner()})
 
     def open(self) -> Tracker:
         config = load_config(Path(self.config_file) if self.config_file else None)
