@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline import faults
 from pipeline.store.tables import TABLES
 
 
@@ -43,6 +44,7 @@ class Lake:
         tmp = path.with_name(f".part-{uuid.uuid4().hex}.parquet")
         try:
             frame.write_parquet(tmp)
+            faults.point(f"lake_rename.{table}")
             os.replace(tmp, path)
         except (OSError, pl.exceptions.PolarsError) as err:
             if getattr(err, "errno", None) == errno.ENOSPC or "os error 28" in str(err):
