@@ -304,12 +304,12 @@ def racing_backfills(setup: Setup) -> Result:
     return result
 
 
-def full_disk(setup: Setup, redo: bool) -> Result:
-    """The built home on a tmpfs with almost no room left; a re-run must say disk full and keep
-    every stored row."""
-    result = Result(f"disk full during backfill{' --redo' if redo else ''}", "disk")
+def full_disk(setup: Setup, free_kb: int, redo: bool) -> Result:
+    """The built home on a tmpfs with `free_kb` left; a re-run must say disk full and keep every
+    stored row; with the space freed, the same command must then complete the history."""
+    result = Result(f"disk full ({free_kb} KiB free) during backfill{' --redo' if redo else ''}", "disk")
     mount = Path(tempfile.mkdtemp(prefix="full-", dir=setup.scratch))
-    size_kb = sum(f.stat().st_size for f in setup.built.rglob("*") if f.is_file()) // 1024 + 4096
+    size_kb = sum(f.stat().st_size for f in setup.built.rglob("*") if f.is_file()) // 1024 + 8192
     if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
         result.outcome, result.note = "not reached", "cannot mount a tmpfs (needs root)"
@@ -317,20 +317,30 @@ def full_disk(setup: Setup, redo: bool) -> Result:
     try:
         home = mount / "home"
         shutil.copytree(setup.built, home, symlinks=True)
+        if not redo:  # a half-built window: the last day's partitions and the aggregates to do again
+            for path in glob.glob(str(home / "lake" / "*" / "**" / f"date={setup.end}"), recursive=True):
+                shutil.rmtree(path)
         filler = mount / "filler"
-        with filler.open("wb") as handle:  # leave ~64 KiB
-            free = shutil.disk_usage(mount).free - 64 * 1024
-            handle.write(b"\0" * max(free, 0))
+        with filler.open("wb") as handle:
+            handle.write(b"\0" * max(shutil.disk_usage(mount).free - free_kb * 1024, 0))
         status, out, err = candlebench(home, ["backfill", *setup.window, *(["--redo"] if redo else [])])
         said = (out + err).lower()
+        lines = [line for line in err.strip().splitlines() if line.strip()]
         if status is None:
             result.outcome, result.note = "hang", "the backfill on a full disk did not finish"
-        elif "Traceback" in err or status == 0 or "disk full" not in said and "no space" not in said:
+            return result
+        if "Traceback" in err or status == 0 or "disk full" not in said:
             result.outcome = "unclear"
-            result.note = f"exit {status}: " + ((err.strip() or out.strip()).splitlines() or [""])[-1][:200]
-        bad, where = rows_lost_or_wrong(setup.reference, dump(home))
-        if bad:
-            result.outcome, result.lost, result.note = "lost", bad, where
+            result.note = f"exit {status}: " + ((lines or out.strip().splitlines() or [""])[-1])[:200]
+        else:
+            result.note = next((line for line in (out + err).splitlines() if "disk full" in line.lower()), "")[:160]
+        if redo:  # everything was stored before: nothing may be lost or changed
+            bad, where = rows_lost_or_wrong(setup.reference, dump(home))
+            if bad:
+                result.outcome, result.lost, result.note = "lost", bad, where
+                return result
+        filler.unlink()
+        recover_and_compare(setup, home, result)
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
         shutil.rmtree(mount, ignore_errors=True)
@@ -619,7 +629,8 @@ def plan(setup: Setup, quick: bool) -> list[tuple[str, callable]]:
              for p in (READER_POINTS[:1] if quick else READER_POINTS)]
     if not quick:
         jobs.append(("race", lambda: racing_backfills(setup)))
-    jobs += [(f"disk {r}", lambda r=r: full_disk(setup, r)) for r in ((True,) if quick else (True, False))]
+    disks = ((64, True),) if quick else ((64, True), (900, True), (2048, True), (64, False), (900, False))
+    jobs += [(f"disk {kb} {r}", lambda kb=kb, r=r: full_disk(setup, kb, r)) for kb, r in disks]
     cases = bad_inputs(setup)
     if quick:
         wanted = ("tracking.yaml: subject name sim[1]", "tracking.yaml: trials 0", "scenario.yaml: failure weights",
@@ -636,6 +647,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a subset (~20 faults) for CI")
     parser.add_argument("--jobs", type=int, default=2, help="faults run at once")
     parser.add_argument("--days", type=int, default=None, help="days in the reference history")
+    parser.add_argument("--only", action="append", help="only faults whose name holds this (repeatable)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     out = args.out or str(Path(__file__).parent / "results" / f"faults{'-quick' if args.quick else ''}.json")
@@ -648,7 +660,8 @@ def main() -> int:
         reference_s = time.monotonic() - began
         print(f"reference: {days} days x 2 subjects in {reference_s:.0f} s, "
               f"{sum(sum(t.values()) for t in setup.reference.values())} rows in {len(setup.reference)} tables")
-        jobs = plan(setup, args.quick)
+        jobs = [(name, job) for name, job in plan(setup, args.quick)
+                if not args.only or any(part in name for part in args.only)]
         results: list[Result] = []
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             futures = {}

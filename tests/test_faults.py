@@ -1,0 +1,72 @@
+"""The quick subset of the fault-injection suite (benchmarks/faults.py): kill -9 at named points
+then a re-run, a reader beside a paused writer, a full disk, and bad inputs; every table compared
+row by row with a clean seeded run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_faults_lose_nothing_hang_never_and_say_what_is_wrong(tmp_path):
+    out = tmp_path / "faults.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("CANDLEBENCH_HOME", "DAGSTER_HOME",
+                                                            "CANDLEBENCH_CONFIG")}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "faults.py"), "--quick", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
+    assert out.exists(), summary
+    result = json.loads(out.read_text())
+    assert result["faults_injected"] >= 10, summary
+    assert result["not_reached"] == 0, [f for f in result["faults"] if f["outcome"] == "not reached"]
+    bad = [f for f in result["faults"] if f["outcome"] != "survived"]
+    assert (result["rows_lost_or_wrong"], result["hangs"], result["unclear_errors"]) == (0, 0, 0), bad
+    assert not bad, bad
+    assert summary.startswith("faults injected "), summary
+
+
+def test_a_full_disk_is_named_whoever_meets_it(tmp_path, monkeypatch, capsys):
+    """Dagster's SQLite fails first on a full disk ("database or disk is full", or "disk I/O
+    error" when the journal cannot grow): the CLI says disk full, where, and exits 1, no traceback."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from pipeline import cli
+    from pipeline.store import lake
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+
+    def full(_args):
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as err:
+            raise sqlalchemy.exc.OperationalError("INSERT INTO runs", {}, err) from err
+
+    monkeypatch.setattr(cli.history, "_backfill", full)
+    assert cli.main(["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("candlebench backfill: disk full: ") and str(tmp_path) in err[0]
+
+    io_error = sqlite3.OperationalError("disk I/O error")
+    assert not lake.is_disk_full(io_error, tmp_path)  # plenty of room: a real I/O error stays one
+    monkeypatch.setattr(lake, "free_bytes", lambda _where: 4096)
+    assert lake.is_disk_full(io_error, tmp_path)
+
+
+def test_a_yaml_error_is_one_line_naming_the_file_line_and_column(tmp_path):
+    import pytest
+
+    from pipeline.config import ConfigError, load_config
+
+    config = tmp_path / "tracking.yaml"
+    config.write_text("suite: demo\nsubjects: [\n  - {name: x\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(config)
+    message = str(raised.value)
+    assert "\n" not in message and str(config) in message and "line " in message and "column " in message
