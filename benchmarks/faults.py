@@ -390,7 +390,6 @@ def tracking_edits(day: str) -> list[tuple[str, tuple[str, str], str]]:
         ("schedule unknown field", ("timezone: UTC", "timezone: UTC\n  jitter: 5"), "jitter"),
         ("unknown top-level field", ("trials: 2", "trials: 2\ntrails: 3"), "trails"),
         ("suite missing file", ("suite: demo", "suite: /nonexistent/rows.jsonl"), "suite"),
-        ("subjects empty", ("subjects:\n", "subjects: []\nunused:\n"), "subjects"),
         ("subject adapter unknown", ("adapter: simulated", "adapter: gpt-magic"), "adapter"),
         ("subject scenario missing", ("scenario: scenario.yaml", "scenario: nowhere.yaml"), "scenario"),
         ("subject unknown field", ("adapter: simulated", "adapter: simulated\n    colour: blue"), "colour"),
@@ -441,6 +440,11 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
              for what, edit, needle in tracking_edits(day)]
     cases += [BadInput(f"scenario.yaml: {what}", window, needle, "scenario.yaml", edit=edit)
               for what, edit, needle in SCENARIO_EDITS]
+    tracking = (setup.built / "tracking.yaml").read_text()
+    cases.append(BadInput("tracking.yaml: subjects empty", window, "subjects", "tracking.yaml",
+                          tracking[:tracking.index("\nsubjects:")] + "\nsubjects: []\n"))
+    cases.append(BadInput("tracking.yaml: subjects missing", window, "subjects", "tracking.yaml",
+                          tracking[:tracking.index("\nsubjects:")] + "\n"))
     cases += [
         BadInput("tracking.yaml: not YAML", window, "tracking.yaml", "tracking.yaml", "subjects: [\n  - {name: x"),
         BadInput("tracking.yaml: a list", window, "tracking.yaml", "tracking.yaml", "- 1\n- 2\n"),
