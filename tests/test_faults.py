@@ -15,10 +15,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_quick_faults_lose_nothing_hang_never_and_say_what_is_wrong(tmp_path):
     out = tmp_path / "faults.json"
-    env = {k: v for k, v in os.environ.items() if k not in ("CANDLEBENCH_HOME", "DAGSTER_HOME",
-                                                            "CANDLEBENCH_CONFIG")}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "faults.py"), "--quick", "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CANDLEBENCH_HOME", "DAGSTER_HOME", "CANDLEBENCH_CONFIG")
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "faults.py"), "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
     assert out.exists(), summary
     result = json.loads(out.read_text())
@@ -51,7 +60,9 @@ def test_a_full_disk_is_named_whoever_meets_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli.history, "_backfill", full)
     assert cli.main(["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("candlebench backfill: disk full: ") and str(tmp_path) in err[0]
+    assert (
+        len(err) == 1 and err[0].startswith("candlebench backfill: disk full: ") and str(tmp_path) in err[0]
+    )
 
     io_error = sqlite3.OperationalError("disk I/O error")
     assert not lake.is_disk_full(io_error, tmp_path)  # plenty of room: a real I/O error stays one
