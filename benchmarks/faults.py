@@ -946,7 +946,7 @@ def plan(setup: Setup, quick: bool) -> list[tuple[str, callable]]:
             "tracking.yaml: not YAML",
         )
         cases = [c for c in cases if c.name.startswith(wanted)]
-    jobs += [(case.name, lambda c=case: bad_input(setup, c)) for case in cases]
+    jobs += [(f"input: {case.name}", lambda c=case: bad_input(setup, c)) for case in cases]
     return jobs
 
 
@@ -956,6 +956,12 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="faults run at once")
     parser.add_argument("--days", type=int, default=None, help="days in the reference history")
     parser.add_argument("--only", action="append", help="only faults whose name holds this (repeatable)")
+    parser.add_argument(
+        "--part",
+        choices=("all", "inputs", "faults"),
+        default="all",
+        help="only the bad-input table, only the other faults, or both (default)",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     out = args.out or str(Path(__file__).parent / "results" / f"faults{'-quick' if args.quick else ''}.json")
@@ -974,7 +980,8 @@ def main() -> int:
         jobs = [
             (name, job)
             for name, job in plan(setup, args.quick)
-            if not args.only or any(part in name for part in args.only)
+            if (not args.only or any(part in name for part in args.only))
+            and (args.part == "all" or (args.part == "inputs") == name.startswith("input: "))
         ]
         results: list[Result] = []
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
