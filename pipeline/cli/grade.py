@@ -77,7 +77,12 @@ def grade_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         return fail(str(err))
     by_id = {t.instance_id: t for t in tasks}
+    if not predictions:
+        return fail(f"{args.predictions}: no predictions in the file")
     unknown = [p.instance_id for p in predictions if p.instance_id not in by_id]
+    if len(unknown) == len(predictions):
+        return fail(f"{args.predictions}: no prediction names a task of {args.tasks} (instance_id "
+                    f"{', '.join(repr(i) for i in unknown[:3])}{' ...' if len(unknown) > 3 else ''})")
     if unknown:
         print(f"skipping {len(unknown)} prediction(s) for unknown tasks: {unknown[:5]}")
     predictions = [p for p in predictions if p.instance_id in by_id]
@@ -107,6 +112,10 @@ def grade_command(args: argparse.Namespace) -> int:
           + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
     for name, path in files.items():
         print(f"{name}: {path}")
+    if verdicts and counts["harness_error"] == len(verdicts):  # nothing graded: scripts must not read success
+        print(f"candlebench grade: every one of {len(verdicts)} evaluation(s) was a harness error, nothing "
+              f"was graded (first: {graded[0].reason[:120]})", file=sys.stderr)
+        return 1
     return 0
 
 
