@@ -433,6 +433,7 @@ class BadInput:
 
 def tracking_edits(day: str) -> list[tuple[str, tuple[str, str], str]]:
     """(what, (old, new) in tracking.yaml, the word the error must name)."""
+    after = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
     out = [
         ("sample.size 0", ("size: 4", "size: 0"), "size"),
         ("sample.size -3", ("size: 4", "size: -3"), "size"),
@@ -453,7 +454,7 @@ def tracking_edits(day: str) -> list[tuple[str, tuple[str, str], str]]:
         ("history_days text", ("history_days: 95", "history_days: lots"), "history_days"),
         ("start_date month 13", ("start_date: ", "start_date: 2026-13-01 #"), "start_date"),
         ("start_date text", ("start_date: ", "start_date: yesterday #"), "start_date"),
-        ("start_date after the window", ("start_date: ", f"start_date: {day} #"), "start_date"),
+        ("start_date after the window", ("start_date: ", f"start_date: {after} #"), "start_date"),
         ("schedule.cron bad", ('cron: "0 6 * * *"', 'cron: "every day"'), "cron"),
         ("schedule.cron 6 fields", ('cron: "0 6 * * *"', 'cron: "0 0 6 * * *"'), "cron"),
         ("schedule.timezone unknown", ("timezone: UTC", "timezone: Mars/Olympus"), "timezone"),

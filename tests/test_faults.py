@@ -81,3 +81,15 @@ def test_a_yaml_error_is_one_line_naming_the_file_line_and_column(tmp_path):
         load_config(config)
     message = str(raised.value)
     assert "\n" not in message and str(config) in message and "line " in message and "column " in message
+
+
+def test_a_date_yaml_cannot_read_is_a_config_error_naming_the_file(tmp_path):
+    import pytest
+
+    from pipeline.config import ConfigError, load_config
+
+    config = tmp_path / "tracking.yaml"
+    config.write_text("suite: demo\nstart_date: 2026-13-01\n")
+    with pytest.raises(ConfigError, match="start_date") as raised:
+        load_config(config)
+    assert str(config) in str(raised.value) and "month must be in 1..12" in str(raised.value)

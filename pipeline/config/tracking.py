@@ -112,6 +112,9 @@ def _read(path: Path) -> tuple[str, dict]:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from err
+    except ValueError as err:  # a YAML timestamp that is no date, e.g. start_date: 2026-13-01
+        raise ConfigError(f"{path}: a date is not a calendar date ({err}); write dates as real "
+                          "YYYY-MM-DD days (fields such as 'start_date')") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of fields, got {type(raw).__name__}")
     if unknown := sorted(set(raw) - set(TOP_FIELDS)):
