@@ -992,7 +992,7 @@ def main() -> int:
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             futures = {}
             for name, job in jobs:
-                futures[pool.submit(timed, job)] = name
+                futures[pool.submit(timed, job, name)] = name
             for future in concurrent.futures.as_completed(futures):
                 result = future.result()
                 results.append(result)
@@ -1044,14 +1044,12 @@ def main() -> int:
     return 0 if counts["survived"] == counts["faults_injected"] else 1
 
 
-def timed(job) -> Result:
+def timed(job, name: str) -> Result:
     began = time.monotonic()
     try:
         result = job()
     except Exception as err:  # the suite's own failure is a fault not survived, never a crash
-        result = Result(
-            getattr(job, "__name__", "fault"), "suite", "unclear", note=f"suite error: {err!r}"[:300]
-        )
+        result = Result(name, "suite", "unclear", note=f"suite error: {err!r}"[:300])
     result.seconds = round(time.monotonic() - began, 1)
     return result
 

