@@ -543,15 +543,6 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
     tracking = (setup.built / "tracking.yaml").read_text()
     cases.append(
         BadInput(
-            "tracking.yaml: subjects empty",
-            window,
-            "subjects",
-            "tracking.yaml",
-            tracking[: tracking.index("\nsubjects:")] + "\nsubjects: []\n",
-        )
-    )
-    cases.append(
-        BadInput(
             "tracking.yaml: subjects missing",
             window,
             "subjects",

@@ -99,3 +99,26 @@ def test_a_date_yaml_cannot_read_is_a_config_error_naming_the_file(tmp_path):
     with pytest.raises(ConfigError, match="start_date") as raised:
         load_config(config)
     assert str(config) in str(raised.value) and "month must be in 1..12" in str(raised.value)
+
+
+def test_scenario_files_refuse_phases_out_of_order_a_text_seed_and_name_unknown_modes(tmp_path):
+    import pytest
+
+    from pipeline.agents.simulated import read_scenario
+
+    path = tmp_path / "scenario.yaml"
+    phases = "subjects:\n  s:\n    - {day: 1, version: a, pass_rate: 0.4}\n"
+    for text, message in (
+        (
+            phases + "    - {day: 1, version: b, pass_rate: 0.5}\n",
+            "must come after the previous phase's day 1",
+        ),
+        ("seed: lucky\n" + phases, "seed must be a whole number, got 'lucky'"),
+        ("failure_modes: {exploded: 1}\n" + phases, "unknown: exploded"),
+        ("start_date: 2026-13-40\n" + phases, "start_date"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            read_scenario(path, "s")
+    path.write_text(phases + "    - {day: 9, version: b, pass_rate: 0.5}\n")
+    assert len(read_scenario(path, "s")["subjects"]["s"]) == 2
