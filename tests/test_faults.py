@@ -122,3 +122,26 @@ def test_scenario_files_refuse_phases_out_of_order_a_text_seed_and_name_unknown_
             read_scenario(path, "s")
     path.write_text(phases + "    - {day: 9, version: b, pass_rate: 0.5}\n")
     assert len(read_scenario(path, "s")["subjects"]["s"]) == 2
+
+
+def test_attempt_and_check_refuse_a_bad_date_or_a_missing_config_in_one_line(tmp_path, monkeypatch, capsys):
+    from pipeline import cli
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    attempt = [
+        "attempt",
+        "--subject",
+        "sim-codex",
+        "--task",
+        "demo__calcexpr-001",
+        "--out",
+        str(tmp_path / "t"),
+    ]
+    for argv, named in (
+        ([*attempt, "--date", "2026-02-30"], "--date '2026-02-30' is not a date"),
+        ([*attempt, "--config", str(tmp_path / "nowhere.yaml")], "nowhere.yaml: no such file"),
+        (["check", "--config", str(tmp_path / "nowhere.yaml")], "nowhere.yaml: no such file"),
+    ):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and named in err[0], err
