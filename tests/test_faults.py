@@ -145,3 +145,23 @@ def test_attempt_and_check_refuse_a_bad_date_or_a_missing_config_in_one_line(tmp
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and named in err[0], err
+
+
+def test_detect_refuses_a_counts_file_without_rows_and_windows_of_no_days(tmp_path, capsys):
+    import pytest
+
+    from pipeline import cli
+
+    counts = tmp_path / "counts.csv"
+    counts.write_text("subject,date,task,trial,resolved\n")
+    assert cli.main(["detect", str(counts)]) == 2
+    assert f"{counts}: no rows" in capsys.readouterr().err
+    counts.write_text("subject,date,task,trial,resolved\ns,2026-11-01,t,0,1\n")
+    for flag in ("--recent", "--baseline"):
+        with pytest.raises(SystemExit) as raised:
+            cli.main(["detect", str(counts), flag, "0"])
+        assert raised.value.code == 2
+        assert (
+            f"argument {flag}: '0' is not a number of days"
+            in capsys.readouterr().err.strip().splitlines()[-1]
+        )
