@@ -429,6 +429,7 @@ class BadInput:
     file: str | None = None  # relative to the home
     content: str | None = None
     edit: tuple[str, str] | None = None  # replace old with new in `file`
+    also: tuple[tuple[str, str], ...] = ()  # further files (name, content) handed over with it
 
 
 def tracking_edits(day: str) -> list[tuple[str, tuple[str, str], str]]:
@@ -668,7 +669,7 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
         ("date text", good.replace("2026-11-05", "fifth", 1), "date"),
         ("trial negative", good.replace("s,2026-11-01,t0,0", "s,2026-11-01,t0,-1", 1), "trial"),
         ("trial text", good.replace("s,2026-11-01,t0,0", "s,2026-11-01,t0,first", 1), "trial"),
-        ("duplicate trial", good + good.splitlines()[1] + "\n", "duplicate"),
+        ("duplicate trial", good + good.splitlines()[1] + "\n", "trial"),
         (
             "missing column",
             good.replace("subject,date,task,trial,resolved", "subject,date,task,trial,ok"),
@@ -705,6 +706,7 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
             "ok",
             "controls.csv",
             "date,task,ok\n2026-11-01,t0,maybe\n",
+            also=(("counts.csv", good),),
         ),
         BadInput(
             "detect controls missing file",
@@ -719,6 +721,7 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
             "ok",
             "controls.csv",
             "date,task\n2026-11-01,t0\n",
+            also=(("counts.csv", good),),
         ),
     ]
     # predictions and rows files for `candlebench grade`
@@ -865,6 +868,8 @@ def bad_input(setup: Setup, case: BadInput) -> Result:
             if case.name.startswith("tracking.yaml suite rows file"):
                 config = home / "tracking.yaml"
                 config.write_text(config.read_text().replace("suite: demo", f"suite: {target}", 1))
+        for name, text in case.also:
+            (home / name).write_text(text)
         if case.name == "CANDLEBENCH_CONFIG missing file":
             extra["CANDLEBENCH_CONFIG"] = str(home / "missing-tracking.yaml")
         status, _, err = candlebench(home, list(case.args), timeout=300, **extra)
