@@ -725,6 +725,7 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
         ),
     ]
     # predictions and rows files for `candlebench grade`
+    one_prediction = '{"instance_id": "x", "model_patch": "", "model_name_or_path": "m"}\n'
     grade = (
         "grade",
         "--tasks",
@@ -840,7 +841,15 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
         ("empty file", "", "rows.jsonl"),
     ]
     cases += [
-        BadInput(f"rows file: {what}", rows_grade, needle, "rows.jsonl", text) for what, text, needle in rows
+        BadInput(
+            f"rows file: {what}",
+            rows_grade,
+            needle,
+            "rows.jsonl",
+            text,
+            also=(("preds.jsonl", one_prediction),),
+        )
+        for what, text, needle in rows
     ]
     cases += [
         BadInput(f"tracking.yaml suite rows file: {what}", window, needle, "rows.jsonl", text)

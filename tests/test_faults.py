@@ -165,3 +165,24 @@ def test_detect_refuses_a_counts_file_without_rows_and_windows_of_no_days(tmp_pa
             f"argument {flag}: '0' is not a number of days"
             in capsys.readouterr().err.strip().splitlines()[-1]
         )
+
+
+def test_a_broken_rows_file_named_by_the_config_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import datetime as dt
+
+    from pipeline import cli
+    from pipeline.config import pin_demo_config
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("CANDLEBENCH_CONFIG", raising=False)
+    today = dt.date.today()
+    config = pin_demo_config(today, tmp_path)
+    (tmp_path / "rows.jsonl").write_text("{oops\n")
+    config.write_text(config.read_text().replace("suite: demo", f"suite: {tmp_path / 'rows.jsonl'}", 1))
+    assert cli.main(["backfill", "--from", today.isoformat(), "--to", today.isoformat()]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[-1].startswith("candlebench backfill: ")
+        and f"{tmp_path / 'rows.jsonl'}:1: invalid JSON" in err[-1]
+    )

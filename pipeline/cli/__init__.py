@@ -15,6 +15,7 @@ GROUPS = (history, data, grade, agents)
 def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
     from pipeline.orchestration.history import HistoryError
+    from pipeline.tasks import TaskFormatError
 
     parser = argparse.ArgumentParser(
         prog="candlebench", description="Daily candles and honest changepoints for AI coding agents, "
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, ConfigError, HistoryError) as err:
+    except (UsageError, ConfigError, HistoryError, TaskFormatError) as err:  # bad input: named, one line
         print(f"candlebench {args.command}: {one_line(err)}", file=sys.stderr)
         return 2
     except Exception as err:
