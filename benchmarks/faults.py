@@ -927,7 +927,7 @@ def plan(setup: Setup, quick: bool) -> list[tuple[str, callable]]:
     jobs = []
     for point, hits in KILL_POINTS_QUICK if quick else KILL_POINTS_FULL:
         jobs += [(f"kill {point} {n}", lambda p=point, n=n: kill_at(setup, p, n)) for n in hits]
-    jobs += [(f"grading {n}", lambda n=n: kill_mid_grading(setup, n)) for n in (() if quick else (1, 6, 20))]
+    jobs += [(f"grading {n}", lambda n=n: kill_mid_grading(setup, n)) for n in (() if quick else (1, 6, 12))]
     jobs += [
         (f"grading cli {n}", lambda n=n: kill_mid_grading(setup, n, group=False))
         for n in ((2,) if quick else (2, 12))
