@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.grading import harness_controls, patch_evaluations
-from pipeline import clock
+from pipeline import clock, faults
 from pipeline.orchestration.partitions import date
 from pipeline.orchestration.resources import TrackerResource
 from pipeline.report import changepoint_markdown, verdict_markdown, write_report
@@ -52,6 +52,7 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
     subjects = [s.name for s in engine.config.subjects]
     with engine.warehouse.writer() as connection:
         written = refresh_candles(connection, start, end, context.run.run_id, subjects)
+        faults.point("candles_written")
         params = {"start": start, "end": end}
         rows = connection.sql(DAY_SQL, params=params).pl()
         missing = dict(connection.execute(MISSING_DAY_SQL, params).fetchall())
@@ -92,6 +93,7 @@ def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
             connection.register(f"new_{name}", frame)
             connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM new_{name}")
             connection.unregister(f"new_{name}")
+            faults.point("changepoints_tables")
     found, verdicts = tables["changepoints"], tables["verdicts"]
     notifier = Notifier(list(engine.config.alerts), engine.home / "alerts-sent.log")
     suspects = tables["harness_suspects"].to_dicts()

@@ -11,7 +11,7 @@ import datetime as dt
 from functools import cached_property
 from pathlib import Path
 
-from pipeline import clock
+from pipeline import clock, faults
 from pipeline.agents import Agent, AgentWorld, Attempt, ExitClass, adapter, build_agent, solve_all
 from pipeline.agents.ledger import Ledger
 from pipeline.config import TrackingConfig, load_config
@@ -99,6 +99,7 @@ class Tracker:
         launched = [a for a in attempts if a["exit_class"] != ExitClass.SKIPPED]
         graded = self.grade([(self.tasks[a["instance_id"]], a["patch"]) for a in launched],
                             trusted=self.trusted(subject))
+        faults.point("graded")
         verdict_of = {a["attempt_id"]: v for a, v in zip(launched, graded, strict=True)}
         return [verdict_of.get(a["attempt_id"]) or self.grader.not_run(
                     self.tasks[a["instance_id"]], Outcome.SKIPPED,

@@ -262,6 +262,31 @@ def test_grade_cli_on_the_demo_suite_and_its_refusals(tmp_path, monkeypatch, cap
     assert json.loads((tmp_path / "out" / "gold.candlebench.json").read_text())["total_instances"] == 36
 
 
+def test_grade_cli_exit_status_tells_scripts_the_truth(tmp_path, monkeypatch, capsys):
+    """No prediction for a task of the suite: exit 2 naming them. Every evaluation a harness error
+    (nothing graded): exit 1 with one line on stderr, the reports still written."""
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
+    base = ["grade", "--tasks", "demo", "--predictions", str(tmp_path / "p.jsonl"), "--out",
+            str(tmp_path / "out"), "--sandbox", "process", "--allow-untrusted-patches-without-sandbox"]
+    write_predictions(tmp_path / "p.jsonl", [Prediction("no-such-task", "m", "")])
+    assert cli(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no prediction names a task" in err and "'no-such-task'" in err and len(err.splitlines()) == 1
+    (tmp_path / "p.jsonl").write_text("")
+    assert cli(base) == 2
+    assert "no predictions" in capsys.readouterr().err
+
+    def broken(self, pairs, **_options):
+        return [self.not_run(task, "harness_error", "the sandbox died") for task, _ in pairs]
+
+    monkeypatch.setattr(Grader, "grade_many", broken)
+    write_predictions(tmp_path / "p.jsonl", [Prediction(TASK, "m", "")])
+    assert cli(base) == 1
+    err = capsys.readouterr().err.strip()
+    assert "every one of 1 evaluation(s) was a harness error" in err and "the sandbox died" in err
+    assert (tmp_path / "out" / "eval_results.json").exists()
+
+
 @pytest.fixture
 def sweap_image(suite, task):
     """A local `jefzda/sweap-images:<tag>`: the demo image with the demo repository at /app."""

@@ -29,6 +29,7 @@ import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pipeline import faults
 from pipeline.agents.exits import ExitClass
 from pipeline.agents.model import Attempt, skipped
 from pipeline.tasks.model import Task
@@ -54,6 +55,7 @@ class Ledger:
             else:
                 claim.write_text(f"started {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} by pid {os.getpid()} "
                                  f"on {socket.gethostname()}\n")
+                faults.point("attempt")
                 attempt = run()
             _write(record, attempt)
             return attempt

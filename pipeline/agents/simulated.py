@@ -89,7 +89,10 @@ def read_scenario(path: Path, subject: str) -> dict:
     """A scenario file, checked whole before any attempt: ValueError naming the file and field."""
     try:
         scenario = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as err:  # ValueError: a YAML date like 2026-13-01
+    except ValueError as err:  # not a YAMLError: a YAML date like 2026-13-01
+        raise ValueError(f"scenario {path}: a date is not a calendar date ({err}); write dates as real "
+                         "YYYY-MM-DD days (fields such as 'start_date')") from None
+    except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"scenario {path}: {' '.join(str(err).split())}") from None
     where = f"scenario {path}"
     if not isinstance(scenario, dict):
@@ -106,6 +109,12 @@ def read_scenario(path: Path, subject: str) -> dict:
             raise ValueError(f"{at}: pass_rate must be between 0 and 1, got {phase['pass_rate']!r}")
         if not isinstance(phase["day"], int) or isinstance(phase["day"], bool) or phase["day"] < 1:
             raise ValueError(f"{at}: day must be a whole number from 1, got {phase['day']!r}")
+        if number > 1 and phase["day"] <= phases[number - 2]["day"]:
+            raise ValueError(f"{at}: day {phase['day']} must come after the previous phase's day "
+                             f"{phases[number - 2]['day']} (phases in order, one per day)")
+    seed = scenario.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"{where}: seed must be a whole number, got {seed!r}")
     if not _number(scenario.get("noise", 0.0)) or scenario.get("noise", 0.0) < 0:
         raise ValueError(f"{where}: noise must be a number >= 0, got {scenario.get('noise')!r}")
     if scenario.get("start_date") is not None:
@@ -120,7 +129,9 @@ def read_scenario(path: Path, subject: str) -> dict:
             raise ValueError(f"{where}: {field} must map names to numbers, got {values!r}")
     modes = scenario.get("failure_modes", {"wrong_fix": 1.0})
     if not isinstance(modes, dict) or set(modes) - set(FAILURE_MODES):
-        raise ValueError(f"{where}: failure_modes must map some of {', '.join(FAILURE_MODES)} to weights")
+        unknown = sorted(map(str, set(modes) - set(FAILURE_MODES))) if isinstance(modes, dict) else []
+        raise ValueError(f"{where}: failure_modes must map some of {', '.join(FAILURE_MODES)} to weights"
+                         + (f"; unknown: {', '.join(unknown)}" if unknown else f", got {modes!r}"))
     if not all(_number(w) and w >= 0 for w in modes.values()) or not sum(modes.values()) > 0:
         raise ValueError(f"{where}: failure_modes weights must be >= 0 with a positive sum, got {modes}")
     return scenario

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from pipeline.agents import Attempt
+from pipeline.cli.errors import UsageError, parse_day
 
 
 def try_task(
@@ -45,9 +46,9 @@ def _attempt(args: argparse.Namespace) -> int:
 
     from pipeline.config import ConfigError
 
+    day = parse_day(args.date, "--date") if args.date else None
     try:
-        config = Path(args.config) if args.config else None
-        day = dt.date.fromisoformat(args.date) if args.date else None
+        config = given_config(args.config)
         attempt = try_task(args.subject, args.task, Path(args.out), config, day, args.trial)
     except (ConfigError, KeyError, FileExistsError) as err:
         print(f"candlebench attempt: {err.args[0] if err.args else err}", file=sys.stderr)
@@ -56,12 +57,18 @@ def _attempt(args: argparse.Namespace) -> int:
     return 0
 
 
+def given_config(value: str | None) -> Path | None:
+    """A tracking config named by --config: it must exist (the defaults apply only when none is named)."""
+    if value and not Path(value).is_file():
+        raise UsageError(f"--config {value}: no such file")
+    return Path(value) if value else None
+
+
 def _check(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from pipeline.preflight import preflight, report
 
-    checks = preflight(Path(args.config) if args.config else None)
+    checks = preflight(given_config(args.config))
     print(report(checks))
     failed = sum(c.status == "fail" for c in checks)
     warned = sum(c.status == "warn" for c in checks)

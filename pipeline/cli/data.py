@@ -56,6 +56,9 @@ def _detect(args: argparse.Namespace) -> int:
 
     try:
         counts = _read_csv(args.file)
+        if counts.height == 0:
+            raise ValueError(f"{args.file}: no rows (one row per graded trial: subject, date, task, trial, "
+                             "resolved)")
         controls = control_rows(_read_csv(args.controls), args.controls) if args.controls else None
         report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline, source=args.file)
     except ValueError as err:  # CountsError included: file, row and field named
@@ -63,6 +66,13 @@ def _detect(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _days(value: str) -> int:
+    """A number of days for a flag: a whole number from 1 (argparse names the flag on error)."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days (a whole number from 1)")
+    return int(value)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -76,6 +86,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         "detect", help="changepoints, alarms, verdicts and harness suspects from a CSV of daily counts")
     detect.add_argument("file", help="CSV: subject, date, task, trial, resolved (one row per trial)")
     detect.add_argument("--controls", help="CSV of harness controls: date, task, ok")
-    detect.add_argument("--recent", type=int, default=7, help="days in the verdict's window")
-    detect.add_argument("--baseline", type=int, default=28, help="days in the verdict's baseline")
+    detect.add_argument("--recent", type=_days, default=7, help="days in the verdict's window")
+    detect.add_argument("--baseline", type=_days, default=28, help="days in the verdict's baseline")
     detect.set_defaults(handler=_detect)

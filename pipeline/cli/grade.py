@@ -84,7 +84,12 @@ def grade_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         return fail(str(err))
     by_id = {t.instance_id: t for t in tasks}
+    if not predictions:
+        return fail(f"{args.predictions}: no predictions in the file")
     unknown = [p.instance_id for p in predictions if p.instance_id not in by_id]
+    if len(unknown) == len(predictions):
+        return fail(f"{args.predictions}: no prediction names a task of {args.tasks} (instance_id "
+                    f"{', '.join(repr(i) for i in unknown[:3])}{' ...' if len(unknown) > 3 else ''})")
     if unknown:
         print(f"skipping {len(unknown)} prediction(s) for unknown tasks: {unknown[:5]}")
     predictions = [p for p in predictions if p.instance_id in by_id]

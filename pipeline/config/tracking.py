@@ -15,7 +15,16 @@ import yaml
 
 from pipeline import clock
 from pipeline import sandbox as sandboxes
-from pipeline.config.fields import ConfigError, Price, _mapping, _need, _optional, _price, _valid_cron
+from pipeline.config.fields import (
+    ConfigError,
+    Price,
+    _mapping,
+    _need,
+    _optional,
+    _price,
+    _valid_cron,
+    yaml_problem,
+)
 from pipeline.config.paths import config_path
 from pipeline.config.subjects import Subject, _subject
 
@@ -107,7 +116,10 @@ def _read(path: Path) -> tuple[str, dict]:
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from err
+    except ValueError as err:  # a YAML timestamp that is no date, e.g. start_date: 2026-13-01
+        raise ConfigError(f"{path}: a date is not a calendar date ({err}); write dates as real "
+                          "YYYY-MM-DD days (fields such as 'start_date')") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of fields, got {type(raw).__name__}")
     if unknown := sorted(set(raw) - set(TOP_FIELDS)):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline import faults
 from pipeline.grading.outcomes import COUNTED_SQL
 
 CANDLES_SQL = (Path(__file__).parent / "candles.sql").read_text().format(counted=COUNTED_SQL)
@@ -65,6 +66,7 @@ def refresh_candles(
         connection.execute(MISSING_SQL, {"start": start, "end": end, "run_id": run_id,
                                          "subjects": list(subjects)})
         connection.execute(ROLLUPS_SQL)
+        faults.point("candles_transaction")
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")

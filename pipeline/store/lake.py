@@ -16,11 +16,40 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline import faults
 from pipeline.store.tables import TABLES
 
 
 class DiskFull(OSError):
     """No space left for a partition: named as such, never as a corrupt file."""
+
+
+LOW_SPACE = 16 * 2**20  # below this, SQLite's "disk I/O error" is taken for the full disk it is
+
+
+def is_disk_full(err: BaseException, where: Path | None = None) -> bool:
+    """Whether `err`, or what caused it, is a full disk, however the library that met it words it
+    (ENOSPC, SQLite's "database or disk is full", DuckDB's and Rust's "No space left", os error 28;
+    SQLite's "disk I/O error" too when the disk under `where` is nearly full)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, DiskFull) or getattr(seen, "errno", None) == errno.ENOSPC:
+            return True
+        text = str(seen).lower()
+        if any(s in text for s in ("database or disk is full", "no space left", "os error 28")):
+            return True
+        if "disk i/o error" in text and where is not None and free_bytes(where) < LOW_SPACE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def free_bytes(where: Path) -> int:
+    """Free bytes on the disk holding `where` (its nearest existing folder)."""
+    where = Path(where)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    return shutil.disk_usage(where).free
 
 
 class Lake:
@@ -43,9 +72,10 @@ class Lake:
         tmp = path.with_name(f".part-{uuid.uuid4().hex}.parquet")
         try:
             frame.write_parquet(tmp)
+            faults.point(f"lake_rename.{table}")
             os.replace(tmp, path)
         except (OSError, pl.exceptions.PolarsError) as err:
-            if getattr(err, "errno", None) == errno.ENOSPC or "os error 28" in str(err):
+            if is_disk_full(err):
                 raise DiskFull(f"disk full: cannot write {table} partition {path.parent} "
                                f"({shutil.disk_usage(path.parent).free} bytes free); the stored "
                                "partition is unchanged") from None

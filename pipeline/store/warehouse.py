@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipeline import faults
 from pipeline.store.lake import Lake
 from pipeline.store.tables import TABLES
 
@@ -45,6 +46,7 @@ class Warehouse:
             connection.execute("CHECKPOINT")  # the file alone now holds every committed write
             scratch = self.root / f".{SNAPSHOT}.{os.getpid()}.tmp"
             shutil.copyfile(self.db_path, scratch)  # under the writer's lock: nobody else writes
+            faults.point("snapshot_publish")
             os.replace(scratch, self.root / SNAPSHOT)
         finally:
             connection.close()
