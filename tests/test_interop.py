@@ -263,8 +263,8 @@ def test_grade_cli_on_the_demo_suite_and_its_refusals(tmp_path, monkeypatch, cap
 
 
 def test_grade_cli_exit_status_tells_scripts_the_truth(tmp_path, monkeypatch, capsys):
-    """No prediction for a task of the suite: exit 2 naming them. Every evaluation a harness error
-    (nothing graded): exit 1 with one line on stderr, the reports still written."""
+    """No prediction for a task of the suite: exit 2 naming them. An evaluation that was a harness
+    error (its number missing): exit 1 with one line on stderr, the reports still written."""
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
     base = ["grade", "--tasks", "demo", "--predictions", str(tmp_path / "p.jsonl"), "--out",
             str(tmp_path / "out"), "--sandbox", "process", "--allow-untrusted-patches-without-sandbox"]
@@ -283,7 +283,7 @@ def test_grade_cli_exit_status_tells_scripts_the_truth(tmp_path, monkeypatch, ca
     write_predictions(tmp_path / "p.jsonl", [Prediction(TASK, "m", "")])
     assert cli(base) == 1
     err = capsys.readouterr().err.strip()
-    assert "every one of 1 evaluation(s) was a harness error" in err and "the sandbox died" in err
+    assert "1 of 1 evaluations failed in the harness (first: the sandbox died)" in err
     assert (tmp_path / "out" / "eval_results.json").exists()
 
 

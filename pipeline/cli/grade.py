@@ -121,10 +121,10 @@ def grade_command(args: argparse.Namespace) -> int:
           + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
     for name, path in files.items():
         print(f"{name}: {path}")
-    broken = counts[Outcome.HARNESS_ERROR]
+    broken = [v for v in verdicts.values() if v.outcome == Outcome.HARNESS_ERROR]
     if broken:  # the reports are written, but some numbers are missing: scripts must not read 0
-        print(f"candlebench grade: {broken} of {len(verdicts)} evaluations failed in the harness "
-              "(see their reason above); exit status 1", file=sys.stderr)
+        print(f"candlebench grade: {len(broken)} of {len(verdicts)} evaluations failed in the harness "
+              f"(first: {broken[0].reason[:120]}); exit status 1", file=sys.stderr)
         return 1
     return 0
 
