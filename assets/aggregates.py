@@ -58,20 +58,31 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
         missing = dict(connection.execute(MISSING_DAY_SQL, params).fetchall())
     by_day = {day: group.to_dicts() for (day,), group in rows.group_by(["date"], maintain_order=True)}
     if start == end:  # the daily path: this partition's own numbers
-        return dg.MaterializeResult(metadata={
-            "rows": written, **day_metadata(by_day.get(window.start, []), missing.get(window.start, []))})
+        return dg.MaterializeResult(
+            metadata={
+                "rows": written,
+                **day_metadata(by_day.get(window.start, []), missing.get(window.start, [])),
+            }
+        )
     # A range run gives every partition the same materialization metadata (a Dagster limit), so
     # each day's own numbers go into an observation of that partition instead.
     for offset in range((end - start).days + 1):
         day = (start + dt.timedelta(days=offset)).isoformat()
-        context.log_event(dg.AssetObservation(
-            asset_key=context.asset_key, partition=day,
-            metadata=day_metadata(by_day.get(day, []), missing.get(day, []))))
-    return dg.MaterializeResult(metadata={
-        "rows": written, "days": (end - start).days + 1,
-        "range": f"{window.start}..{window.end} (each day's numbers: its observation)",
-        "days_with_missing_subjects": len(missing),
-    })
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=day,
+                metadata=day_metadata(by_day.get(day, []), missing.get(day, [])),
+            )
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "rows": written,
+            "days": (end - start).days + 1,
+            "range": f"{window.start}..{window.end} (each day's numbers: its observation)",
+            "days_with_missing_subjects": len(missing),
+        }
+    )
 
 
 @dg.asset(
@@ -100,27 +111,35 @@ def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
     sent, failed = notifier.send(suspect_alerts(suspects, clock.today(engine.config.timezone)))
     for problem in failed:
         context.log.warning(f"alert not delivered: {problem}")
-    return dg.MaterializeResult(metadata={
-        "latest_day": max(verdicts["latest_date"].drop_nulls().to_list(), default="none"),
-        "changepoints": found.height,
-        "harness_suspect_days": tables["harness_suspects"].height,
-        "alerts_sent": len(sent),
-        "changepoint_table": dg.MetadataValue.md(changepoint_markdown(found)),
-        "verdicts": dg.MetadataValue.md(verdict_markdown(verdicts)),
-        **{f"verdict/{r['subject']}": r["verdict"] for r in verdicts.iter_rows(named=True)},
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "latest_day": max(verdicts["latest_date"].drop_nulls().to_list(), default="none"),
+            "changepoints": found.height,
+            "harness_suspect_days": tables["harness_suspects"].height,
+            "alerts_sent": len(sent),
+            "changepoint_table": dg.MetadataValue.md(changepoint_markdown(found)),
+            "verdicts": dg.MetadataValue.md(verdict_markdown(verdicts)),
+            **{f"verdict/{r['subject']}": r["verdict"] for r in verdicts.iter_rows(named=True)},
+        }
+    )
 
 
-@dg.asset_check(asset=changepoints, description="Warns when a subject's latest week is significantly "
-                "worse than its baseline (verdict `degraded`), or when a day is a harness suspect.")
+@dg.asset_check(
+    asset=changepoints,
+    description="Warns when a subject's latest week is significantly "
+    "worse than its baseline (verdict `degraded`), or when a day is a harness suspect.",
+)
 def no_confirmed_regression(tracker: TrackerResource) -> dg.AssetCheckResult:
     verdicts = tracker.open().warehouse.query("SELECT subject, difference, q_value, verdict FROM verdicts")
     degraded = verdicts.filter(pl.col("verdict") == "degraded")
     return dg.AssetCheckResult(
         passed=degraded.height == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=", ".join(f"{r['subject']} {r['difference']:+.1%} (q={r['q_value']:.2g})"
-                              for r in degraded.iter_rows(named=True)) or "no subject degraded",
+        description=", ".join(
+            f"{r['subject']} {r['difference']:+.1%} (q={r['q_value']:.2g})"
+            for r in degraded.iter_rows(named=True)
+        )
+        or "no subject degraded",
         metadata={"degraded": degraded.height, "subjects": verdicts.height},
     )
 
@@ -136,9 +155,11 @@ def no_confirmed_regression(tracker: TrackerResource) -> dg.AssetCheckResult:
 def tracker_report(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
     report = write_report(engine.warehouse, engine.config)
-    return dg.MaterializeResult(metadata={
-        "latest_day": report.latest_day,
-        "report": dg.MetadataValue.path(str(report.index)),
-        "charts": len(report.pngs),
-        "overview": dg.MetadataValue.md(report.markdown),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "latest_day": report.latest_day,
+            "report": dg.MetadataValue.path(str(report.index)),
+            "charts": len(report.pngs),
+            "overview": dg.MetadataValue.md(report.markdown),
+        }
+    )

@@ -22,10 +22,9 @@ def task_catalog(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
     frame = task_frame(tasks, engine.suite.name, engine.suite.difficulty)
     engine.lake.write_partition("tasks", frame, suite=engine.suite.name)
     by_repo = frame.group_by("repo").len().sort("repo")
-    return dg.MaterializeResult(metadata={
-        "tasks": len(tasks),
-        "tasks_per_repo": dg.MetadataValue.json(dict(by_repo.iter_rows())),
-    })
+    return dg.MaterializeResult(
+        metadata={"tasks": len(tasks), "tasks_per_repo": dg.MetadataValue.json(dict(by_repo.iter_rows()))}
+    )
 
 
 @dg.asset(
@@ -44,7 +43,12 @@ def daily_sample(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
     days = context.partition_keys
     for day in days:
         chosen = engine.sample(dt.date.fromisoformat(day))
-        frame = sample_frame(dt.date.fromisoformat(day), chosen, engine.config.sample_seed,
-                             context.run.run_id, engine.config.digest)
+        frame = sample_frame(
+            dt.date.fromisoformat(day),
+            chosen,
+            engine.config.sample_seed,
+            context.run.run_id,
+            engine.config.digest,
+        )
         engine.lake.write_partition("samples", frame, date=day)
     return dg.MaterializeResult(metadata={"days": len(days), "tasks_per_day": len(chosen)})

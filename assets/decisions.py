@@ -45,8 +45,10 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
     tags = context.run.tags
     requested, held_from = tags.get(DIRECTION_TAG), tags.get(HELD_TAG)
     if requested not in ("up", "down"):
-        raise dg.Failure(f"{subject} {day}: no alarm direction in tag {DIRECTION_TAG}: the "
-                         "confirmation sensor requests this asset after asking for extra trials")
+        raise dg.Failure(
+            f"{subject} {day}: no alarm direction in tag {DIRECTION_TAG}: the "
+            "confirmation sensor requests this asset after asking for extra trials"
+        )
     engine = tracker.open()
     alarm_day = held_from or day
     with engine.warehouse.connect(read_only=True) as connection:
@@ -58,24 +60,50 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
         alarms = connection.sql(ALARM_SQL, params={"subject": subject, "day": alarm_day}).pl()
         verdicts = connection.sql(VERDICT_SQL, params={"subject": subject}).pl()
     graded = engine.lake.read_partition("evaluations", subject=subject, date=day)
-    engine.lake.write_partition("decisions", decision_frame(
-        subject=subject, date=day, direction=requested, decision=decided.decision,
-        extra_trials=0 if held_from else engine.config.confirm_trials,
-        attempts_before=int(tags.get(BEFORE_TAG, 0)), attempts_after=0 if graded is None else graded.height,
-        decided_at=clock.now(engine.config.timezone).replace(tzinfo=None), alarm_date=alarm_day,
-        evidence_z=decided.evidence_z), subject=subject, date=day)
+    engine.lake.write_partition(
+        "decisions",
+        decision_frame(
+            subject=subject,
+            date=day,
+            direction=requested,
+            decision=decided.decision,
+            extra_trials=0 if held_from else engine.config.confirm_trials,
+            attempts_before=int(tags.get(BEFORE_TAG, 0)),
+            attempts_after=0 if graded is None else graded.height,
+            decided_at=clock.now(engine.config.timezone).replace(tzinfo=None),
+            alarm_date=alarm_day,
+            evidence_z=decided.evidence_z,
+        ),
+        subject=subject,
+        date=day,
+    )
     sent = []
     if decided.decision == "confirmed":
-        now = alarms.row(0, named=True) if alarms.height else {"difference": float("nan"), "z": float("nan"),
-                                                               "rule": "alarm"}
-        alert = shift_alert(subject, alarm_day, requested, now, verdicts.row(0, named=True) if verdicts.height
-                            else None, confirmed_on=day)
+        now = (
+            alarms.row(0, named=True)
+            if alarms.height
+            else {"difference": float("nan"), "z": float("nan"), "rule": "alarm"}
+        )
+        alert = shift_alert(
+            subject,
+            alarm_day,
+            requested,
+            now,
+            verdicts.row(0, named=True) if verdicts.height else None,
+            confirmed_on=day,
+        )
         sent, failed = Notifier(list(engine.config.alerts), engine.home / "alerts-sent.log").send([alert])
         for problem in failed:
             context.log.warning(f"alert not delivered: {problem}")
-    context.log.info(f"{subject}: the {requested} alarm of {alarm_day} is {decided.decision} "
-                     f"(z {decided.evidence_z})")
-    return dg.MaterializeResult(metadata={
-        "decision": decided.decision, "direction": requested, "alarm_date": alarm_day,
-        "evidence_z": decided.evidence_z if decided.evidence_z is not None else float("nan"),
-        "alerts_sent": len(sent)})
+    context.log.info(
+        f"{subject}: the {requested} alarm of {alarm_day} is {decided.decision} (z {decided.evidence_z})"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "decision": decided.decision,
+            "direction": requested,
+            "alarm_date": alarm_day,
+            "evidence_z": decided.evidence_z if decided.evidence_z is not None else float("nan"),
+            "alerts_sent": len(sent),
+        }
+    )

@@ -37,23 +37,26 @@ def agent_attempts(context: dg.AssetExecutionContext, tracker: TrackerResource) 
         first = int(kept["trial"].max()) + 1
         attempts = engine.run_attempts(subject, dt.date.fromisoformat(day), range(first, first + extra))
     else:  # the warning's extra trials are more trials of this run, numbered after the ordinary ones
-        attempts = engine.run_attempts(subject, dt.date.fromisoformat(day),
-                                       range(engine.config.subject(subject).trials + warning))
+        attempts = engine.run_attempts(
+            subject, dt.date.fromisoformat(day), range(engine.config.subject(subject).trials + warning)
+        )
     frame = attempts_frame(attempts, context.run.run_id, engine.config.digest, engine.config.sample_seed)
     if kept is not None:
         frame = pl.concat([kept, frame], how="diagonal_relaxed")
     engine.lake.write_partition("attempts", frame, subject=subject, date=day)
     versions = sorted({a.agent_version for a in attempts})
     exits = Counter(a.exit_class for a in attempts)
-    return dg.MaterializeResult(metadata={
-        "attempts": len(attempts),
-        "warning_trials": warning,
-        "agent_version": ", ".join(versions),
-        "cost_usd": round(sum(a.cost_usd for a in attempts), 2),
-        "tokens": sum(a.input_tokens + a.output_tokens for a in attempts),
-        "empty_patches": sum(not a.patch.strip() for a in attempts),
-        **{f"exit_{name}": exits[name] for name in ExitClass},
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "attempts": len(attempts),
+            "warning_trials": warning,
+            "agent_version": ", ".join(versions),
+            "cost_usd": round(sum(a.cost_usd for a in attempts), 2),
+            "tokens": sum(a.input_tokens + a.output_tokens for a in attempts),
+            "empty_patches": sum(not a.patch.strip() for a in attempts),
+            **{f"exit_{name}": exits[name] for name in ExitClass},
+        }
+    )
 
 
 @dg.asset(
@@ -79,13 +82,15 @@ def patch_evaluations(context: dg.AssetExecutionContext, tracker: TrackerResourc
     engine.lake.write_partition("evaluations", frame, subject=subject, date=day)
     outcomes = Counter(Outcome(v.outcome) for v in verdicts)
     counted = sum(n for o, n in outcomes.items() if o.counted)
-    return dg.MaterializeResult(metadata={
-        "pass_rate": outcomes[Outcome.RESOLVED] / counted if counted else 0.0,
-        "graded": counted,
-        "cached": sum(v.cached for v in verdicts),
-        "sandbox": sandbox,
-        **{f"outcome_{o}": outcomes[o] for o in Outcome},
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "pass_rate": outcomes[Outcome.RESOLVED] / counted if counted else 0.0,
+            "graded": counted,
+            "cached": sum(v.cached for v in verdicts),
+            "sandbox": sandbox,
+            **{f"outcome_{o}": outcomes[o] for o in Outcome},
+        }
+    )
 
 
 @dg.asset(
@@ -106,8 +111,9 @@ def harness_controls(context: dg.AssetExecutionContext, tracker: TrackerResource
     # Latest day first: today's fresh grading refreshes the cache the earlier days reuse.
     for day in sorted(context.partition_keys, reverse=True):
         tasks, gold, empty = engine.grade_controls(dt.date.fromisoformat(day))
-        frame, failed = controls_frame(dt.date.fromisoformat(day), tasks, gold, empty, context.run.run_id,
-                                       engine.config.digest)
+        frame, failed = controls_frame(
+            dt.date.fromisoformat(day), tasks, gold, empty, context.run.run_id, engine.config.digest
+        )
         engine.lake.write_partition("controls", frame, date=day)
         broken += failed
     return dg.MaterializeResult(metadata={"days": len(context.partition_keys), "broken_controls": broken})

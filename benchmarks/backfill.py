@@ -37,41 +37,77 @@ def synthetic_lake(root: Path, start: dt.date, days: int, subjects: list[str]) -
     provenance = {"run_id": "bench", "config_hash": "bench"}
     for offset in range(days):
         day = start + dt.timedelta(days=offset)
-        controls = pl.DataFrame([
-            {"date": day, "instance_id": t, "control": c, "outcome": "resolved" if c == "gold" else
-             "unresolved", "ok": True, "cached": True, "artifact_dir": "", "grader_version": "1",
-             "env_fingerprint": "bench", **provenance}
-            for t in tasks for c in ("gold", "empty")
-        ])
+        controls = pl.DataFrame(
+            [
+                {
+                    "date": day,
+                    "instance_id": t,
+                    "control": c,
+                    "outcome": "resolved" if c == "gold" else "unresolved",
+                    "ok": True,
+                    "cached": True,
+                    "artifact_dir": "",
+                    "grader_version": "1",
+                    "env_fingerprint": "bench",
+                    **provenance,
+                }
+                for t in tasks
+                for c in ("gold", "empty")
+            ]
+        )
         lake.write_partition("controls", controls, date=day)
         for subject in subjects:
             solved = rng.random((TRIALS, TASKS)) < skill
             ids = [f"{subject}|{day}|{k}|{t}" for k in range(TRIALS) for t in tasks]
-            common = {"date": [day] * len(ids), "subject": [subject] * len(ids),
-                      "trial": [k for k in range(TRIALS) for _ in tasks],
-                      "instance_id": tasks * TRIALS, "attempt_id": ids,
-                      "run_id": ["bench"] * len(ids), "config_hash": ["bench"] * len(ids)}
-            attempts = pl.DataFrame({
-                **common,
-                "started_at": [dt.datetime.combine(day, dt.time(6 + 4 * k)) for k in range(TRIALS)
-                               for _ in tasks],
-                "patch": [""] * len(ids), "cost_usd": [0.5] * len(ids), "input_tokens": [1000] * len(ids),
-                "output_tokens": [100] * len(ids), "cached_tokens": [0] * len(ids),
-                "turns": [5] * len(ids), "duration_s": [60.0] * len(ids),
-                "exit_class": ["submitted"] * len(ids), "agent_version": ["v1"] * len(ids),
-                "failure_mode": [""] * len(ids), "transcript": [""] * len(ids),
-                "sample_seed": [1] * len(ids),
-            }, schema_overrides={"started_at": pl.Datetime("us")})
+            common = {
+                "date": [day] * len(ids),
+                "subject": [subject] * len(ids),
+                "trial": [k for k in range(TRIALS) for _ in tasks],
+                "instance_id": tasks * TRIALS,
+                "attempt_id": ids,
+                "run_id": ["bench"] * len(ids),
+                "config_hash": ["bench"] * len(ids),
+            }
+            attempts = pl.DataFrame(
+                {
+                    **common,
+                    "started_at": [
+                        dt.datetime.combine(day, dt.time(6 + 4 * k)) for k in range(TRIALS) for _ in tasks
+                    ],
+                    "patch": [""] * len(ids),
+                    "cost_usd": [0.5] * len(ids),
+                    "input_tokens": [1000] * len(ids),
+                    "output_tokens": [100] * len(ids),
+                    "cached_tokens": [0] * len(ids),
+                    "turns": [5] * len(ids),
+                    "duration_s": [60.0] * len(ids),
+                    "exit_class": ["submitted"] * len(ids),
+                    "agent_version": ["v1"] * len(ids),
+                    "failure_mode": [""] * len(ids),
+                    "transcript": [""] * len(ids),
+                    "sample_seed": [1] * len(ids),
+                },
+                schema_overrides={"started_at": pl.Datetime("us")},
+            )
             flat = solved.reshape(-1).tolist()
-            evaluations = pl.DataFrame({
-                **common,
-                "outcome": ["resolved" if s else "unresolved" for s in flat], "resolved": flat,
-                "apply_step": ["git_apply"] * len(ids), "f2p_passed": [1] * len(ids),
-                "f2p_total": [1] * len(ids), "p2p_passed": [1] * len(ids), "p2p_total": [1] * len(ids),
-                "grade_key": ["k"] * len(ids), "cached": [True] * len(ids),
-                "artifact_dir": [""] * len(ids), "grader_version": ["1"] * len(ids),
-                "env_fingerprint": ["bench"] * len(ids), "sandbox": ["process"] * len(ids),
-            })
+            evaluations = pl.DataFrame(
+                {
+                    **common,
+                    "outcome": ["resolved" if s else "unresolved" for s in flat],
+                    "resolved": flat,
+                    "apply_step": ["git_apply"] * len(ids),
+                    "f2p_passed": [1] * len(ids),
+                    "f2p_total": [1] * len(ids),
+                    "p2p_passed": [1] * len(ids),
+                    "p2p_total": [1] * len(ids),
+                    "grade_key": ["k"] * len(ids),
+                    "cached": [True] * len(ids),
+                    "artifact_dir": [""] * len(ids),
+                    "grader_version": ["1"] * len(ids),
+                    "env_fingerprint": ["bench"] * len(ids),
+                    "sandbox": ["process"] * len(ids),
+                }
+            )
             lake.write_partition("attempts", attempts, subject=subject, date=day)
             lake.write_partition("evaluations", evaluations, subject=subject, date=day)
 
@@ -90,18 +126,32 @@ def aggregation(days: int, subjects: int) -> dict:
     job = defs.resolve_job_def("candles_job")
     with dg.DagsterInstance.ephemeral() as instance:
         began = time.monotonic()
-        job.execute_in_process(instance=instance, run_config=QUIET, tags={
-            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: end.isoformat()})
+        job.execute_in_process(
+            instance=instance,
+            run_config=QUIET,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+            },
+        )
         batched = time.monotonic() - began
         began = time.monotonic()
         for offset in range(days):
-            job.execute_in_process(instance=instance, run_config=QUIET,
-                                   partition_key=(start + dt.timedelta(days=offset)).isoformat())
+            job.execute_in_process(
+                instance=instance,
+                run_config=QUIET,
+                partition_key=(start + dt.timedelta(days=offset)).isoformat(),
+            )
         per_partition = time.monotonic() - began
-    return {"days": days, "subjects": subjects, "batched_s": round(batched, 2),
-            "per_partition_s": round(per_partition, 2), "runs_per_partition": days,
-            "speedup": round(per_partition / batched, 1), "goal_speedup": 20}
+    return {
+        "days": days,
+        "subjects": subjects,
+        "batched_s": round(batched, 2),
+        "per_partition_s": round(per_partition, 2),
+        "runs_per_partition": days,
+        "speedup": round(per_partition / batched, 1),
+        "goal_speedup": 20,
+    }
 
 
 def regrade(days: int) -> dict:
@@ -120,14 +170,19 @@ def regrade(days: int) -> dict:
         for offset in range(days):
             day = (end - dt.timedelta(days=offset)).isoformat()
             for subject in subjects:
-                job.execute_in_process(instance=instance, run_config=QUIET,
-                                       partition_key=date_key(day, subject))
+                job.execute_in_process(
+                    instance=instance, run_config=QUIET, partition_key=date_key(day, subject)
+                )
         elapsed = time.monotonic() - began
     home = Path(os.environ["CANDLEBENCH_HOME"])
     cached = pl.read_parquet(str(home / "lake/evaluations/**/part.parquet"))["cached"]
-    return {"days": days, "partitions": days * len(subjects), "regrade_s": round(elapsed, 1),
-            "per_partition_s": round(elapsed / (days * len(subjects)), 3),
-            "cached_share": round(float(cached.mean()), 3)}
+    return {
+        "days": days,
+        "partitions": days * len(subjects),
+        "regrade_s": round(elapsed, 1),
+        "per_partition_s": round(elapsed / (days * len(subjects)), 3),
+        "cached_share": round(float(cached.mean()), 3),
+    }
 
 
 def main() -> int:
@@ -157,9 +212,11 @@ def main() -> int:
     print(f"speedup {agg['speedup']}x for {agg['days']} days x {agg['subjects']} subjects (goal >= 20x)")
     if "regrade" in result:
         rg = result["regrade"]
-        print(f"re-grade of {rg['days']} demo days ({rg['partitions']} partitions) from cache: "
-              f"{rg['regrade_s']} s, {rg['per_partition_s']} s per partition, "
-              f"{rg['cached_share']:.0%} of verdicts cached")
+        print(
+            f"re-grade of {rg['days']} demo days ({rg['partitions']} partitions) from cache: "
+            f"{rg['regrade_s']} s, {rg['per_partition_s']} s per partition, "
+            f"{rg['cached_share']:.0%} of verdicts cached"
+        )
     out = write_result(args.out, result)
     print(f"wrote {out}")
     return 0

@@ -64,16 +64,19 @@ def _pelt_stream(rates: np.ndarray, first: int) -> np.ndarray:
     newest = -1
     for t in range(max(first - 1, 10), len(rates)):
         lo = max(0, t + 1 - PELT_LOOKBACK)
-        signal = rates[lo:t + 1]
+        signal = rates[lo : t + 1]
         sigma = max(float(stats.median_abs_deviation(np.diff(signal), scale="normal")) / math.sqrt(2), 1e-6)
-        bounds = rpt.Pelt(custom_cost=cost, min_size=2, jump=1).fit(signal).predict(
-            pen=2 * sigma**2 * math.log(len(signal)))
+        bounds = (
+            rpt.Pelt(custom_cost=cost, min_size=2, jump=1)
+            .fit(signal)
+            .predict(pen=2 * sigma**2 * math.log(len(signal)))
+        )
         if len(bounds) < 2:
             continue
         latest = lo + bounds[-2]
         if t >= first and latest > newest + 2:
             prior = bounds[-3] if len(bounds) > 2 else 0
-            after, before = signal[bounds[-2]:], signal[prior:bounds[-2]]
+            after, before = signal[bounds[-2] :], signal[prior : bounds[-2]]
             alarms[t] = -1 if after.mean() < before.mean() else 1
         newest = max(newest, latest)
     return alarms

@@ -110,9 +110,16 @@ def _stable_job(args: tuple) -> dict:
         return {world.name: {key: _count(baselines.public_rule(s, m, w)) for key, w in PUBLIC.items()}}
     loop = next(x for x in LOOPS if x.name == name)
     out = run(loop, panel)
-    return {world.name: {name: {**_count(out.alarms), "confirmed": _count(out.confirmed)["alarms"],
-                                "cost": float(out.trials[:, EVAL_FROM:].mean() / worlds.TRIALS),
-                                "warned_days": float(out.warned[:, EVAL_FROM:].mean())}}}
+    return {
+        world.name: {
+            name: {
+                **_count(out.alarms),
+                "confirmed": _count(out.confirmed)["alarms"],
+                "cost": float(out.trials[:, EVAL_FROM:].mean() / worlds.TRIALS),
+                "warned_days": float(out.warned[:, EVAL_FROM:].mean()),
+            }
+        }
+    }
 
 
 def _count(alarms: np.ndarray) -> dict:
@@ -123,16 +130,18 @@ def _count(alarms: np.ndarray) -> dict:
 def _detect_job(args: tuple) -> tuple[str, dict]:
     """One shift scenario (independent world) through every design and the public rules."""
     index, scenario, seed, pelt_streams = args
-    panel = worlds.Streams(worlds.BASE, np.random.default_rng([seed, 100 + index]), scenario.streams,
-                           scenario.drop())
+    panel = worlds.Streams(
+        worlds.BASE, np.random.default_rng([seed, 100 + index]), scenario.streams, scenario.drop()
+    )
     row = {}
     s, m = panel.all_days()
     for key, w in PUBLIC.items():
         row[key] = delays(baselines.public_rule(s, m, w), scenario)
     row["never"] = delays(baselines.never(s, m), scenario)
     if pelt_streams:
-        row["pelt-l2"] = delays(baselines.pelt_daily(s[:pelt_streams], m[:pelt_streams], scenario.start, 1),
-                                scenario)
+        row["pelt-l2"] = delays(
+            baselines.pelt_daily(s[:pelt_streams], m[:pelt_streams], scenario.start, 1), scenario
+        )
     for loop in LOOPS:
         out = run(loop, panel)
         row[loop.name] = {**delays(out.alarms, scenario), "confirmed": delays(out.confirmed, scenario)}
@@ -141,7 +150,7 @@ def _detect_job(args: tuple) -> tuple[str, dict]:
 
 def delays(alarms: np.ndarray, scenario: Scenario) -> dict:
     """Delay metrics of the first downward alarm on or after the shift's first day."""
-    window = alarms[:, scenario.start:scenario.start + scenario.horizon] < 0
+    window = alarms[:, scenario.start : scenario.start + scenario.horizon] < 0
     hit = window.any(axis=1)
     delay = np.where(hit, window.argmax(axis=1) + 1, np.inf)
     p95 = float(np.percentile(delay, 95, method="inverted_cdf"))
@@ -189,8 +198,11 @@ def summarise_grid(raw: dict) -> dict:
 def run_all(quick: bool, seed: int, workers: int) -> dict:
     stable_streams = 40 if quick else 600
     pelt_streams = 0 if quick or not baselines.has_ruptures() else 60
-    jobs = [(i, name, stable_streams, seed) for i in range(len(worlds.GRID))
-            for name in (*[x.name for x in LOOPS], "baselines")]
+    jobs = [
+        (i, name, stable_streams, seed)
+        for i in range(len(worlds.GRID))
+        for name in (*[x.name for x in LOOPS], "baselines")
+    ]
     shifts = scenarios(quick)
     raw: dict[str, dict] = {}
     detection: dict[str, dict] = {}
@@ -205,26 +217,41 @@ def run_all(quick: bool, seed: int, workers: int) -> dict:
             print(f"  {name}: {shifts[0].streams} streams", file=sys.stderr)
     grid = summarise_grid({w.name: raw[w.name] for w in worlds.GRID})
     return {
-        "mode": "quick" if quick else "full", "seed": seed,
+        "mode": "quick" if quick else "full",
+        "seed": seed,
         "panel": {"tasks": worlds.TASKS, "trials": worlds.TRIALS},
         "worlds": {w.name: asdict(w) for w in worlds.GRID},
-        "designs": {x.name: {"monitor": asdict(x.design), "rule": asdict(x.rule), "trials": x.trials,
-                             "arl_per_side_iid": cusum_arl(x.design.k, x.design.h, 0.0, x.design.c)}
-                    for x in LOOPS},
+        "designs": {
+            x.name: {
+                "monitor": asdict(x.design),
+                "rule": asdict(x.rule),
+                "trials": x.trials,
+                "arl_per_side_iid": cusum_arl(x.design.k, x.design.h, 0.0, x.design.c),
+            }
+            for x in LOOPS
+        },
         "stable_model_years_per_world": stable_streams,  # each stream: 365 evaluated days
-        "grid": grid, "scenarios": {sc.name: asdict(sc) for sc in shifts}, "detection": detection,
+        "grid": grid,
+        "scenarios": {sc.name: asdict(sc) for sc in shifts},
+        "detection": detection,
         "goals": goals(grid, detection),
     }
 
 
 def _pooled(detection: dict, size: int, days: int, design: str, key: str) -> dict:
-    rows = [row[design][key] if key else row[design] for name, row in detection.items()
-            if name.startswith(f"step -{size} ")]
+    rows = [
+        row[design][key] if key else row[design]
+        for name, row in detection.items()
+        if name.startswith(f"step -{size} ")
+    ]
     hits = sum(round(r[f"within_{days}"] * r["streams"]) for r in rows)
     streams = sum(r["streams"] for r in rows)
     interval = stats.binomtest(hits, streams).proportion_ci(0.95)
-    return {"value": hits / streams, "ci": [interval.low, interval.high],
-            "worst_start": min(r[f"within_{days}"] for r in rows)}
+    return {
+        "value": hits / streams,
+        "ci": [interval.low, interval.high],
+        "worst_start": min(r[f"within_{days}"] for r in rows),
+    }
 
 
 def goals(grid: dict, detection: dict, design: str = "adaptive") -> dict:
@@ -233,18 +260,27 @@ def goals(grid: dict, detection: dict, design: str = "adaptive") -> dict:
     base = grid["worlds"][worlds.BASE.name][design]
     out = {
         "false alarms per model-year <= 0.5 (worst world, upper 95%)": {
-            **worst["false_alarms"], "met": worst["false_alarms"]["ci"][1] <= 0.5},
+            **worst["false_alarms"],
+            "met": worst["false_alarms"]["ci"][1] <= 0.5,
+        },
         "confirmed false alerts per model-year <= 0.1 (independent world)": {
-            **base["confirmed_alerts"], "met": base["confirmed_alerts"]["per_year"] <= 0.1,
-            "worst_world": worst["confirmed_alerts"]},
+            **base["confirmed_alerts"],
+            "met": base["confirmed_alerts"]["per_year"] <= 0.1,
+            "worst_world": worst["confirmed_alerts"],
+        },
         "cost per stable day rises <= 15% (independent world)": {
-            "value": base["cost"] - 1, "met": base["cost"] <= 1.15,
-            "worst_world": max(grid["worlds"][w][design]["cost"] for w in grid["worlds"]) - 1},
+            "value": base["cost"] - 1,
+            "met": base["cost"] <= 1.15,
+            "worst_world": max(grid["worlds"][w][design]["cost"] for w in grid["worlds"]) - 1,
+        },
     }
     for size, days, floor in ((13, 2, 0.9), (5, 7, 0.85)):
         check = _pooled(detection, size, days, design, "confirmed")
         out[f"{size}-point drop confirmed within {days} days >= {floor:.0%}"] = {
-            **check, "met": check["value"] >= floor, "raw_alarm": _pooled(detection, size, days, design, "")}
+            **check,
+            "met": check["value"] >= floor,
+            "raw_alarm": _pooled(detection, size, days, design, ""),
+        }
     return out
 
 
@@ -274,17 +310,28 @@ def table(report: dict) -> str:
         worst = "".join(f"{_rate_text(grid['worst'][n][metric]):>20}" for n in names)
         worst += "".join(f"{grid['worst'][n]['false_alarms']['per_year']:>11.2f}" for n in extra)
         lines.append(f"  {'worst world':<16}{worst}")
-        lines.append(f"  {'':<16}" + "".join(f"{grid['worst'][n][metric]['world']:>20}" for n in names)
-                     + "".join(f"{grid['worst'][n]['false_alarms']['world'][:10]:>11}" for n in extra))
+        lines.append(
+            f"  {'':<16}"
+            + "".join(f"{grid['worst'][n][metric]['world']:>20}" for n in names)
+            + "".join(f"{grid['worst'][n]['false_alarms']['world'][:10]:>11}" for n in extra)
+        )
         lines.append("")
     lines.append("cost per stable day (trials vs 3 a day) and share of days with warning trials")
     for world, row in grid["worlds"].items():
-        lines.append(f"  {world:<16}" + "".join(
-            f"{n}: {row[n]['cost']:.3f} ({row[n]['warned_days']:.1%})  " for n in names))
-    header = (f"{'scenario':<18} {'detector':<20} {'mean':>6} {'p95':>5} {'<=1d':>5} {'<=2d':>5} "
-              f"{'<=3d':>5} {'<=7d':>5} {'missed':>6}")
-    lines += ["", "delays in the independent world (alarms; 'confirmed' rows: confirmed alerts)", header,
-              "-" * len(header)]
+        lines.append(
+            f"  {world:<16}"
+            + "".join(f"{n}: {row[n]['cost']:.3f} ({row[n]['warned_days']:.1%})  " for n in names)
+        )
+    header = (
+        f"{'scenario':<18} {'detector':<20} {'mean':>6} {'p95':>5} {'<=1d':>5} {'<=2d':>5} "
+        f"{'<=3d':>5} {'<=7d':>5} {'missed':>6}"
+    )
+    lines += [
+        "",
+        "delays in the independent world (alarms; 'confirmed' rows: confirmed alerts)",
+        header,
+        "-" * len(header),
+    ]
     for name, row in report["detection"].items():
         first = True
         for detector, r in row.items():
@@ -295,7 +342,8 @@ def table(report: dict) -> str:
                     f"{name if first else '':<18} {label:<20} {_fmt(entry['mean_delay'], '{:.1f}'):>6} "
                     f"{_fmt(entry['p95_delay'], '{:.0f}'):>5} {entry['within_1']:>5.0%} "
                     f"{entry['within_2']:>5.0%} {entry['within_3']:>5.0%} {entry['within_7']:>5.0%} "
-                    f"{entry['missed']:>6.0%}")
+                    f"{entry['missed']:>6.0%}"
+                )
                 first = False
     lines += ["", "goals for the adaptive design (exact 95% intervals):"]
     for goal, check in report["goals"].items():
@@ -309,8 +357,11 @@ def table(report: dict) -> str:
             text = f"{check['value']:+.1%}"
         if "worst_world" in check:
             w = check["worst_world"]
-            text += f"; worst world {_rate_text(w)} ({w['world']})" if isinstance(w, dict) \
+            text += (
+                f"; worst world {_rate_text(w)} ({w['world']})"
+                if isinstance(w, dict)
                 else f"; worst world {w:+.1%}"
+            )
         lines.append(f"  {goal}: {text} — {verdict}")
     return "\n".join(lines)
 

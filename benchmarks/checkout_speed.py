@@ -58,8 +58,11 @@ class CopyCheckout:
         return folder
 
     def __call__(self, task, dest: Path) -> None:
-        subprocess.run(["cp", "-a", "--reflink=auto", f"{self.source(task.dockerhub_tag)}/.", str(dest)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["cp", "-a", "--reflink=auto", f"{self.source(task.dockerhub_tag)}/.", str(dest)],
+            check=True,
+            capture_output=True,
+        )
         for args in (("reset", "-q", "--hard", task.base_commit), ("checkout", "-q", task.base_commit)):
             _git(dest, *args)
 
@@ -92,8 +95,10 @@ def synthetic_repo(dest: Path, history_mb: int, files: int = 2000, untracked: in
     per_commit = max((history_mb << 20) // commits // 10_240, 1)
     importer = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=dest, stdin=subprocess.PIPE)
     for number in range(commits):
-        importer.stdin.write(f"commit refs/heads/main\nmark :{number + 1}\ncommitter cb <cb@invalid> "
-                             f"{1_700_000_000 + number} +0000\ndata 3\nc{number % 10}\n".encode())
+        importer.stdin.write(
+            f"commit refs/heads/main\nmark :{number + 1}\ncommitter cb <cb@invalid> "
+            f"{1_700_000_000 + number} +0000\ndata 3\nc{number % 10}\n".encode()
+        )
         if number:
             importer.stdin.write(f"from :{number}\n".encode())
         paths = range(files) if number == 0 else (rng.randrange(files) for _ in range(per_commit))
@@ -116,11 +121,13 @@ def synthetic_repo(dest: Path, history_mb: int, files: int = 2000, untracked: in
 def size_mb(folder: Path) -> tuple[float, float]:
     def total(root: Path) -> int:
         return sum(p.lstat().st_size for p in root.rglob("*") if not p.is_symlink() and p.is_file())
+
     return round(total(folder) / 2**20, 1), round(total(folder / ".git") / 2**20, 1)
 
 
-def evaluate(make: Callable[[Path], None], drop: Callable[[Path], None],
-             hand_over: Callable[[Path, int], object]) -> float:
+def evaluate(
+    make: Callable[[Path], None], drop: Callable[[Path], None], hand_over: Callable[[Path, int], object]
+) -> float:
     """One evaluation's worth of work-tree cost: make, hand to uid 1000, write a file, remove."""
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="cb-co-"))
@@ -140,8 +147,13 @@ def shared_clone(source: Path, base: str) -> Callable[[Path], None]:
             raise RuntimeError(done.stderr)
         _git(dest, "checkout", "-q", base)
         listed = _git(source, "ls-files", "-z", "--others")
-        subprocess.run(["cp", "-a", "--parents", *[p for p in listed.stdout.split("\0") if p], str(dest)],
-                       cwd=source, check=False, capture_output=True)
+        subprocess.run(
+            ["cp", "-a", "--parents", *[p for p in listed.stdout.split("\0") if p], str(dest)],
+            cwd=source,
+            check=False,
+            capture_output=True,
+        )
+
     return make
 
 
@@ -160,10 +172,12 @@ def measure(name: str, source, image: str, base: str, runs: int, scratch: Path) 
     methods = {  # (make, remove, hand the tree to the sandbox uid)
         "copy (before)": (lambda d: today(task, d), lambda d: None, _chown_tree),
         "copy of the base tree": (lambda d: copy_cache.checkout(image, base, d), lambda d: None, _chown_tree),
-        "overlay, chown every entry": (
-            lambda d: cache.checkout(image, base, d), cache.release, _chown_tree),
+        "overlay, chown every entry": (lambda d: cache.checkout(image, base, d), cache.release, _chown_tree),
         "overlay, chown unowned (hand_over)": (
-            lambda d: cache.checkout(image, base, d), cache.release, chown_unowned),
+            lambda d: cache.checkout(image, base, d),
+            cache.release,
+            chown_unowned,
+        ),
         "shared clone (reference)": (shared_clone(today.source(image), base), lambda d: None, _chown_tree),
     }
     times: dict[str, list[float]] = {m: [] for m in methods}
@@ -177,10 +191,17 @@ def measure(name: str, source, image: str, base: str, runs: int, scratch: Path) 
     cache.release(check)
     shutil.rmtree(check.parent)
     total, git = size_mb(lower)
-    return {"source": name, "app_mb": total, "git_mb": git, "overlay": cache.overlay,
-            "export_once_s": round(export_s, 2), "head_is_base": head == base, "clean": dirty == "",
-            "median_s": {m: round(statistics.median(t), 3) for m, t in times.items()},
-            "runs_s": {m: [round(x, 3) for x in t] for m, t in times.items()}}
+    return {
+        "source": name,
+        "app_mb": total,
+        "git_mb": git,
+        "overlay": cache.overlay,
+        "export_once_s": round(export_s, 2),
+        "head_is_base": head == base,
+        "clean": dirty == "",
+        "median_s": {m: round(statistics.median(t), 3) for m, t in times.items()},
+        "runs_s": {m: [round(x, 3) for x in t] for m, t in times.items()},
+    }
 
 
 def main() -> int:
@@ -215,12 +236,16 @@ def main() -> int:
     print(f"{'source':16} {'/app MB':>8} {'.git MB':>8}  method" + " " * 36 + "median s")
     for result in results:
         for method, seconds in result["median_s"].items():
-            print(f"{result['source']:16} {result['app_mb']:8} {result['git_mb']:8}  {method:43} "
-                  f"{seconds:7.3f}")
-        print(f"{'':34}export once: {result['export_once_s']} s; overlay used: {result['overlay']}; "
-              f"HEAD is base: {result['head_is_base']}; clean: {result['clean']}")
-    path = write_result(args.out, {"runs": runs, "history_mb": history, "load": os.getloadavg(),
-                                   "results": results})
+            print(
+                f"{result['source']:16} {result['app_mb']:8} {result['git_mb']:8}  {method:43} {seconds:7.3f}"
+            )
+        print(
+            f"{'':34}export once: {result['export_once_s']} s; overlay used: {result['overlay']}; "
+            f"HEAD is base: {result['head_is_base']}; clean: {result['clean']}"
+        )
+    path = write_result(
+        args.out, {"runs": runs, "history_mb": history, "load": os.getloadavg(), "results": results}
+    )
     print(f"wrote {path}")
     return 0
 

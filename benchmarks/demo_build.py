@@ -24,8 +24,12 @@ from record import write_result  # benchmarks/record.py: the script's folder is 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=95)
-    parser.add_argument("--sandbox", default="process", choices=["process", "docker", "auto"],
-                        help="grading backend (default: process, what a fresh machine without Docker runs)")
+    parser.add_argument(
+        "--sandbox",
+        default="process",
+        choices=["process", "docker", "auto"],
+        help="grading backend (default: process, what a fresh machine without Docker runs)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "demo_build.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as scratch:
@@ -48,16 +52,26 @@ def main() -> int:
         fresh = [json.loads(p.read_text()) for p in Path(scratch, "artifacts").rglob("verdict.json")]
     grading_s = sum(v["duration_s"] for v in fresh)
     rows = [
-        {"stage": stage, "wall_s": round(wall, 2), "in_steps_s": round(timings.steps[stage], 2),
-         "dagster_overhead_s": round(wall - timings.steps[stage], 2)}
+        {
+            "stage": stage,
+            "wall_s": round(wall, 2),
+            "in_steps_s": round(timings.steps[stage], 2),
+            "dagster_overhead_s": round(wall - timings.steps[stage], 2),
+        }
         for stage, wall in timings.stages.items()
     ]
     result = {
-        "days": args.days, "runs": timings.runs, "total_s": round(total, 1),
+        "days": args.days,
+        "runs": timings.runs,
+        "total_s": round(total, 1),
         "dagster_overhead_s": round(timings.dagster_overhead_s, 1),
-        "fresh_gradings": len(fresh), "fresh_grading_s": round(grading_s, 1),
+        "fresh_gradings": len(fresh),
+        "fresh_grading_s": round(grading_s, 1),
         "aggregation_s": round(timings.stages["candles"] + timings.stages["changepoints_and_report"], 1),
-        "goal_s": 300, "sandbox": args.sandbox, "stages": rows, "python": sys.version.split()[0],
+        "goal_s": 300,
+        "sandbox": args.sandbox,
+        "stages": rows,
+        "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
     }
     print(f"{'stage':<24}{'wall s':>10}{'in steps s':>12}{'dagster s':>11}")

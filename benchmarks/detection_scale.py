@@ -86,6 +86,7 @@ def measure(which: str, db: str, out: str) -> None:
 
         def run(connection):
             return detect(connection, design)
+
     import polars  # noqa: F401  (imports before the clock starts, for both)
     import scipy.stats  # noqa: F401
 
@@ -93,11 +94,16 @@ def measure(which: str, db: str, out: str) -> None:
     wall, cpu = time.monotonic(), time.process_time()
     with duckdb.connect(db, read_only=True) as connection:
         tables = run(connection)
-    result = {"wall_s": time.monotonic() - wall, "cpu_s": time.process_time() - cpu,
-              "peak_rss_mb": peak_rss_mb(),
-              "rss_after_imports_mb": loaded, "rss_at_start_mb": idle,
-              "monitor_rows": tables["monitor"].height, "alarms": tables["alarms"].height,
-              "changepoints": tables["changepoints"].height}
+    result = {
+        "wall_s": time.monotonic() - wall,
+        "cpu_s": time.process_time() - cpu,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_after_imports_mb": loaded,
+        "rss_at_start_mb": idle,
+        "monitor_rows": tables["monitor"].height,
+        "alarms": tables["alarms"].height,
+        "changepoints": tables["changepoints"].height,
+    }
     z = tables["monitor"].select("subject", "date", "z").sort("subject", "date")
     z.write_parquet(out + ".z.parquet")
     Path(out).write_text(json.dumps(result))
@@ -122,9 +128,12 @@ def _same_z(a: str, b: str) -> dict:
     za, zb = joined["z"].to_numpy(), joined["z_new"].to_numpy()
     both = np.isfinite(za) & np.isfinite(zb)
     relative = np.abs(za[both] - zb[both]) / np.maximum(np.abs(za[both]), 1e-300)
-    return {"days": int(len(joined)), "scored_in_both": int(both.sum()),
-            "scored_in_one_only": int((np.isfinite(za) != np.isfinite(zb)).sum()),
-            "max_relative_difference": float(relative.max()) if both.any() else 0.0}
+    return {
+        "days": int(len(joined)),
+        "scored_in_both": int(both.sum()),
+        "scored_in_one_only": int((np.isfinite(za) != np.isfinite(zb)).sum()),
+        "max_relative_difference": float(relative.max()) if both.any() else 0.0,
+    }
 
 
 def main() -> int:
@@ -158,8 +167,16 @@ def main() -> int:
     sizes = {"all": args.subjects} if few == args.subjects else {"all": args.subjects, "few": few}
     made = {}
     for name, n in sizes.items():  # in a child, so this process stays small for the ones it starts
-        command = [sys.executable, __file__, "--synthesize", str(scratch / f"{name}.duckdb"), str(n),
-                   str(args.days), str(args.tasks), str(args.trials)]
+        command = [
+            sys.executable,
+            __file__,
+            "--synthesize",
+            str(scratch / f"{name}.duckdb"),
+            str(n),
+            str(args.days),
+            str(args.tasks),
+            str(args.trials),
+        ]
         made[name] = float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     small = scratch / f"{'few' if 'few' in sizes else 'all'}.duckdb"
     runs = {"old": _child("old", small, scratch), "new-old-design": _child("new-old-design", small, scratch)}
@@ -170,9 +187,16 @@ def main() -> int:
     scale = args.days / 730
     report = {
         "mode": "quick" if args.quick else "full",
-        "panel": {"subjects": args.subjects, "days": args.days, "tasks": args.tasks, "trials": args.trials,
-                  "graded_trials": args.subjects * args.days * args.tasks * args.trials},
-        "baseline_subjects": few, "synthesis_s": made, "runs": runs,
+        "panel": {
+            "subjects": args.subjects,
+            "days": args.days,
+            "tasks": args.tasks,
+            "trials": args.trials,
+            "graded_trials": args.subjects * args.days * args.tasks * args.trials,
+        },
+        "baseline_subjects": few,
+        "synthesis_s": made,
+        "runs": runs,
         "old_cpu_s_per_subject_2_years": per_subject_old / scale,
         "old_cpu_s_all_subjects": per_subject_old * args.subjects,
         "old_extrapolated": few < args.subjects,
@@ -185,8 +209,13 @@ def main() -> int:
     for run in runs.values():
         run.pop("z_file")
     shutil.rmtree(scratch, ignore_errors=True)
-    out = write_result(args.out or Path(__file__).parent / "results" /
-                       ("detection_scale-quick.json" if args.quick else "detection_scale.json"), report)
+    out = write_result(
+        args.out
+        or Path(__file__).parent
+        / "results"
+        / ("detection_scale-quick.json" if args.quick else "detection_scale.json"),
+        report,
+    )
     print(text(report))
     print(f"\nJSON: {out}")
     return 0
@@ -194,31 +223,41 @@ def main() -> int:
 
 def text(report: dict) -> str:
     p, runs = report["panel"], report["runs"]
-    lines = [f"detection over {p['subjects']} subjects x {p['days']} days x {p['tasks']} tasks x "
-             f"{p['trials']} trials ({p['graded_trials']:,} graded trials)",
-             f"{'run':<34}{'subjects':>9}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}",
-             "-" * 70]
+    lines = [
+        f"detection over {p['subjects']} subjects x {p['days']} days x {p['tasks']} tasks x "
+        f"{p['trials']} trials ({p['graded_trials']:,} graded trials)",
+        f"{'run':<34}{'subjects':>9}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}",
+        "-" * 70,
+    ]
     few = report["baseline_subjects"]
-    labels = {"old": ("old (before pipeline/stats/)", few), "new-old-design": ("new, old design", few),
-              "new-old-design-all": ("new, old design", p["subjects"]),
-              "new": ("new, calibrated design", p["subjects"])}
+    labels = {
+        "old": ("old (before pipeline/stats/)", few),
+        "new-old-design": ("new, old design", few),
+        "new-old-design-all": ("new, old design", p["subjects"]),
+        "new": ("new, calibrated design", p["subjects"]),
+    }
     for key, (label, n) in labels.items():
         if key in runs:
             r = runs[key]
             lines.append(f"{label:<34}{n:>9}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['peak_rss_mb']:>9.0f}")
     if report["old_extrapolated"]:
-        lines.append(f"{'old, extrapolated per subject':<34}{p['subjects']:>9}{'':>9}"
-                     f"{report['old_cpu_s_all_subjects']:>9.0f}{'':>9}")
+        lines.append(
+            f"{'old, extrapolated per subject':<34}{p['subjects']:>9}{'':>9}"
+            f"{report['old_cpu_s_all_subjects']:>9.0f}{'':>9}"
+        )
     z = report["same_z"]
-    lines += ["", f"old: {report['old_cpu_s_per_subject_2_years']:.2f} cpu s per subject-2-years",
-              f"cpu ratio old/new: {report['ratio_cpu_same_subjects']:.0f}x on the same {few} subjects, "
-              f"{report['ratio_cpu_all_subjects']:.0f}x on all {p['subjects']}"
-              + (" (old extrapolated)" if report["old_extrapolated"] else ""),
-              f"z-scores old vs new (old design): {z['scored_in_both']:,} days scored by both, "
-              f"{z['scored_in_one_only']} by one only, "
-              f"max relative difference {z['max_relative_difference']:.1e}",
-              f"goal (< {report['goal']['seconds']} s and < {report['goal']['memory_mb']} MB, "
-              f"calibrated design, all subjects): {'met' if report['goal']['met'] else 'NOT MET'}"]
+    lines += [
+        "",
+        f"old: {report['old_cpu_s_per_subject_2_years']:.2f} cpu s per subject-2-years",
+        f"cpu ratio old/new: {report['ratio_cpu_same_subjects']:.0f}x on the same {few} subjects, "
+        f"{report['ratio_cpu_all_subjects']:.0f}x on all {p['subjects']}"
+        + (" (old extrapolated)" if report["old_extrapolated"] else ""),
+        f"z-scores old vs new (old design): {z['scored_in_both']:,} days scored by both, "
+        f"{z['scored_in_one_only']} by one only, "
+        f"max relative difference {z['max_relative_difference']:.1e}",
+        f"goal (< {report['goal']['seconds']} s and < {report['goal']['memory_mb']} MB, "
+        f"calibrated design, all subjects): {'met' if report['goal']['met'] else 'NOT MET'}",
+    ]
     return "\n".join(lines)
 
 

@@ -43,9 +43,12 @@ from pipeline.stats.detect import run_detection  # noqa: E402
 
 TASKS, TRIALS, DAYS = 50, 3, 200
 SUBJECTS = {  # name: (cli, model)
-    "claude-code/opus": ("claude-code", "opus"), "claude-code/sonnet": ("claude-code", "sonnet"),
-    "mini-swe-agent/opus": ("mini-swe-agent", "opus"), "mini-swe-agent/sonnet": ("mini-swe-agent", "sonnet"),
-    "codex/gpt": ("codex", "gpt"), "mini-swe-agent/gpt": ("mini-swe-agent", "gpt"),
+    "claude-code/opus": ("claude-code", "opus"),
+    "claude-code/sonnet": ("claude-code", "sonnet"),
+    "mini-swe-agent/opus": ("mini-swe-agent", "opus"),
+    "mini-swe-agent/sonnet": ("mini-swe-agent", "sonnet"),
+    "codex/gpt": ("codex", "gpt"),
+    "mini-swe-agent/gpt": ("mini-swe-agent", "gpt"),
 }
 RELEASES = {"codex": [(40, "0.17", "0.18")], "claude-code": [(100, "2.1", "2.2"), (135, "2.2", "2.3")]}
 
@@ -116,8 +119,15 @@ class World:
 
 
 def _frame(name: str, day: str, s: np.ndarray, m: np.ndarray) -> pl.DataFrame:
-    return pl.DataFrame({"subject": name, "date": day, "task": [f"t{j:02d}" for j in range(TASKS)],
-                         "successes": s.astype(np.int64), "trials": m.astype(np.int64)})
+    return pl.DataFrame(
+        {
+            "subject": name,
+            "date": day,
+            "task": [f"t{j:02d}" for j in range(TASKS)],
+            "successes": s.astype(np.int64),
+            "trials": m.astype(np.int64),
+        }
+    )
 
 
 def replay(seed: int) -> dict:
@@ -135,8 +145,14 @@ def replay(seed: int) -> dict:
             trials_run += int(m.sum())
             parts.append(_frame(name, day, s, m))
         counts = pl.concat(parts)
-        releases = {n: [(dates[d], f"{SUBJECTS[n][0]} {o}", f"{SUBJECTS[n][0]} {w}")
-                        for d, o, w in RELEASES.get(SUBJECTS[n][0], []) if d <= t] for n in names}
+        releases = {
+            n: [
+                (dates[d], f"{SUBJECTS[n][0]} {o}", f"{SUBJECTS[n][0]} {w}")
+                for d, o, w in RELEASES.get(SUBJECTS[n][0], [])
+                if d <= t
+            ]
+            for n in names
+        }
         found = run_detection(counts, None, DEFAULT_DESIGN, releases=releases, decisions=decisions)
         flagged = {d.date for d in found.suspects}
         suspects |= flagged
@@ -169,28 +185,39 @@ def replay(seed: int) -> dict:
                 held[name], extra[name] = alarm, DEFAULT_DESIGN.warning_trials
             else:
                 log[name].append((t, decided.decision, alarm))
-    return {"dates": dates, "log": log, "suspects": sorted(suspects), "final": found,
-            "trials_per_day": trials_run / (DAYS * len(names) * TASKS)}
+    return {
+        "dates": dates,
+        "log": log,
+        "suspects": sorted(suspects),
+        "final": found,
+        "trials_per_day": trials_run / (DAYS * len(names) * TASKS),
+    }
 
 
 def _confirmed(log: dict, sign: int, days: range) -> dict[str, int]:
     """Each subject's first confirmed alert in direction `sign` within `days`."""
-    return {n: min(t for t, event, way in events if event == "confirmed" and way == sign and t in days)
-            for n, events in log.items()
-            if any(event == "confirmed" and way == sign and t in days for t, event, way in events)}
+    return {
+        n: min(t for t, event, way in events if event == "confirmed" and way == sign and t in days)
+        for n, events in log.items()
+        if any(event == "confirmed" and way == sign and t in days for t, event, way in events)
+    }
 
 
 def blame(who: list[str], released: dict[str, str], flagged: list[str]) -> str:
     """The lane a group of simultaneous confirmed alerts points to, as the detector's tables say."""
     if flagged:
         return f"harness ({len(flagged)} suspect days: most subjects moved together)"
-    parts = [f"cli release {change} ({', '.join(sorted(n for n in released if released[n] == change))})"
-             for change in sorted(set(released.values()))]
+    parts = [
+        f"cli release {change} ({', '.join(sorted(n for n in released if released[n] == change))})"
+        for change in sorted(set(released.values()))
+    ]
     rest = [n for n in who if n not in released]
     lanes = {key: {SUBJECTS[n][key] for n in rest} for key in (0, 1)}
     if len(rest) >= 2 * len(SUBJECTS) / 3 and len(lanes[0]) > 1 and len(lanes[1]) > 1:
-        parts.append(f"every lane at once ({len(rest)} of {len(SUBJECTS)} subjects): harness-like, "
-                     "though the suspect rule did not flag the days")
+        parts.append(
+            f"every lane at once ({len(rest)} of {len(SUBJECTS)} subjects): harness-like, "
+            "though the suspect rule did not flag the days"
+        )
     elif len(rest) > 1 and len(lanes[1]) == 1:
         parts.append(f"model {SUBJECTS[rest[0]][1]} (its subjects on {len(rest)} CLIs, no release)")
     elif len(rest) > 1 and len(lanes[0]) == 1:
@@ -208,25 +235,42 @@ def attribute(result: dict) -> list[dict]:
     rows = []
     for incident in INCIDENTS:
         window = range(incident.start, min(DAYS, incident.start + max(7, min(incident.days, 21))))
-        mine = {n: t for n, t in _confirmed(log, incident.direction, window).items()
-                if n in incident.subjects}
+        mine = {
+            n: t for n, t in _confirmed(log, incident.direction, window).items() if n in incident.subjects
+        }
         first = min(mine.values(), default=None)
         who, released, flagged = [], {}, []
         if first is not None:
             near = range(max(0, first - 3), first + 4)
             who = sorted(_confirmed(log, incident.direction, near))
             flagged = [d for d in result["suspects"] if dates.index(d) in range(incident.start, first + 4)]
-            released = {cp.subject: cp.version_change for n in who for cp in final.subjects[n].changepoints
-                        if cp.version_change and abs(dates.index(cp.date) - first) <= 7}
-        offline = sorted(cp.date for n in incident.subjects for cp in final.subjects[n].changepoints
-                         if abs(dates.index(cp.date) - incident.start) <= 3
-                         and np.sign(cp.difference) == incident.direction)
-        rows.append({"incident": incident.name, "truth": incident.lane, "start": dates[incident.start],
-                     "offline_changepoint": offline[0] if offline else None,
-                     "confirmed": dates[first] if first is not None else None,
-                     "delay_days": first - incident.start + 1 if first is not None else None,
-                     "found_on": sorted(mine), "with": who, "flagged_days": flagged,
-                     "attributed": blame(who, released, flagged) if first is not None else "-"})
+            released = {
+                cp.subject: cp.version_change
+                for n in who
+                for cp in final.subjects[n].changepoints
+                if cp.version_change and abs(dates.index(cp.date) - first) <= 7
+            }
+        offline = sorted(
+            cp.date
+            for n in incident.subjects
+            for cp in final.subjects[n].changepoints
+            if abs(dates.index(cp.date) - incident.start) <= 3
+            and np.sign(cp.difference) == incident.direction
+        )
+        rows.append(
+            {
+                "incident": incident.name,
+                "truth": incident.lane,
+                "start": dates[incident.start],
+                "offline_changepoint": offline[0] if offline else None,
+                "confirmed": dates[first] if first is not None else None,
+                "delay_days": first - incident.start + 1 if first is not None else None,
+                "found_on": sorted(mine),
+                "with": who,
+                "flagged_days": flagged,
+                "attributed": blame(who, released, flagged) if first is not None else "-",
+            }
+        )
     return rows
 
 
@@ -236,22 +280,31 @@ def stray(result: dict) -> list[dict]:
     for incident in INCIDENTS:
         span = range(incident.start, min(DAYS, incident.start + max(7, min(incident.days, 21)) + 7))
         explained |= {(n, t) for n in incident.subjects for t in span}
-    return [{"subject": n, "date": result["dates"][t], "direction": "up" if way > 0 else "down"}
-            for n, events in result["log"].items() for t, event, way in events
-            if event == "confirmed" and (n, t) not in explained]
+    return [
+        {"subject": n, "date": result["dates"][t], "direction": "up" if way > 0 else "down"}
+        for n, events in result["log"].items()
+        for t, event, way in events
+        if event == "confirmed" and (n, t) not in explained
+    ]
 
 
 def table(rows: list[dict], strays: list[dict], suspects: list[str]) -> str:
-    header = (f"{'incident':<32} {'truth':<16} {'start':<11} {'confirmed':<11} {'delay':>5} "
-              f"{'offline':<11}  attributed to")
+    header = (
+        f"{'incident':<32} {'truth':<16} {'start':<11} {'confirmed':<11} {'delay':>5} "
+        f"{'offline':<11}  attributed to"
+    )
     lines = [header, "-" * (len(header) + 30)]
     for r in rows:
         delay = "-" if r["delay_days"] is None else f"{r['delay_days']}d"
-        lines.append(f"{r['incident']:<32} {r['truth']:<16} {r['start']:<11} {r['confirmed'] or '-':<11} "
-                     f"{delay:>5} {r['offline_changepoint'] or '-':<11}  {r['attributed']}")
+        lines.append(
+            f"{r['incident']:<32} {r['truth']:<16} {r['start']:<11} {r['confirmed'] or '-':<11} "
+            f"{delay:>5} {r['offline_changepoint'] or '-':<11}  {r['attributed']}"
+        )
     lines.append(f"harness-suspect days: {', '.join(suspects) or 'none'}")
-    lines.append("confirmed alerts outside every incident: " + (
-        ", ".join(f"{s['subject']} {s['direction']} {s['date']}" for s in strays) or "none"))
+    lines.append(
+        "confirmed alerts outside every incident: "
+        + (", ".join(f"{s['subject']} {s['direction']} {s['date']}" for s in strays) or "none")
+    )
     return "\n".join(lines)
 
 
@@ -278,19 +331,31 @@ def summary(results: list[dict]) -> tuple[str, list[dict]]:
     rows = []
     for k, incident in enumerate(INCIDENTS):
         found = [r["rows"][k] for r in results if r["rows"][k]["delay_days"] is not None]
-        rows.append({"incident": incident.name, "found": len(found), "seeds": len(results),
-                     "median_delay": float(np.median([f["delay_days"] for f in found])) if found else None,
-                     "offline": sum(r["rows"][k]["offline_changepoint"] is not None for r in results),
-                     "lane_named": sum(named(incident.lane, f["attributed"]) for f in found)})
-    lines = [f"over {len(results)} seeds: {'incident':<32} {'found':>6} {'median':>7} {'lane named':>10} "
-             f"{'offline':>8}"]
+        rows.append(
+            {
+                "incident": incident.name,
+                "found": len(found),
+                "seeds": len(results),
+                "median_delay": float(np.median([f["delay_days"] for f in found])) if found else None,
+                "offline": sum(r["rows"][k]["offline_changepoint"] is not None for r in results),
+                "lane_named": sum(named(incident.lane, f["attributed"]) for f in found),
+            }
+        )
+    lines = [
+        f"over {len(results)} seeds: {'incident':<32} {'found':>6} {'median':>7} {'lane named':>10} "
+        f"{'offline':>8}"
+    ]
     for r in rows:
         median = "-" if r["median_delay"] is None else f"{r['median_delay']:.0f}d"
-        lines.append(f"{'':<15}{r['incident']:<32} {r['found']:>3}/{r['seeds']:<2} {median:>7} "
-                     f"{r['lane_named']:>7}/{r['found']:<2} {r['offline']:>5}/{r['seeds']}")
+        lines.append(
+            f"{'':<15}{r['incident']:<32} {r['found']:>3}/{r['seeds']:<2} {median:>7} "
+            f"{r['lane_named']:>7}/{r['found']:<2} {r['offline']:>5}/{r['seeds']}"
+        )
     strays = sum(len(r["strays"]) for r in results)
-    lines.append(f"{'':<15}confirmed alerts outside every incident: {strays} in {len(results)} x "
-                 f"{len(SUBJECTS)} subject-histories of {DAYS} days")
+    lines.append(
+        f"{'':<15}confirmed alerts outside every incident: {strays} in {len(results)} x "
+        f"{len(SUBJECTS)} subject-histories of {DAYS} days"
+    )
     return "\n".join(lines), rows
 
 
@@ -316,15 +381,27 @@ def main() -> int:
     text, overall = summary(results)
     if len(results) > 1:
         print(text)
-    out = write_result(args.out or Path(__file__).parent / "results" / "incidents.json", {
-        "seeds": seeds, "summary": overall,
-        "per_seed": [{"seed": s, "found": r["rows"], "strays": r["strays"], "suspects": r["suspects"]}
-                     for s, r in zip(seeds, results, strict=True)],
-        "seed": args.seed, "incidents": [asdict(i) for i in INCIDENTS], "found": rows, "stray_alerts": strays,
-        "harness_suspect_days": result["suspects"], "trials_per_day": result["trials_per_day"],
-        "events": {n: [{"date": result["dates"][t], "event": e, "direction": w} for t, e, w in events]
-                   for n, events in result["log"].items()},
-    })
+    out = write_result(
+        args.out or Path(__file__).parent / "results" / "incidents.json",
+        {
+            "seeds": seeds,
+            "summary": overall,
+            "per_seed": [
+                {"seed": s, "found": r["rows"], "strays": r["strays"], "suspects": r["suspects"]}
+                for s, r in zip(seeds, results, strict=True)
+            ],
+            "seed": args.seed,
+            "incidents": [asdict(i) for i in INCIDENTS],
+            "found": rows,
+            "stray_alerts": strays,
+            "harness_suspect_days": result["suspects"],
+            "trials_per_day": result["trials_per_day"],
+            "events": {
+                n: [{"date": result["dates"][t], "event": e, "direction": w} for t, e, w in events]
+                for n, events in result["log"].items()
+            },
+        },
+    )
     print(f"JSON: {out}")
     return 0
 

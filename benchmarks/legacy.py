@@ -34,7 +34,8 @@ def load() -> ModuleType:
     (folder / "legacy_changepoints.py").write_text(_source("pipeline/changepoints.py"))
     detection = _source("pipeline/detection.py")
     (folder / "legacy_detection.py").write_text(
-        detection.replace("from pipeline.changepoints import", "from legacy_changepoints import"))
+        detection.replace("from pipeline.changepoints import", "from legacy_changepoints import")
+    )
     for name in ("legacy_changepoints", "legacy_detection"):
         spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
@@ -48,7 +49,7 @@ def detect(connection):
     a DuckDB connection: the tables as they were computed before pipeline/stats/."""
     module = load()
     source = _source("pipeline/tracker.py")
-    segment = source[source.index("TRIALS_SQL = "):]
+    segment = source[source.index("TRIALS_SQL = ") :]
     import polars as pl
 
     namespace = {"pl": pl}

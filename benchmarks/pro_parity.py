@@ -65,14 +65,29 @@ def grade_with_candlebench(rows: Path, home: Path) -> Callable[[Task, str, bool]
     suite = RowSuite(rows, home)
     sandbox = DockerSandbox()
     suite.bind(sandbox, suite.tasks())
-    grader = Grader(suite.checkout, sandbox, home / "artifacts", Limits(timeout_s=1800), runner=suite.runner,
-                    image_of=suite.image, apply_rule=suite.apply_rule, release=suite.release)
+    grader = Grader(
+        suite.checkout,
+        sandbox,
+        home / "artifacts",
+        Limits(timeout_s=1800),
+        runner=suite.runner,
+        image_of=suite.image,
+        apply_rule=suite.apply_rule,
+        release=suite.release,
+    )
 
     def grade(task: Task, patch: str, control: bool) -> Graded:
         started = time.monotonic()
         verdict = grader.grade(task, patch, trusted=False, run_empty=control, use_cache=False)
-        return Graded("candlebench", "", verdict.resolved, verdict.outcome, dict(verdict.tests),
-                      time.monotonic() - started, verdict.reason[:300])
+        return Graded(
+            "candlebench",
+            "",
+            verdict.resolved,
+            verdict.outcome,
+            dict(verdict.tests),
+            time.monotonic() - started,
+            verdict.reason[:300],
+        )
 
     return grade
 
@@ -105,8 +120,11 @@ class ClassSummary:
 def disagreements(pro: dict[str, str], ours: dict[str, str]) -> list[str]:
     """Tests whose status differs (or that only one harness reports), at most a few."""
     names = sorted(set(pro) | set(ours))
-    return [f"{n}: pro {pro.get(n, '-')}, candlebench {ours.get(n, '-')}" for n in names
-            if pro.get(n) != ours.get(n)][:5]
+    return [
+        f"{n}: pro {pro.get(n, '-')}, candlebench {ours.get(n, '-')}"
+        for n in names
+        if pro.get(n) != ours.get(n)
+    ][:5]
 
 
 def main() -> int:
@@ -135,28 +153,44 @@ def main() -> int:
             candlebench(task, task.patch, False)
         for round_number in range(repeats):
             for index, (name, patch) in enumerate(patches.items()):
-                sides = [lambda p=patch: grade_with_pro(task, p),
-                         lambda p=patch, n=name: candlebench(task, p, n == "empty")]
+                sides = [
+                    lambda p=patch: grade_with_pro(task, p),
+                    lambda p=patch, n=name: candlebench(task, p, n == "empty"),
+                ]
                 if (round_number + index) % 2:
                     sides.reverse()
                 for side in sides:
                     graded = side()
                     graded.patch_class = name
                     evaluations.append(graded)
-                    print(f"round {round_number + 1} {name:5} {graded.harness:11} {graded.outcome:14} "
-                          f"{graded.seconds:6.1f}s {graded.reason[:80]}", flush=True)
+                    print(
+                        f"round {round_number + 1} {name:5} {graded.harness:11} {graded.outcome:14} "
+                        f"{graded.seconds:6.1f}s {graded.reason[:80]}",
+                        flush=True,
+                    )
     summaries = summarise(evaluations, list(patches))
     print_table(summaries)
     holds = all(s.holds() for s in summaries)
-    print(f"parity {'holds' if holds else 'does not hold'} (same resolution and statuses every round, "
-          f"time ratio <= {TIME_RATIO_GOAL})")
-    path = write_result(args.out, {
-        "instance": task.instance_id, "image": pro_image(task), "repeats": repeats, "quick": args.quick,
-        "load": os.getloadavg(), "parity": holds,
-        "classes": [asdict(s) | {"ratio": round(s.ratio(), 3), "holds": s.holds()} for s in summaries],
-        "evaluations": [asdict(e) for e in evaluations],
-        "disagreements": {s.patch_class: d for s in summaries if (d := first_disagreement(evaluations, s))},
-    })
+    print(
+        f"parity {'holds' if holds else 'does not hold'} (same resolution and statuses every round, "
+        f"time ratio <= {TIME_RATIO_GOAL})"
+    )
+    path = write_result(
+        args.out,
+        {
+            "instance": task.instance_id,
+            "image": pro_image(task),
+            "repeats": repeats,
+            "quick": args.quick,
+            "load": os.getloadavg(),
+            "parity": holds,
+            "classes": [asdict(s) | {"ratio": round(s.ratio(), 3), "holds": s.holds()} for s in summaries],
+            "evaluations": [asdict(e) for e in evaluations],
+            "disagreements": {
+                s.patch_class: d for s in summaries if (d := first_disagreement(evaluations, s))
+            },
+        },
+    )
     print(f"wrote {path}")
     return 0
 
@@ -185,14 +219,18 @@ def first_disagreement(evaluations: list[Graded], summary: ClassSummary) -> list
 
 
 def print_table(summaries: list[ClassSummary]) -> None:
-    print(f"\n{'class':6} {'Pro s (median)':>14} {'candlebench s':>14} {'ratio':>6} {'resolution':>11} "
-          f"{'statuses':>9}  outcomes (pro / candlebench)")
+    print(
+        f"\n{'class':6} {'Pro s (median)':>14} {'candlebench s':>14} {'ratio':>6} {'resolution':>11} "
+        f"{'statuses':>9}  outcomes (pro / candlebench)"
+    )
     for s in summaries:
         agree = f"{sum(s.resolution_agrees)}/{len(s.resolution_agrees)}"
         same = f"{sum(s.statuses_agree)}/{len(s.statuses_agree)}"
         pro, ours = statistics.median(s.pro_s), statistics.median(s.candlebench_s)
-        print(f"{s.patch_class:6} {pro:14.1f} {ours:14.1f} {s.ratio():6.2f} {agree:>11} {same:>9}  "
-              f"{'; '.join(sorted(set(s.outcomes)))}")
+        print(
+            f"{s.patch_class:6} {pro:14.1f} {ours:14.1f} {s.ratio():6.2f} {agree:>11} {same:>9}  "
+            f"{'; '.join(sorted(set(s.outcomes)))}"
+        )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,13 @@ def _direct(task, workdir: Path, workspace: Path) -> float:
     plan = PytestRunner().plan(task, workspace)
     args = plan.command.removeprefix("exec ").replace('"$CB_WORKSPACE', f'"{workspace}')
     started = time.perf_counter()
-    done = subprocess.run(["bash", "-c", f"exec {args.replace('python', sys.executable, 1)}"],
-                          cwd=workdir, input=plan.stdin, capture_output=True, check=False)
+    done = subprocess.run(
+        ["bash", "-c", f"exec {args.replace('python', sys.executable, 1)}"],
+        cwd=workdir,
+        input=plan.stdin,
+        capture_output=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - started
     assert done.returncode == 0, done.stdout[-2000:]
     return elapsed
@@ -88,8 +93,9 @@ def overhead(sandbox, task, workdir: Path, workspace: Path, runs: int) -> dict:
         base = _direct(task, workdir, workspace)
         plan = PytestRunner().plan(task, workspace)
         started = time.perf_counter()
-        result = sandbox.run(workdir, plan.command, limits, workspace=workspace, readonly=graded,
-                             stdin=plan.stdin)
+        result = sandbox.run(
+            workdir, plan.command, limits, workspace=workspace, readonly=graded, stdin=plan.stdin
+        )
         boxed = time.perf_counter() - started
         assert result.exit_code == 0, result.output[-2000:]
         pairs.append((base, boxed))
@@ -107,30 +113,44 @@ def overhead(sandbox, task, workdir: Path, workspace: Path, runs: int) -> dict:
 def throughput(sandbox, suite: DemoSuite, scratch: Path, evaluations: int, rounds: int) -> dict:
     tasks = sorted(suite.tasks(), key=lambda t: t.instance_id)[:evaluations]
     pairs = [(t, t.patch) for t in tasks]
-    grader = Grader(suite.checkout, sandbox, scratch / "artifacts", Limits(timeout_s=120),
-                    allow_untrusted_unsandboxed=True)
+    grader = Grader(
+        suite.checkout,
+        sandbox,
+        scratch / "artifacts",
+        Limits(timeout_s=120),
+        allow_untrusted_unsandboxed=True,
+    )
     times: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(rounds):
         for workers in (1, 2):
             started = time.perf_counter()
             verdicts = grader.grade_many(pairs, workers=workers, use_cache=False)
             times[workers].append(time.perf_counter() - started)
-            assert all(v.outcome == "resolved" for v in verdicts), [(v.instance_id, v.reason)
-                                                                    for v in verdicts]
+            assert all(v.outcome == "resolved" for v in verdicts), [
+                (v.instance_id, v.reason) for v in verdicts
+            ]
     one, two = statistics.median(times[1]), statistics.median(times[2])
     per_round = [a / b for a, b in zip(times[1], times[2], strict=True)]
-    return {"evaluations": len(pairs), "rounds": rounds, "one_at_a_time_s": one,
-            "two_at_a_time_s": two, "speedup": one / two,
-            "speedup_lowest_round": min(per_round), "speedup_highest_round": max(per_round)}
+    return {
+        "evaluations": len(pairs),
+        "rounds": rounds,
+        "one_at_a_time_s": one,
+        "two_at_a_time_s": two,
+        "speedup": one / two,
+        "speedup_lowest_round": min(per_round),
+        "speedup_highest_round": max(per_round),
+    }
 
 
 def fixed_cost_scaling(sandbox, scratch: Path, runs: int, rounds: int) -> float:
     """Throughput of the bare mechanism (`true`), two at a time over one at a time (median round)."""
+
     def batch(workers: int) -> float:
         started = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda _: sandbox.run(scratch, "true", Limits(timeout_s=60)),
-                                    range(runs)))
+            results = list(
+                pool.map(lambda _: sandbox.run(scratch, "true", Limits(timeout_s=60)), range(runs))
+            )
         assert all(r.exit_code == 0 for r in results), [r.output for r in results]
         return time.perf_counter() - started
 
@@ -145,10 +165,17 @@ def main() -> int:
     parser.add_argument("--backends", default="process,bubblewrap,docker")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sandbox_overhead.json"))
     args = parser.parse_args()
-    results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
-                           "python": platform.python_version(), "root": os.geteuid() == 0,
-                           "load_average_before": os.getloadavg()},
-               "task": TASK, "backends": {}}
+    results = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+            "root": os.geteuid() == 0,
+            "load_average_before": os.getloadavg(),
+        },
+        "task": TASK,
+        "backends": {},
+    }
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as scratch:
         scratch = Path(scratch)
         suite = DemoSuite(scratch / "repos")
@@ -164,30 +191,37 @@ def main() -> int:
             row = overhead(sandbox, task, workdir, workspace, args.runs)
             (scratch / "empty").mkdir(exist_ok=True)
             row["fixed_cost_median_s"] = fixed_cost(sandbox, scratch / "empty", args.runs)
-            row["fixed_cost_speedup"] = fixed_cost_scaling(sandbox, scratch / "empty", args.runs,
-                                                           args.rounds)
-            print(f"{name}: {args.evaluations} evaluations, 1 and 2 at a time, {args.rounds} rounds ...",
-                  flush=True)
+            row["fixed_cost_speedup"] = fixed_cost_scaling(sandbox, scratch / "empty", args.runs, args.rounds)
+            print(
+                f"{name}: {args.evaluations} evaluations, 1 and 2 at a time, {args.rounds} rounds ...",
+                flush=True,
+            )
             row.update(throughput(sandbox, suite, scratch / name, args.evaluations, args.rounds))
             results["backends"][name] = row
     results["machine"]["load_average_after"] = os.getloadavg()
     print()
-    print(f"{'backend':<11} {'direct':>8} {'sandbox':>8} {'overhead':>9} {'p90':>7} {'fixed':>7} {'goal':>6}"
-          f" {'1 at a time':>12} {'2 at a time':>12} {'speedup':>8} {'rounds':>11} {'fixed only':>10}")
+    print(
+        f"{'backend':<11} {'direct':>8} {'sandbox':>8} {'overhead':>9} {'p90':>7} {'fixed':>7} {'goal':>6}"
+        f" {'1 at a time':>12} {'2 at a time':>12} {'speedup':>8} {'rounds':>11} {'fixed only':>10}"
+    )
     for name, row in results["backends"].items():
         if "unavailable" in row:
             print(f"{name:<11} unavailable: {row['unavailable'][:80]}")
             continue
         goal = f"{GOALS[name]:.2f}" if name in GOALS else "-"
-        print(f"{name:<11} {row['direct_median_s']:>7.3f}s {row['sandbox_median_s']:>7.3f}s "
-              f"{row['overhead_median_s']:>8.3f}s {row['overhead_p90_s']:>6.3f}s "
-              f"{row['fixed_cost_median_s']:>6.3f}s {goal:>6} "
-              f"{row['one_at_a_time_s']:>11.2f}s {row['two_at_a_time_s']:>11.2f}s {row['speedup']:>7.2f}x "
-              f"{row['speedup_lowest_round']:>5.2f}-{row['speedup_highest_round']:.2f} "
-              f"{row['fixed_cost_speedup']:>9.2f}x")
+        print(
+            f"{name:<11} {row['direct_median_s']:>7.3f}s {row['sandbox_median_s']:>7.3f}s "
+            f"{row['overhead_median_s']:>8.3f}s {row['overhead_p90_s']:>6.3f}s "
+            f"{row['fixed_cost_median_s']:>6.3f}s {goal:>6} "
+            f"{row['one_at_a_time_s']:>11.2f}s {row['two_at_a_time_s']:>11.2f}s {row['speedup']:>7.2f}x "
+            f"{row['speedup_lowest_round']:>5.2f}-{row['speedup_highest_round']:.2f} "
+            f"{row['fixed_cost_speedup']:>9.2f}x"
+        )
     write_result(args.out, results)
-    print(f"load average before {results['machine']['load_average_before']}, after "
-          f"{results['machine']['load_average_after']} on {os.cpu_count()} CPUs")
+    print(
+        f"load average before {results['machine']['load_average_before']}, after "
+        f"{results['machine']['load_average_after']} on {os.cpu_count()} CPUs"
+    )
     print(f"written to {args.out}")
     return 0
 

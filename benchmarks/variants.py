@@ -26,16 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.stats.confirmation import RULE  # noqa: E402
 from pipeline.stats.design import DESIGN  # noqa: E402
 
-VARIANTS = {loop.name: loop for loop in (
-    Loop("adaptive", DESIGN, RULE),
-    Loop("warning 1.25", replace(DESIGN, warning=1.25), RULE),
-    Loop("12 warning trials", replace(DESIGN, warning_trials=12), RULE),
-    Loop("warning 1.0 x 4", replace(DESIGN, warning=1.0, warning_trials=4), RULE),
-    Loop("2 trials warning 1.0", replace(DESIGN, warning=1.0), RULE, trials=2),
-    Loop("2 trials warning 0.5 x 8", replace(DESIGN, warning=0.5, warning_trials=8), RULE, trials=2),
-    Loop("horizon 4", replace(DESIGN, horizon=4), RULE),
-    Loop("tau margin 0.5", replace(DESIGN, tau_margin=0.5), RULE),
-)}
+VARIANTS = {
+    loop.name: loop
+    for loop in (
+        Loop("adaptive", DESIGN, RULE),
+        Loop("warning 1.25", replace(DESIGN, warning=1.25), RULE),
+        Loop("12 warning trials", replace(DESIGN, warning_trials=12), RULE),
+        Loop("warning 1.0 x 4", replace(DESIGN, warning=1.0, warning_trials=4), RULE),
+        Loop("2 trials warning 1.0", replace(DESIGN, warning=1.0), RULE, trials=2),
+        Loop("2 trials warning 0.5 x 8", replace(DESIGN, warning=0.5, warning_trials=8), RULE, trials=2),
+        Loop("horizon 4", replace(DESIGN, horizon=4), RULE),
+        Loop("tau margin 0.5", replace(DESIGN, tau_margin=0.5), RULE),
+    )
+}
 WORLDS = ("independent", "ar1 0.8", "large day noise", "heterogeneous")
 
 
@@ -51,27 +54,40 @@ def screen(names: list[str], stable: int, shift: int, seed: int = 20261201) -> d
     for part in parts:
         for world, row in part.items():
             for n, r in row.items():
-                out[n][world] = {"false_alarms": calibration._rate(r["alarms"], r["model_days"]),
-                                 "confirmed": calibration._rate(r["confirmed"], r["model_days"]),
-                                 "cost": r["cost"]}
+                out[n][world] = {
+                    "false_alarms": calibration._rate(r["alarms"], r["model_days"]),
+                    "confirmed": calibration._rate(r["confirmed"], r["model_days"]),
+                    "cost": r["cost"],
+                }
     for name, row in found:
         for n in names:
-            out[n][name] = {"confirmed_within_7": row[n]["confirmed"]["within_7"],
-                            "alarm_within_7": row[n]["within_7"]}
+            out[n][name] = {
+                "confirmed_within_7": row[n]["confirmed"]["within_7"],
+                "alarm_within_7": row[n]["within_7"],
+            }
     return out
 
 
 def table(out: dict) -> str:
-    lines = [f"{'variant':<26}" + "".join(f"{w[:15]:>16}" for w in WORLDS)
-             + f"{'cost':>7}{'5pt@30':>8}{'5pt@180':>8}"]
+    lines = [
+        f"{'variant':<26}"
+        + "".join(f"{w[:15]:>16}" for w in WORLDS)
+        + f"{'cost':>7}{'5pt@30':>8}{'5pt@180':>8}"
+    ]
     for n, row in out.items():
-        cells = "".join(f"{row[w]['false_alarms']['per_year']:>6.2f} ({row[w]['false_alarms']['ci'][1]:.2f})"
-                        .rjust(16) for w in WORLDS)
+        cells = "".join(
+            f"{row[w]['false_alarms']['per_year']:>6.2f} ({row[w]['false_alarms']['ci'][1]:.2f})".rjust(16)
+            for w in WORLDS
+        )
         cost = max(row[w]["cost"] for w in WORLDS) - 1
-        lines.append(f"{n:<26}{cells}{cost:>+7.0%}{row['step -5 @30']['confirmed_within_7']:>8.0%}"
-                     f"{row['step -5 @180']['confirmed_within_7']:>8.0%}")
-    return "false alarms per model-year (upper 95%), worst cost rise, 5-pt confirmed within 7 days\n" + \
-        "\n".join(lines)
+        lines.append(
+            f"{n:<26}{cells}{cost:>+7.0%}{row['step -5 @30']['confirmed_within_7']:>8.0%}"
+            f"{row['step -5 @180']['confirmed_within_7']:>8.0%}"
+        )
+    return (
+        "false alarms per model-year (upper 95%), worst cost rise, 5-pt confirmed within 7 days\n"
+        + "\n".join(lines)
+    )
 
 
 def main() -> int:

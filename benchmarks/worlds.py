@@ -44,14 +44,35 @@ GRID = (
     World("ar1 0.8", noise="ar1", phi=0.8, description="day effects AR(1), phi 0.8"),
     World("heavy tails", noise="t3", description="day effects Student t, 3 df"),
     World("large day noise", tau=(0.015, 0.03), description="day effects 1.5-3 points"),
-    World("heterogeneous", icc=(0.05, 0.95), mean=(0.08, 0.92), sensitivity=0.7, task_day=0.4,
-          description="ICC 0.05-0.95, rates 8-92%, tasks moved unequally by the day, task x day noise"),
-    World("missing", missing_cells=(0.05, 0.25), missing_days=0.1,
-          description="5-25% of task-days and 10% of days missing (outages of 1-5 days)"),
+    World(
+        "heterogeneous",
+        icc=(0.05, 0.95),
+        mean=(0.08, 0.92),
+        sensitivity=0.7,
+        task_day=0.4,
+        description="ICC 0.05-0.95, rates 8-92%, tasks moved unequally by the day, task x day noise",
+    ),
+    World(
+        "missing",
+        missing_cells=(0.05, 0.25),
+        missing_days=0.1,
+        description="5-25% of task-days and 10% of days missing (outages of 1-5 days)",
+    ),
     World("panel changes", rotation=30, rotated=0.2, description="20% of the panel replaced every 30 days"),
-    World("everything", noise="ar1", phi=0.5, icc=(0.05, 0.95), mean=(0.08, 0.92), sensitivity=0.7,
-          task_day=0.4, missing_cells=(0.05, 0.25), missing_days=0.1, rotation=30, rotated=0.2,
-          description="AR(1) 0.5, heterogeneous, missing and rotating together"),
+    World(
+        "everything",
+        noise="ar1",
+        phi=0.5,
+        icc=(0.05, 0.95),
+        mean=(0.08, 0.92),
+        sensitivity=0.7,
+        task_day=0.4,
+        missing_cells=(0.05, 0.25),
+        missing_days=0.1,
+        rotation=30,
+        rotated=0.2,
+        description="AR(1) 0.5, heterogeneous, missing and rotating together",
+    ),
 )
 BASE = GRID[0]
 
@@ -139,7 +160,7 @@ class Streams:
             rows = np.flatnonzero(starts[:, t])
             for length in np.unique(lengths[rows, t]):
                 pick = rows[lengths[rows, t] == length]
-                out[pick, t:t + length] = True
+                out[pick, t : t + length] = True
         return out
 
     @property
@@ -149,8 +170,9 @@ class Streams:
     def draw(self, t: int, trials: np.ndarray | int, rows: np.ndarray | None = None) -> tuple:
         """Successes and trials of day t for `rows` (all streams): `trials` per task (per row)."""
         rows = np.arange(self.p.shape[0]) if rows is None else rows
-        want = np.broadcast_to(np.asarray(trials)[..., None] if np.ndim(trials) else trials,
-                               (len(rows), self.p.shape[2]))
+        want = np.broadcast_to(
+            np.asarray(trials)[..., None] if np.ndim(trials) else trials, (len(rows), self.p.shape[2])
+        )
         m = np.where(self.active[rows, t], self.rng.binomial(want, 1 - LOST), 0)
         return self.rng.binomial(m, self.p[rows, t]), m
 

@@ -23,9 +23,17 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def shoot(url: str, target: Path, size: str = "1500,1100", wait_ms: int = 20000) -> None:
@@ -33,9 +41,20 @@ def shoot(url: str, target: Path, size: str = "1500,1100", wait_ms: int = 20000)
     if not browser:
         raise SystemExit("chromium is not installed: apt-get install -y chromium")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
-                        f"--virtual-time-budget={wait_ms}", f"--screenshot={target}", url],
-                       check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={size}",
+                f"--virtual-time-budget={wait_ms}",
+                f"--screenshot={target}",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")
 
 
@@ -63,7 +82,10 @@ def main() -> int:
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "dagster_webserver", "-w", str(ROOT / "workspace.yaml"), "-p", str(port)],
-        cwd=dagster_home, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=dagster_home,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:

@@ -16,13 +16,21 @@ from sensors.subjects import subjects_sensor
 from sensors.versions import version_sensor
 
 defs = dg.Definitions(
-    assets=[task_catalog, daily_sample, agent_attempts, patch_evaluations, harness_controls,
-            candles, changepoints, tracker_report, alarm_decisions],
+    assets=[
+        task_catalog,
+        daily_sample,
+        agent_attempts,
+        patch_evaluations,
+        harness_controls,
+        candles,
+        changepoints,
+        tracker_report,
+        alarm_decisions,
+    ],
     asset_checks=[no_confirmed_regression],
     jobs=JOBS,
     schedules=[daily_controls, daily_evaluations],
-    sensors=[aggregation_sensor, version_sensor, subjects_sensor, harness_retry_sensor,
-             confirmation_sensor],
+    sensors=[aggregation_sensor, version_sensor, subjects_sensor, harness_retry_sensor, confirmation_sensor],
     resources={"tracker": TrackerResource()},
     # A run's steps follow one another (attempts, then grading): one process per run, not per step.
     executor=dg.in_process_executor,

@@ -54,9 +54,17 @@ def preflight(config_file: Path | None = None) -> list[Check]:
     root = home()
     checks.append(_guarded("home", lambda: _writable(root)))
     tracker = Tracker(root, config)
-    checks.append(_guarded("suite", lambda: Check(
-        "ok", "suite", f"{config.suite}: {len(tracker.tasks)} tasks, "
-        f"{len(tracker.sample(tracker.today()))} sampled per day")))
+    checks.append(
+        _guarded(
+            "suite",
+            lambda: Check(
+                "ok",
+                "suite",
+                f"{config.suite}: {len(tracker.tasks)} tasks, "
+                f"{len(tracker.sample(tracker.today()))} sampled per day",
+            ),
+        )
+    )
     if checks[-1].status == "fail":
         return checks
     checks.append(_guarded("sandbox", lambda: _sandbox(tracker)))
@@ -81,15 +89,25 @@ def _sandbox(tracker) -> Check:
     untrusted = [s.name for s in config.subjects if not tracker.trusted(s.name)]
     isolated = sandbox.capabilities.isolates
     if not isolated and untrusted and not config.allow_untrusted_patches_without_sandbox:
-        return Check("fail", "sandbox", f"{sandbox.name} (sandbox: {config.sandbox}) runs patches on the "
-                     f"host, and {', '.join(untrusted)} write untrusted ones: their grading would be "
-                     "refused. Install Docker (then `candlebench build-image`) or bubblewrap")
+        return Check(
+            "fail",
+            "sandbox",
+            f"{sandbox.name} (sandbox: {config.sandbox}) runs patches on the "
+            f"host, and {', '.join(untrusted)} write untrusted ones: their grading would be "
+            "refused. Install Docker (then `candlebench build-image`) or bubblewrap",
+        )
     status, note = "ok", ""
     if not isolated:
-        status, note = ("warn", "; untrusted patches run UNSANDBOXED, as the config allows") if untrusted \
+        status, note = (
+            ("warn", "; untrusted patches run UNSANDBOXED, as the config allows")
+            if untrusted
             else ("ok", "; trusted patches only, and every subject is simulated")
-    return Check(status, "sandbox", f"{sandbox.name} (sandbox: {config.sandbox}), environment "
-                 f"{sandbox.fingerprint()}{note}")
+        )
+    return Check(
+        status,
+        "sandbox",
+        f"{sandbox.name} (sandbox: {config.sandbox}), environment {sandbox.fingerprint()}{note}",
+    )
 
 
 def _images(tracker) -> list[Check]:
@@ -101,26 +119,40 @@ def _images(tracker) -> list[Check]:
     missing = [tag for tag in images if daemon.image_id(tag) is None]
     if not missing:
         return [Check("ok", "task images", f"all {len(images)} present locally")]
-    return [Check("warn", "task images", f"{len(missing)} of {len(images)} not present locally (e.g. "
-                  f"{missing[0]}): pulled at first use if a registry answers, else `docker load -i`")]
+    return [
+        Check(
+            "warn",
+            "task images",
+            f"{len(missing)} of {len(images)} not present locally (e.g. "
+            f"{missing[0]}): pulled at first use if a registry answers, else `docker load -i`",
+        )
+    ]
 
 
 def _subject(tracker, subject: Subject) -> list[Check]:
     what = f"subject {subject.name}"
     if subject.adapter == "simulated":
-        return [_guarded(what, lambda: Check(
-            "ok", what, f"simulated, {tracker.agent(subject.name).version()}"))]
+        return [
+            _guarded(what, lambda: Check("ok", what, f"simulated, {tracker.agent(subject.name).version()}"))
+        ]
     checks = []
     settings = subject.settings
     executable = settings.get("executable") or (
-        shlex.split(settings["template"])[0] if subject.adapter == "command" else None)
+        shlex.split(settings["template"])[0] if subject.adapter == "command" else None
+    )
     if settings.get("cli_version"):  # not cached: its --version would install it, so it is not run
         checks.append(_pinned(what, subject.adapter, settings["cli_version"]))
     elif executable and not shutil.which(executable):
         checks.append(Check("fail", what, f"{subject.adapter}: {executable!r} is not on PATH"))
     if not checks or checks[-1].status == "ok":
-        checks.append(_guarded(what, lambda: Check(
-            "ok", what, f"{subject.adapter}, version {tracker.agent(subject.name).version()}")))
+        checks.append(
+            _guarded(
+                what,
+                lambda: Check(
+                    "ok", what, f"{subject.adapter}, version {tracker.agent(subject.name).version()}"
+                ),
+            )
+        )
     if (keys := LOGIN_KEYS.get(subject.adapter)) and not any(os.environ.get(k) for k in keys):
         checks.append(Check("fail", what, f"none of {', '.join(keys)} is set"))
     named = [settings["api_key_env"]] if settings.get("api_key_env") else list(settings.get("env") or [])
@@ -136,14 +168,22 @@ def _subject(tracker, subject: Subject) -> list[Check]:
 
 def _pinned(what: str, cli: str, version: str) -> Check:
     """A subject's pinned CLI: in the cache (which binary), or to be fetched at the first attempt."""
-    concrete = version if version != "latest" else \
-        cli_cache.latest_resolutions(cli).get(clock.today().isoformat())
+    concrete = (
+        version if version != "latest" else cli_cache.latest_resolutions(cli).get(clock.today().isoformat())
+    )
     entry = cli_cache.installed(cli, concrete) if concrete else None
     if entry is None:
-        return Check("warn", what, f"{cli} {version} is not in the CLI cache: the first attempt fetches it "
-                     f"from npm (or run `candlebench agents install {cli} --version {version}`)")
-    return Check("ok", what, f"{cli} {entry.version} cached ({entry.platform}, sha256 {entry.sha256[:12]}): "
-                 f"{entry.binary}")
+        return Check(
+            "warn",
+            what,
+            f"{cli} {version} is not in the CLI cache: the first attempt fetches it "
+            f"from npm (or run `candlebench agents install {cli} --version {version}`)",
+        )
+    return Check(
+        "ok",
+        what,
+        f"{cli} {entry.version} cached ({entry.platform}, sha256 {entry.sha256[:12]}): {entry.binary}",
+    )
 
 
 def _endpoint(what: str, base_url: str) -> Check:

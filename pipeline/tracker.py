@@ -52,10 +52,18 @@ class Tracker:
 
     def agent(self, subject: str) -> Agent:
         today = self.today()
-        return build_agent(self.config.subject(subject), AgentWorld(
-            checkout=self.suite.checkout, transcripts=self.home / "transcripts", image_of=self.suite.image,
-            panel=tuple(self.sample(today)), wrong_patch=self.suite.wrong_patch, label_of=self.suite.difficulty,
-            default_start=self.history_start(today)))
+        return build_agent(
+            self.config.subject(subject),
+            AgentWorld(
+                checkout=self.suite.checkout,
+                transcripts=self.home / "transcripts",
+                image_of=self.suite.image,
+                panel=tuple(self.sample(today)),
+                wrong_patch=self.suite.wrong_patch,
+                label_of=self.suite.difficulty,
+                default_start=self.history_start(today),
+            ),
+        )
 
     def trusted(self, subject: str) -> bool:
         """Whether a subject's patches may run outside an isolating sandbox (its adapter says)."""
@@ -71,13 +79,22 @@ class Tracker:
             self.suite.bind(self.sandbox, list(self.tasks.values()))
         except SandboxUnavailable as err:
             raise SandboxUnavailable(f"{self.config.path} (sandbox: {self.config.sandbox}): {err}") from err
-        limits = Limits(timeout_s=self.config.grading_timeout_s, memory_mb=self.config.grading_memory_mb,
-                        tmp_mb=self.config.grading_tmp_mb)
-        return Grader(self.suite.checkout, self.sandbox, self.warehouse.artifacts, limits,
-                      allow_untrusted_unsandboxed=self.config.allow_untrusted_patches_without_sandbox,
-                      runner=self.suite.runner, image_of=self.suite.image,
-                      apply_rule=self.config.apply_rule or self.suite.apply_rule,
-                      release=getattr(self.suite, "release", None))
+        limits = Limits(
+            timeout_s=self.config.grading_timeout_s,
+            memory_mb=self.config.grading_memory_mb,
+            tmp_mb=self.config.grading_tmp_mb,
+        )
+        return Grader(
+            self.suite.checkout,
+            self.sandbox,
+            self.warehouse.artifacts,
+            limits,
+            allow_untrusted_unsandboxed=self.config.allow_untrusted_patches_without_sandbox,
+            runner=self.suite.runner,
+            image_of=self.suite.image,
+            apply_rule=self.config.apply_rule or self.suite.apply_rule,
+            release=getattr(self.suite, "release", None),
+        )
 
     def run_attempts(self, subject: str, day: dt.date, trials: range | None = None) -> list[Attempt]:
         """Every trial of every sampled task, trial by trial, within the subject's daily cost cap.
@@ -87,8 +104,15 @@ class Tracker:
         spec = self.config.subject(subject)
         trials = trials if trials is not None else range(spec.trials)
         plan = [(task, trial) for trial in trials for task in self.sample(day)]
-        return solve_all(self.agent(subject), plan, day, spec.daily_cost_cap_usd, spec.concurrency,
-                         ledger=Ledger(self.home / "ledger"), paid=adapter(spec.adapter).paid_work)
+        return solve_all(
+            self.agent(subject),
+            plan,
+            day,
+            spec.daily_cost_cap_usd,
+            spec.concurrency,
+            ledger=Ledger(self.home / "ledger"),
+            paid=adapter(spec.adapter).paid_work,
+        )
 
     def grade(self, pairs: list[tuple[Task, str]], trusted: bool, **options) -> list[Verdict]:
         return self.grader.grade_many(pairs, workers=self.config.grading_workers, trusted=trusted, **options)
@@ -97,14 +121,20 @@ class Tracker:
         """A verdict for every stored attempt of a partition; those never launched are `skipped`
         (never graded, never a failure)."""
         launched = [a for a in attempts if a["exit_class"] != ExitClass.SKIPPED]
-        graded = self.grade([(self.tasks[a["instance_id"]], a["patch"]) for a in launched],
-                            trusted=self.trusted(subject))
+        graded = self.grade(
+            [(self.tasks[a["instance_id"]], a["patch"]) for a in launched], trusted=self.trusted(subject)
+        )
         faults.point("graded")
         verdict_of = {a["attempt_id"]: v for a, v in zip(launched, graded, strict=True)}
-        return [verdict_of.get(a["attempt_id"]) or self.grader.not_run(
-                    self.tasks[a["instance_id"]], Outcome.SKIPPED,
-                    f"not launched: {a['detail']}" if a.get("detail") else "not launched")
-                for a in attempts]
+        return [
+            verdict_of.get(a["attempt_id"])
+            or self.grader.not_run(
+                self.tasks[a["instance_id"]],
+                Outcome.SKIPPED,
+                f"not launched: {a['detail']}" if a.get("detail") else "not launched",
+            )
+            for a in attempts
+        ]
 
     def grade_controls(self, day: dt.date) -> tuple[list[Task], list[Verdict], list[Verdict]]:
         """The gold and the empty patch of every task sampled on `day`: graded fresh for today,

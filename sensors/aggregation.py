@@ -106,7 +106,8 @@ def aggregation_sensor(context: dg.SensorEvaluationContext):
     seen = max([seen, *pending.values()])
     if pending:  # days whose candles are already newer than their inputs need nothing
         done = instance.get_latest_storage_id_by_partition(
-            CANDLES, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(pending))
+            CANDLES, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(pending)
+        )
         pending = {d: i for d, i in pending.items() if done.get(d, 0) < i}
     busy, candles_running = _in_flight(instance)
     if pending and _backfilling(instance):
@@ -117,19 +118,33 @@ def aggregation_sensor(context: dg.SensorEvaluationContext):
         newest = max(pending[d] for d in pending if first <= d <= last)
         tags = {"candlebench/trigger": "aggregation"}
         if first == last:
-            requests.append(dg.RunRequest(run_key=f"candles:{first}:{newest}", job_name=candles_job.name,
-                                          partition_key=first, tags=tags))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"candles:{first}:{newest}",
+                    job_name=candles_job.name,
+                    partition_key=first,
+                    tags=tags,
+                )
+            )
         else:
             tags |= {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-            requests.append(dg.RunRequest(run_key=f"candles:{first}..{last}:{newest}",
-                                          job_name=candles_job.name, tags=tags))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"candles:{first}..{last}:{newest}", job_name=candles_job.name, tags=tags
+                )
+            )
         context.log.info(f"candles for {first}..{last}: inputs changed, no run in flight")
     for day in ready:
         del pending[day]
     candles_id = _latest_id(instance, CANDLES)
     if not requests and not candles_running and candles_id > _latest_id(instance, CHANGEPOINTS):
-        requests.append(dg.RunRequest(run_key=f"report:{candles_id}", job_name=report_job.name,
-                                      tags={"candlebench/trigger": "aggregation"}))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"report:{candles_id}",
+                job_name=report_job.name,
+                tags={"candlebench/trigger": "aggregation"},
+            )
+        )
     if busy & set(pending):
         context.log.info(f"waiting for runs of {', '.join(sorted(busy & set(pending)))}")
     cursor = json.dumps({"seen": seen, "pending": pending}, sort_keys=True)

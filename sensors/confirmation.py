@@ -97,14 +97,16 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
     _decided(warehouse, state)
     pending = pl.DataFrame(  # requested earlier, not decided yet: maybe no longer the latest day
         [key.split("|") for key, entry in state.items() if entry["state"] == "requested"],
-        schema={"subject": pl.Utf8, "day": pl.Utf8}, orient="row",
+        schema={"subject": pl.Utf8, "day": pl.Utf8},
+        orient="row",
     )
     try:
         with warehouse.connect(read_only=True, wait_s=5) as connection:
             latest = connection.sql(LATEST_SQL).pl()
             connection.register("pending", pending)
             candidates = pl.concat([latest, connection.sql(PENDING_SQL).pl()]).unique(
-                ["subject", "day"], keep="first", maintain_order=True)
+                ["subject", "day"], keep="first", maintain_order=True
+            )
             _next_days(connection, state)
     except (duckdb.IOException, duckdb.CatalogException) as err:
         return dg.SkipReason(f"warehouse busy or not aggregated yet: {err}")
@@ -121,13 +123,22 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
         subject, day = key.split("|")
         if entry["state"] == "held" and "next" in entry and detected(subject, entry["next"]):
             entry["state"] = "next decision requested"
-            context.log.info(f"{subject}: deciding the held {entry['direction']} alarm of {day} "
-                             f"from {entry['next']}'s own z")
-            requests.append(dg.RunRequest(
-                run_key=f"decide-next:{key}", job_name=decision_job.name,
-                partition_key=date_key(entry["next"], subject),
-                tags={DIRECTION_TAG: entry["direction"], HELD_TAG: day,
-                      "candlebench/trigger": "confirmation"}))
+            context.log.info(
+                f"{subject}: deciding the held {entry['direction']} alarm of {day} "
+                f"from {entry['next']}'s own z"
+            )
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"decide-next:{key}",
+                    job_name=decision_job.name,
+                    partition_key=date_key(entry["next"], subject),
+                    tags={
+                        DIRECTION_TAG: entry["direction"],
+                        HELD_TAG: day,
+                        "candlebench/trigger": "confirmation",
+                    },
+                )
+            )
     for row in candidates.iter_rows(named=True):
         subject, day = row["subject"], row["day"]
         key = f"{subject}|{day}"
@@ -136,30 +147,51 @@ def confirmation_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRes
         if entry is None and direction:
             if (subject, day) in followed:
                 continue  # the day after a held alarm: its own z decides that alarm
-            if any(k.split("|")[0] == subject and _days_before(k.split("|")[1], day) in range(1, 3)
-                   and e["state"] in (*WAITING, "held") for k, e in state.items()):
+            if any(
+                k.split("|")[0] == subject
+                and _days_before(k.split("|")[1], day) in range(1, 3)
+                and e["state"] in (*WAITING, "held")
+                for k, e in state.items()
+            ):
                 continue  # yesterday's alarm is not decided yet: ask again later (never for long)
             attempts = _partition(warehouse, "attempts", subject, day)
             before = 0 if attempts is None else attempts.height
             fresh_from = 0 if attempts is None else int(attempts["trial"].max()) + 1
-            state[key] = {"state": "requested", "direction": direction, "before": before,
-                          "fresh_from": fresh_from}
+            state[key] = {
+                "state": "requested",
+                "direction": direction,
+                "before": before,
+                "fresh_from": fresh_from,
+            }
             context.log.info(f"{subject}: {direction} alarm on {day}; asking for fresh trials")
-            requests.append(dg.RunRequest(
-                run_key=f"confirm:{key}", job_name=evaluation_job.name,
-                partition_key=date_key(day, subject),
-                tags={EXTRA_TRIALS_TAG: str(engine.config.confirm_trials),
-                      "candlebench/trigger": "confirmation"},
-            ))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"confirm:{key}",
+                    job_name=evaluation_job.name,
+                    partition_key=date_key(day, subject),
+                    tags={
+                        EXTRA_TRIALS_TAG: str(engine.config.confirm_trials),
+                        "candlebench/trigger": "confirmation",
+                    },
+                )
+            )
         elif entry and entry["state"] == "requested":
             after = _rows(warehouse, "evaluations", subject, day)
             if after <= entry["before"] or not detected(subject, day):
                 continue  # fresh trials not graded yet, or the detector has not run since
             entry["state"] = "decision requested"
             context.log.info(f"{subject}: fresh trials of {day} graded and detected; deciding the alarm")
-            requests.append(dg.RunRequest(
-                run_key=f"decide:{key}", job_name=decision_job.name, partition_key=date_key(day, subject),
-                tags={DIRECTION_TAG: entry["direction"], BEFORE_TAG: str(entry["before"]),
-                      FRESH_TAG: str(entry.get("fresh_from", 0)), "candlebench/trigger": "confirmation"},
-            ))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"decide:{key}",
+                    job_name=decision_job.name,
+                    partition_key=date_key(day, subject),
+                    tags={
+                        DIRECTION_TAG: entry["direction"],
+                        BEFORE_TAG: str(entry["before"]),
+                        FRESH_TAG: str(entry.get("fresh_from", 0)),
+                        "candlebench/trigger": "confirmation",
+                    },
+                )
+            )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))

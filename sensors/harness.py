@@ -44,10 +44,14 @@ def harness_retry_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRe
         if done >= MAX_RETRIES:
             continue
         tries[key] = done + 1
-        requests.append(dg.RunRequest(
-            run_key=f"harness-retry:{key}:{done + 1}",
-            partition_key=date_key(row["date"], row["subject"]),
-            tags={"candlebench/trigger": "harness-retry", "candlebench/harness_error_share":
-                  f"{row['share']:.2f}"},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"harness-retry:{key}:{done + 1}",
+                partition_key=date_key(row["date"], row["subject"]),
+                tags={
+                    "candlebench/trigger": "harness-retry",
+                    "candlebench/harness_error_share": f"{row['share']:.2f}",
+                },
+            )
+        )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(tries, sort_keys=True))

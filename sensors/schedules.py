@@ -61,12 +61,14 @@ def daily_evaluations(context: dg.ScheduleEvaluationContext, tracker: TrackerRes
             extra, why = plan[subject.name]
             tags = {WARNING_TRIALS_TAG: str(extra), WARNING_REASON_TAG: why}
             context.log.info(f"{subject.name}: {extra} extra trials per task today ({why})")
-        yield dg.RunRequest(run_key=f"daily:{day}:{subject.name}", partition_key=date_key(day, subject.name),
-                            tags=tags)
+        yield dg.RunRequest(
+            run_key=f"daily:{day}:{subject.name}", partition_key=date_key(day, subject.name), tags=tags
+        )
 
 
-def warning_plan(context: dg.ScheduleEvaluationContext, tracker: TrackerResource,
-                 day: str) -> dict[str, tuple[int, str]]:
+def warning_plan(
+    context: dg.ScheduleEvaluationContext, tracker: TrackerResource, day: str
+) -> dict[str, tuple[int, str]]:
     """Extra trials per subject for `day`'s runs, from the monitor as the detector last wrote it."""
     warehouse = tracker.open().warehouse
     if not warehouse.db_path.exists():
@@ -74,8 +76,11 @@ def warning_plan(context: dg.ScheduleEvaluationContext, tracker: TrackerResource
     try:
         with warehouse.connect(read_only=True, wait_s=20) as connection:
             latest = connection.sql(LATEST_MONITOR_SQL, params={"day": day}).pl()
-        decided = warehouse.scan("SELECT subject, date, decision FROM decisions") \
-            if warehouse.lake.has_files("decisions") else None
+        decided = (
+            warehouse.scan("SELECT subject, date, decision FROM decisions")
+            if warehouse.lake.has_files("decisions")
+            else None
+        )
     except (duckdb.IOException, duckdb.CatalogException) as err:
         context.log.warning(f"no warning trials today: the monitor could not be read ({err})")
         return {}

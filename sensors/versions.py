@@ -36,10 +36,15 @@ def version_sensor(context: dg.SensorEvaluationContext, tracker: TrackerResource
             continue  # today already ran with this version (the schedule saw it first): never pay twice
         if previous is not None and previous != version and known:
             context.log.info(f"{name}: version {previous} -> {version}; re-running {today}")
-            requests.append(dg.RunRequest(
-                run_key=f"version:{name}:{version}:{today}",
-                partition_key=date_key(today.isoformat(), name),
-                tags={"candlebench/trigger": "version", "candlebench/old_version": previous,
-                      "candlebench/new_version": version},
-            ))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"version:{name}:{version}:{today}",
+                    partition_key=date_key(today.isoformat(), name),
+                    tags={
+                        "candlebench/trigger": "version",
+                        "candlebench/old_version": previous,
+                        "candlebench/new_version": version,
+                    },
+                )
+            )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))

@@ -34,8 +34,8 @@ os.environ["CANDLEBENCH_HOME"] = str(_session_home())
 os.environ.pop("CANDLEBENCH_CONFIG", None)
 
 from pipeline.grading import Grader  # noqa: E402
-from pipeline.sandbox.process import ProcessSandbox
-from pipeline.tasks.demo import DemoSuite
+from pipeline.sandbox.process import ProcessSandbox  # noqa: E402
+from pipeline.tasks.demo import DemoSuite  # noqa: E402
 
 
 @pytest.fixture(scope="session")

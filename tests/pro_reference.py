@@ -48,15 +48,23 @@ def entry_script(row: Mapping[str, str], dockerfiles: list[str]) -> str:
     restore = row["before_repo_set_cmd"].strip().split("\n")[-1]
     selected = ",".join(ast.literal_eval(row["selected_test_files_to_run"]))  # Pro uses eval
     base = row["base_commit"]
-    return "\n".join([
-        "", *env_exports(dockerfiles), "# apply patch", "cd /app", f"git reset --hard {base}",
-        f"git checkout {base}", "git apply -v /workspace/patch.diff", restore,
-        "# run test and save stdout and stderr to separate files",
-        f"bash /workspace/run_script.sh {selected} > /workspace/stdout.log 2> /workspace/stderr.log",
-        "# run parsing script",
-        "python /workspace/parser.py /workspace/stdout.log /workspace/stderr.log /workspace/output.json",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            *env_exports(dockerfiles),
+            "# apply patch",
+            "cd /app",
+            f"git reset --hard {base}",
+            f"git checkout {base}",
+            "git apply -v /workspace/patch.diff",
+            restore,
+            "# run test and save stdout and stderr to separate files",
+            f"bash /workspace/run_script.sh {selected} > /workspace/stdout.log 2> /workspace/stderr.log",
+            "# run parsing script",
+            "python /workspace/parser.py /workspace/stdout.log /workspace/stderr.log /workspace/output.json",
+            "",
+        ]
+    )
 
 
 @dataclass
@@ -76,13 +84,21 @@ class ProResult:
 
 
 def _dockerfiles(folder: Path, instance_id: str) -> list[str]:
-    return [(folder / kind / instance_id / "Dockerfile").read_text()
-            for kind in ("base_dockerfile", "instance_dockerfile")]
+    return [
+        (folder / kind / instance_id / "Dockerfile").read_text()
+        for kind in ("base_dockerfile", "instance_dockerfile")
+    ]
 
 
 def run_pro_harness(
-    image: str, row: Mapping[str, str], run_scripts: Path, patch: str, *,
-    dockerfiles: Path | None = None, daemon: DockerDaemon | None = None, network: bool = False,
+    image: str,
+    row: Mapping[str, str],
+    run_scripts: Path,
+    patch: str,
+    *,
+    dockerfiles: Path | None = None,
+    daemon: DockerDaemon | None = None,
+    network: bool = False,
     timeout_s: float = 3600,
 ) -> ProResult:
     """Grade `patch` on `row` in a fresh container of `image`, exactly as Pro's entry script does."""
@@ -93,27 +109,42 @@ def run_pro_harness(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cb-pro-ref-", ignore_cleanup_errors=True) as scratch:
         workspace = Path(scratch)
-        files = {"patch.diff": strip_binary_hunks(patch),
-                 "run_script.sh": (run_scripts / iid / "run_script.sh").read_text(),
-                 "parser.py": (run_scripts / iid / "parser.py").read_text(),
-                 "entryscript.sh": entry_script(row, _dockerfiles(dockerfiles, iid))}
+        files = {
+            "patch.diff": strip_binary_hunks(patch),
+            "run_script.sh": (run_scripts / iid / "run_script.sh").read_text(),
+            "parser.py": (run_scripts / iid / "parser.py").read_text(),
+            "entryscript.sh": entry_script(row, _dockerfiles(dockerfiles, iid)),
+        }
         for name, text in files.items():
             (workspace / name).write_text(text)
         workspace.chmod(0o777)
-        run = daemon.run_container(image, ["-c", "bash /workspace/entryscript.sh"],
-                                   entrypoint=["/bin/bash"], mounts={str(workspace): "/workspace"},
-                                   network=network, timeout_s=timeout_s)
+        run = daemon.run_container(
+            image,
+            ["-c", "bash /workspace/entryscript.sh"],
+            entrypoint=["/bin/bash"],
+            mounts={str(workspace): "/workspace"},
+            network=network,
+            timeout_s=timeout_s,
+        )
         output = workspace / "output.json"
         found = output.is_file()
         tests = json.loads(output.read_text())["tests"] if found else []
-        logs = {name: (workspace / name).read_text(errors="replace") if (workspace / name).is_file() else ""
-                for name in ("stdout.log", "stderr.log")}
+        logs = {
+            name: (workspace / name).read_text(errors="replace") if (workspace / name).is_file() else ""
+            for name in ("stdout.log", "stderr.log")
+        }
     statuses = {str(t["name"]): str(t["status"]) for t in tests}
     passed = {name for name, status in statuses.items() if status == "PASSED"}
     graded = set(ast.literal_eval(row["fail_to_pass"])) | set(ast.literal_eval(row["pass_to_pass"]))
     return ProResult(
-        resolved=found and graded <= passed, statuses=statuses,
-        seconds=time.monotonic() - started, exit_code=run.exit_code, entry_output=run.output,
-        stdout_log=logs["stdout.log"], stderr_log=logs["stderr.log"], output_found=found,
-        timed_out=run.timed_out, passed=passed,
+        resolved=found and graded <= passed,
+        statuses=statuses,
+        seconds=time.monotonic() - started,
+        exit_code=run.exit_code,
+        entry_output=run.output,
+        stdout_log=logs["stdout.log"],
+        stderr_log=logs["stderr.log"],
+        output_found=found,
+        timed_out=run.timed_out,
+        passed=passed,
     )

@@ -66,13 +66,31 @@ def subject(tmp_path: Path, entry: dict, **top) -> Subject:
 
 
 def claude(tmp_path: Path, **settings) -> Subject:
-    return subject(tmp_path, {"name": "cc", "adapter": "claude-code", "model": "sonnet", "backoff_s": 0.01,
-                              "retries": 2, "settings": {"env": PASS, **settings}})
+    return subject(
+        tmp_path,
+        {
+            "name": "cc",
+            "adapter": "claude-code",
+            "model": "sonnet",
+            "backoff_s": 0.01,
+            "retries": 2,
+            "settings": {"env": PASS, **settings},
+        },
+    )
 
 
 def codex(tmp_path: Path, **settings) -> Subject:
-    return subject(tmp_path, {"name": "cx", "adapter": "codex", "model": "gpt-standin", "backoff_s": 0.01,
-                              "retries": 2, "settings": {"env": PASS, **settings}})
+    return subject(
+        tmp_path,
+        {
+            "name": "cx",
+            "adapter": "codex",
+            "model": "gpt-standin",
+            "backoff_s": 0.01,
+            "retries": 2,
+            "settings": {"env": PASS, **settings},
+        },
+    )
 
 
 def invocations(log: Path) -> list[dict]:
@@ -92,16 +110,19 @@ def _docker_ready() -> bool:
 
 
 def solve(spec: Subject, suite, task, tmp_path: Path, folder: Path | None = None):
-    return build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts")).solve(task, DAY, 0, folder=folder)
+    return build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts")).solve(
+        task, DAY, 0, folder=folder
+    )
 
 
 # --- claude-code ------------------------------------------------------------------------------
+
 
 def test_claude_code_solves_for_real(suite, grader, task, calls, tmp_path):
     spec = claude(tmp_path, max_turns=7, max_budget_usd=1.5, allowed_tools=["Bash", "Edit"])
     attempt = solve(spec, suite, task, tmp_path)
     assert attempt.exit_class == "submitted" and attempt.tries == 1
-    assert "+_NUMBER = re.compile(r\"(?:\\d+(?:\\.\\d*)?|\\.\\d+)" in attempt.patch
+    assert '+_NUMBER = re.compile(r"(?:\\d+(?:\\.\\d*)?|\\.\\d+)' in attempt.patch
     assert grader.grade(task, attempt.patch, trusted=True).outcome == "resolved"
     assert attempt.cost_usd == pytest.approx(0.1234)
     assert (attempt.input_tokens, attempt.cached_tokens, attempt.output_tokens) == (6500, 5000, 800)
@@ -112,9 +133,14 @@ def test_claude_code_solves_for_real(suite, grader, task, calls, tmp_path):
     [call] = invocations(calls)
     argv = call["argv"]
     assert argv[:2] == ["-p", task.prompt()]
-    for flag, value in [("--output-format", "stream-json"), ("--model", "sonnet"), ("--max-turns", "7"),
-                        ("--max-budget-usd", "1.5"), ("--permission-mode", "bypassPermissions"),
-                        ("--allowedTools", "Bash,Edit")]:
+    for flag, value in [
+        ("--output-format", "stream-json"),
+        ("--model", "sonnet"),
+        ("--max-turns", "7"),
+        ("--max-budget-usd", "1.5"),
+        ("--permission-mode", "bypassPermissions"),
+        ("--allowedTools", "Bash,Edit"),
+    ]:
         assert argv[argv.index(flag) + 1] == value
     assert "--no-session-persistence" in argv and "--verbose" in argv
     assert call["env"]["HOME"] != os.environ.get("HOME") and call["env"]["DISABLE_AUTOUPDATER"] == "1"
@@ -122,13 +148,16 @@ def test_claude_code_solves_for_real(suite, grader, task, calls, tmp_path):
     assert "PYTEST_CURRENT_TEST" not in call["env_names"]  # only named variables reach the agent
 
 
-@pytest.mark.parametrize("mode, settings, exit_class, tries", [
-    ("max_turns", {"max_turns": 3}, "budget_exhausted", 1),
-    ("max_budget", {"max_budget_usd": 0.5}, "budget_exhausted", 1),
-    ("crash", {}, "agent_error", 1),
-    ("auth_error", {}, "api_error", 1),
-    ("api_error", {}, "api_error", 3),  # transient: retried twice, then recorded
-])
+@pytest.mark.parametrize(
+    "mode, settings, exit_class, tries",
+    [
+        ("max_turns", {"max_turns": 3}, "budget_exhausted", 1),
+        ("max_budget", {"max_budget_usd": 0.5}, "budget_exhausted", 1),
+        ("crash", {}, "agent_error", 1),
+        ("auth_error", {}, "api_error", 1),
+        ("api_error", {}, "api_error", 3),  # transient: retried twice, then recorded
+    ],
+)
 def test_claude_code_failures(suite, task, calls, tmp_path, monkeypatch, mode, settings, exit_class, tries):
     monkeypatch.setenv("STANDIN_MODE", mode)
     attempt = solve(claude(tmp_path, **settings), suite, task, tmp_path)
@@ -145,8 +174,16 @@ def test_claude_code_failures(suite, task, calls, tmp_path, monkeypatch, mode, s
 def test_claude_code_retries_from_a_clean_workspace(suite, grader, task, calls, tmp_path, monkeypatch):
     monkeypatch.setenv("STANDIN_MODE", "max_turns")  # leaves WIP.md behind ...
     monkeypatch.setenv("STANDIN_FAILURES", "1")  # ... once; then solves
-    spec = subject(tmp_path, {"name": "cc", "adapter": "claude-code", "model": "sonnet", "backoff_s": 0.01,
-                              "settings": {"env": PASS}})
+    spec = subject(
+        tmp_path,
+        {
+            "name": "cc",
+            "adapter": "claude-code",
+            "model": "sonnet",
+            "backoff_s": 0.01,
+            "settings": {"env": PASS},
+        },
+    )
     attempt = solve(spec, suite, task, tmp_path)
     assert attempt.exit_class == "budget_exhausted" and attempt.tries == 1  # not an API error: no retry
     monkeypatch.setenv("STANDIN_MODE", "api_error")
@@ -180,8 +217,16 @@ def test_a_retry_keeps_ignored_dependencies(suite, task, tmp_path):
 
 def test_claude_code_timeout(suite, task, calls, tmp_path, monkeypatch):
     monkeypatch.setenv("STANDIN_MODE", "hang")
-    spec = subject(tmp_path, {"name": "cc", "adapter": "claude-code", "model": "sonnet", "timeout_s": 1,
-                              "settings": {"env": PASS}})
+    spec = subject(
+        tmp_path,
+        {
+            "name": "cc",
+            "adapter": "claude-code",
+            "model": "sonnet",
+            "timeout_s": 1,
+            "settings": {"env": PASS},
+        },
+    )
     attempt = solve(spec, suite, task, tmp_path)
     assert attempt.exit_class == "timeout" and 1 <= attempt.duration_s < 10
 
@@ -200,6 +245,7 @@ def test_keys_are_never_logged_or_stored(suite, task, calls, tmp_path, monkeypat
 
 # --- codex ------------------------------------------------------------------------------------
 
+
 def test_codex_solves_for_real(suite, grader, task, calls, tmp_path):
     spec = codex(tmp_path, config={"model_reasoning_effort": "high"})
     attempt = solve(spec, suite, task, tmp_path, folder=tmp_path / "kept")
@@ -214,19 +260,26 @@ def test_codex_solves_for_real(suite, grader, task, calls, tmp_path):
     [call] = invocations(calls)
     argv = call["argv"]
     assert argv[:2] == ["exec", "--json"] and argv[-1] == task.prompt()
-    for flag, value in [("-m", "gpt-standin"), ("-s", "workspace-write"), ("-C", str(tmp_path / "kept" /
-                        "workspace")), ("-c", 'model_reasoning_effort="high"')]:
+    for flag, value in [
+        ("-m", "gpt-standin"),
+        ("-s", "workspace-write"),
+        ("-C", str(tmp_path / "kept" / "workspace")),
+        ("-c", 'model_reasoning_effort="high"'),
+    ]:
         assert argv[argv.index(flag) + 1] == value
     assert "--skip-git-repo-check" in argv and "--ephemeral" in argv
     assert call["env"]["CODEX_HOME"].startswith(str(tmp_path / "kept" / "home"))
 
 
-@pytest.mark.parametrize("mode, error, settings, exit_class, tries", [
-    ("fail", None, {}, "api_error", 3),
-    ("fail", "unexpected status 401 Unauthorized: invalid api key", {}, "api_error", 1),
-    ("fail", "sandbox denied the command", {}, "agent_error", 1),
-    ("loop", None, {"max_turns": 4}, "budget_exhausted", 1),
-])
+@pytest.mark.parametrize(
+    "mode, error, settings, exit_class, tries",
+    [
+        ("fail", None, {}, "api_error", 3),
+        ("fail", "unexpected status 401 Unauthorized: invalid api key", {}, "api_error", 1),
+        ("fail", "sandbox denied the command", {}, "agent_error", 1),
+        ("loop", None, {"max_turns": 4}, "budget_exhausted", 1),
+    ],
+)
 def test_codex_failures(suite, task, calls, tmp_path, monkeypatch, mode, error, settings, exit_class, tries):
     monkeypatch.setenv("STANDIN_MODE", mode)
     if error:
@@ -239,14 +292,23 @@ def test_codex_failures(suite, task, calls, tmp_path, monkeypatch, mode, error, 
 
 # --- openai-compatible ------------------------------------------------------------------------
 
+
 def bash(command: str) -> str:
     return f"THOUGHT: next step.\n\n```bash\n{command}\n```\n"
 
 
 def openai(tmp_path: Path, url: str, **settings) -> Subject:
-    return subject(tmp_path, {"name": "oa", "adapter": "openai-compatible", "model": "gpt-standin",
-                              "retries": 2, "backoff_s": 0.01,
-                              "settings": {"base_url": url, "api_key_env": "STANDIN_OPENAI_KEY", **settings}})
+    return subject(
+        tmp_path,
+        {
+            "name": "oa",
+            "adapter": "openai-compatible",
+            "model": "gpt-standin",
+            "retries": 2,
+            "backoff_s": 0.01,
+            "settings": {"base_url": url, "api_key_env": "STANDIN_OPENAI_KEY", **settings},
+        },
+    )
 
 
 def test_openai_compatible_bash_loop(suite, grader, task, tmp_path, monkeypatch):
@@ -257,8 +319,10 @@ def test_openai_compatible_bash_loop(suite, grader, task, tmp_path, monkeypatch)
         bash("cat calcexpr/tokens.py"),
         "Let me think without a command first.",
         bash(f"git apply <<'EOF'\n{task.patch}EOF"),
-        bash("python -c \"open('NOTES.md', 'w').write('leading dots\\n')\" "
-             "&& echo \"key=${STANDIN_OPENAI_KEY:-unset}\""),
+        bash(
+            "python -c \"open('NOTES.md', 'w').write('leading dots\\n')\" "
+            '&& echo "key=${STANDIN_OPENAI_KEY:-unset}"'
+        ),
         bash("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"),
     ]
     with StandInServer(script, key=KEY, failures=[429, 503]) as server:
@@ -309,15 +373,28 @@ def test_openai_compatible_commands_in_docker(suite, grader, task, tmp_path):
 
     if not _docker_ready():
         pytest.skip("no Docker daemon or sandbox image")
-    script = [bash("id -u && git status --short && echo done"),
-              bash(f"git apply <<'EOF'\n{task.patch}EOF"),
-              bash("python -c 'import urllib.request as u; u.urlopen(\"http://1.1.1.1\", timeout=3)'"),
-              bash("git config core.fsmonitor 'touch /tmp/pwned'; echo config-exit=$?"),
-              bash("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")]
+    script = [
+        bash("id -u && git status --short && echo done"),
+        bash(f"git apply <<'EOF'\n{task.patch}EOF"),
+        bash("python -c 'import urllib.request as u; u.urlopen(\"http://1.1.1.1\", timeout=3)'"),
+        bash("git config core.fsmonitor 'touch /tmp/pwned'; echo config-exit=$?"),
+        bash("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"),
+    ]
     with StandInServer(script) as server:
-        attempt = solve(subject(tmp_path, {
-            "name": "oa", "adapter": "openai-compatible", "model": "gpt-standin",
-            "settings": {"base_url": server.url, "sandbox": "docker"}}), suite, task, tmp_path)
+        attempt = solve(
+            subject(
+                tmp_path,
+                {
+                    "name": "oa",
+                    "adapter": "openai-compatible",
+                    "model": "gpt-standin",
+                    "settings": {"base_url": server.url, "sandbox": "docker"},
+                },
+            ),
+            suite,
+            task,
+            tmp_path,
+        )
     assert attempt.exit_class == "submitted", attempt.detail
     assert grader.grade(task, attempt.patch, trusted=True).outcome == "resolved"
     observations = [m["content"] for m in server.requests[-1]["body"]["messages"] if m["role"] == "user"]
@@ -329,16 +406,31 @@ def test_openai_compatible_commands_in_docker(suite, grader, task, tmp_path):
 
 # --- command ----------------------------------------------------------------------------------
 
+
 def test_command_adapter(suite, grader, task, tmp_path, monkeypatch):
     (tmp_path / "fix.patch").write_text(task.patch)
     monkeypatch.setenv("STANDIN_PATCH", str(tmp_path / "fix.patch"))
-    template = ("bash -c 'grep -q \"leading dot\" \"$0\" && git apply \"$STANDIN_PATCH\" && "
-                "echo \"model=$1\" && echo \"Tokens: 2.1k sent, 345 received. Cost: \\$0.05 session.\" "
-                "&& echo turns=4' {prompt_file} {model}")
-    spec = subject(tmp_path, {"name": "cmd", "adapter": "command", "model": "local-model", "settings": {
-        "template": template, "env": ["STANDIN_PATCH"], "cost_regex": r"Cost: \$([\d.]+) session",
-        "input_tokens_regex": r"Tokens: ([\d.]+k?) sent", "output_tokens_regex": r"([\d.]+k?) received",
-        "turns_regex": r"turns=(\d+)"}})
+    template = (
+        'bash -c \'grep -q "leading dot" "$0" && git apply "$STANDIN_PATCH" && '
+        'echo "model=$1" && echo "Tokens: 2.1k sent, 345 received. Cost: \\$0.05 session." '
+        "&& echo turns=4' {prompt_file} {model}"
+    )
+    spec = subject(
+        tmp_path,
+        {
+            "name": "cmd",
+            "adapter": "command",
+            "model": "local-model",
+            "settings": {
+                "template": template,
+                "env": ["STANDIN_PATCH"],
+                "cost_regex": r"Cost: \$([\d.]+) session",
+                "input_tokens_regex": r"Tokens: ([\d.]+k?) sent",
+                "output_tokens_regex": r"([\d.]+k?) received",
+                "turns_regex": r"turns=(\d+)",
+            },
+        },
+    )
     attempt = solve(spec, suite, task, tmp_path)
     assert attempt.exit_class == "submitted", attempt.detail
     assert grader.grade(task, attempt.patch, trusted=True).outcome == "resolved"
@@ -346,18 +438,35 @@ def test_command_adapter(suite, grader, task, tmp_path, monkeypatch):
     assert attempt.turns == 4
     assert attempt.agent_version == "bash / local-model"
     assert "model=local-model" in Path(attempt.transcript).read_text()
-    failing = subject(tmp_path, {"name": "cmd", "adapter": "command", "settings": {
-        "template": "bash -c 'echo \"Error: 503 Service Unavailable\" >&2; exit 1' {prompt}"}, "retries": 0})
+    failing = subject(
+        tmp_path,
+        {
+            "name": "cmd",
+            "adapter": "command",
+            "settings": {
+                "template": "bash -c 'echo \"Error: 503 Service Unavailable\" >&2; exit 1' {prompt}"
+            },
+            "retries": 0,
+        },
+    )
     attempt = solve(failing, suite, task, tmp_path)
     assert attempt.exit_class == "api_error" and attempt.patch == ""
     assert number("1,234") == 1234 and number("1.5M") == 1_500_000
-    background = subject(tmp_path, {"name": "cmd", "adapter": "command", "timeout_s": 20, "settings": {
-        "template": "bash -c 'sleep 30 & echo started; test -n \"$0\"' {prompt}"}})
+    background = subject(
+        tmp_path,
+        {
+            "name": "cmd",
+            "adapter": "command",
+            "timeout_s": 20,
+            "settings": {"template": "bash -c 'sleep 30 & echo started; test -n \"$0\"' {prompt}"},
+        },
+    )
     attempt = solve(background, suite, task, tmp_path)  # what it left running is killed, not waited for
     assert attempt.exit_class == "submitted" and attempt.duration_s < 10
 
 
 # --- replay -----------------------------------------------------------------------------------
+
 
 def test_replay_reads_every_predictions_layout(suite, task, tmp_path):
     folder = tmp_path / "preds"
@@ -366,11 +475,17 @@ def test_replay_reads_every_predictions_layout(suite, task, tmp_path):
     (folder / "2026-11-19.jsonl").write_text(json.dumps(row) + "\n" + json.dumps({**row, "model_patch": ""}))
     (folder / "2026-11-20.json").write_text(json.dumps({TASK: {**row, "model_name_or_path": "agent-v2"}}))
     (folder / "2026-11-21" / "all_preds.json").write_text(
-        json.dumps([{**row, "model_name_or_path": "agent-v3"}]))
+        json.dumps([{**row, "model_name_or_path": "agent-v3"}])
+    )
     spec = subject(tmp_path, {"name": "rp", "adapter": "replay", "settings": {"predictions": "preds"}})
     agent = build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts"))
     assert [agent.version(dt.date(2026, 11, d)) for d in (18, 19, 20, 21, 25)] == [
-        "no predictions yet", "agent-v1", "agent-v2", "agent-v3", "agent-v3"]
+        "no predictions yet",
+        "agent-v1",
+        "agent-v2",
+        "agent-v3",
+        "agent-v3",
+    ]
     first, second, third = (agent.solve(task, dt.date(2026, 11, 19), trial) for trial in range(3))
     assert first.patch == task.patch and first.exit_class == "submitted" and first.agent_version == "agent-v1"
     assert second.patch == "" and second.exit_class == "submitted"  # an empty prediction is still one
@@ -380,13 +495,15 @@ def test_replay_reads_every_predictions_layout(suite, task, tmp_path):
     assert missing.exit_class == "agent_error" and missing.patch == "" and "no prediction" in missing.detail
     with pytest.raises(FileNotFoundError, match="no predictions for 2026-11-22"):
         agent.solve(task, dt.date(2026, 11, 22), 0)
-    single = subject(tmp_path, {"name": "rp", "adapter": "replay",
-                                "settings": {"predictions": "preds/2026-11-20.json"}})
+    single = subject(
+        tmp_path, {"name": "rp", "adapter": "replay", "settings": {"predictions": "preds/2026-11-20.json"}}
+    )
     agent = build_agent(single, AgentWorld(suite.checkout, tmp_path / "transcripts"))
     assert agent.solve(task, dt.date(2025, 1, 1), 0).agent_version == "agent-v2"
 
 
 # --- budgets, config, shared pieces -----------------------------------------------------------
+
 
 def test_daily_cost_cap_skips_the_rest(suite, task, calls, tmp_path):
     spec = claude(tmp_path)
@@ -408,50 +525,93 @@ def test_retry_backoff_and_failure_classes():
     assert classify_failure("TypeError: x is undefined") == ("agent_error", False)
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"name": "a", "adapter": "claude-code"}, "subject a: missing field 'model'"),
-    ({"name": "a", "adapter": "claude-code", "model": "m", "settings": {"max_turn": 3}},
-     "subject a: field 'settings.max_turn' is not a claude-code setting"),
-    ({"name": "a", "adapter": "claude-code", "model": "m", "settings": {"permission_mode": "yolo"}},
-     "subject a: field 'settings.permission_mode' must be one of"),
-    ({"name": "a", "adapter": "claude-code", "model": "m", "settings": {"max_turns": "ten"}},
-     "subject a: field 'settings.max_turns' must be int"),
-    ({"name": "a", "adapter": "codex", "model": "unpriced"}, "subject a: field 'price': no price"),
-    ({"name": "a", "adapter": "openai-compatible", "model": "gpt-standin"},
-     "subject a: missing field 'settings.base_url'"),
-    ({"name": "a", "adapter": "command", "settings": {"template": "agent --go"}},
-     "subject a: field 'settings.template' must pass the task"),
-    ({"name": "a", "adapter": "command", "settings": {"template": "a {prompt}", "cost_regex": "("}},
-     "subject a: field 'settings.cost_regex' is not a valid regex"),
-    ({"name": "a", "adapter": "replay", "settings": {"predictions": "nowhere"}},
-     "subject a: field 'settings.predictions'"),
-    ({"name": "a", "adapter": "simulated", "scenario": "scenario.yaml", "trials": 0},
-     "subject a: field 'trials' must be at least 1"),
-    ({"name": "a", "adapter": "simulated", "scenario": "scenario.yaml", "daily_cost_cap": 5},
-     "subject a: unknown field 'daily_cost_cap'"),
-    ({"name": "a", "adapter": "codex", "model": "m", "price": {"input": 1}},
-     "subject a: field 'price': missing field 'output'"),
-    ({"name": "a", "adapter": "claude-code", "model": "m", "settings": {"env": ["NOT-A-NAME"]}},
-     "subject a: field 'settings.env'"),
-    ({"name": "claude-code/opus", "adapter": "simulated", "scenario": "scenario.yaml"},
-     "subject claude-code/opus: field 'name' 'claude-code/opus' must be 1-64 letters"),  # hive paths read it back as "claude-code"
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "a", "adapter": "claude-code"}, "subject a: missing field 'model'"),
+        (
+            {"name": "a", "adapter": "claude-code", "model": "m", "settings": {"max_turn": 3}},
+            "subject a: field 'settings.max_turn' is not a claude-code setting",
+        ),
+        (
+            {"name": "a", "adapter": "claude-code", "model": "m", "settings": {"permission_mode": "yolo"}},
+            "subject a: field 'settings.permission_mode' must be one of",
+        ),
+        (
+            {"name": "a", "adapter": "claude-code", "model": "m", "settings": {"max_turns": "ten"}},
+            "subject a: field 'settings.max_turns' must be int",
+        ),
+        ({"name": "a", "adapter": "codex", "model": "unpriced"}, "subject a: field 'price': no price"),
+        (
+            {"name": "a", "adapter": "openai-compatible", "model": "gpt-standin"},
+            "subject a: missing field 'settings.base_url'",
+        ),
+        (
+            {"name": "a", "adapter": "command", "settings": {"template": "agent --go"}},
+            "subject a: field 'settings.template' must pass the task",
+        ),
+        (
+            {"name": "a", "adapter": "command", "settings": {"template": "a {prompt}", "cost_regex": "("}},
+            "subject a: field 'settings.cost_regex' is not a valid regex",
+        ),
+        (
+            {"name": "a", "adapter": "replay", "settings": {"predictions": "nowhere"}},
+            "subject a: field 'settings.predictions'",
+        ),
+        (
+            {"name": "a", "adapter": "simulated", "scenario": "scenario.yaml", "trials": 0},
+            "subject a: field 'trials' must be at least 1",
+        ),
+        (
+            {"name": "a", "adapter": "simulated", "scenario": "scenario.yaml", "daily_cost_cap": 5},
+            "subject a: unknown field 'daily_cost_cap'",
+        ),
+        (
+            {"name": "a", "adapter": "codex", "model": "m", "price": {"input": 1}},
+            "subject a: field 'price': missing field 'output'",
+        ),
+        (
+            {"name": "a", "adapter": "claude-code", "model": "m", "settings": {"env": ["NOT-A-NAME"]}},
+            "subject a: field 'settings.env'",
+        ),
+        (
+            {"name": "claude-code/opus", "adapter": "simulated", "scenario": "scenario.yaml"},
+            "subject claude-code/opus: field 'name' 'claude-code/opus' must be 1-64 letters",
+        ),  # hive paths read it back as "claude-code"
+    ],
+)
 def test_invalid_subject_fails_at_load_naming_subject_and_field(tmp_path, entry, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("$", r"\$")):
         subject(tmp_path, entry)
 
 
 def test_subject_fields_and_defaults(tmp_path):
-    spec = subject(tmp_path, {"name": "cx", "adapter": "codex", "model": "gpt-standin", "trials": 5,
-                              "timeout_s": 600, "daily_cost_cap_usd": 20, "concurrency": 2}, trials=3)
+    spec = subject(
+        tmp_path,
+        {
+            "name": "cx",
+            "adapter": "codex",
+            "model": "gpt-standin",
+            "trials": 5,
+            "timeout_s": 600,
+            "daily_cost_cap_usd": 20,
+            "concurrency": 2,
+        },
+        trials=3,
+    )
     assert (spec.trials, spec.timeout_s, spec.daily_cost_cap_usd, spec.concurrency) == (5, 600.0, 20.0, 2)
     assert spec.price.cost(1_000_000, 1_000_000, 0) == pytest.approx(11.25)
     assert spec.settings["sandbox"] == "workspace-write" and spec.settings["max_turns"] is None
-    assert subject(tmp_path, {"name": "sim-codex", "adapter": "simulated", "scenario": "scenario.yaml"},
-                   trials=3).trials == 3
+    assert (
+        subject(
+            tmp_path, {"name": "sim-codex", "adapter": "simulated", "scenario": "scenario.yaml"}, trials=3
+        ).trials
+        == 3
+    )
 
 
 # --- through Dagster --------------------------------------------------------------------------
+
 
 def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
     """A claude-code subject, with a daily cost cap, through a real materialization."""
@@ -465,12 +625,26 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
     docker = _docker_ready()
     home = tmp_path / "home"
     config = tmp_path / "tracking.yaml"
-    config.write_text(yaml.safe_dump({
-        "suite": "demo", "sample": {"size": 2, "seed": 1}, "trials": 1,
-        "sandbox": "docker" if docker else "process",
-        "subjects": [{"name": "claude-standin", "adapter": "claude-code", "model": "sonnet", "trials": 2,
-                      "daily_cost_cap_usd": 0.3, "settings": {"env": PASS}}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "demo",
+                "sample": {"size": 2, "seed": 1},
+                "trials": 1,
+                "sandbox": "docker" if docker else "process",
+                "subjects": [
+                    {
+                        "name": "claude-standin",
+                        "adapter": "claude-code",
+                        "model": "sonnet",
+                        "trials": 2,
+                        "daily_cost_cap_usd": 0.3,
+                        "settings": {"env": PASS},
+                    }
+                ],
+            }
+        )
+    )
     monkeypatch.setenv("CANDLEBENCH_HOME", str(home))
     monkeypatch.setenv("CANDLEBENCH_CONFIG", str(config))
     with dg.instance_for_test() as instance:
@@ -480,8 +654,12 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
             job = defs.resolve_job_def("evaluation_job")
             result = job.execute_in_process(instance=instance, partition_key=key)
         else:
-            result = dg.materialize([agent_attempts], instance=instance, partition_key=key,
-                                    resources={"tracker": TrackerResource()})
+            result = dg.materialize(
+                [agent_attempts],
+                instance=instance,
+                partition_key=key,
+                resources={"tracker": TrackerResource()},
+            )
     assert result.success
     warehouse = Warehouse(home)
     attempts = warehouse.lake.read_partition("attempts", subject="claude-standin", date=DAY.isoformat())
@@ -495,7 +673,9 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
         assert row["agent_version"] == "claude-code 2.1.0 / sonnet" and Path(row["transcript"]).exists()
         assert row["patch"].startswith("diff --git")
     if docker:
-        evaluations = warehouse.lake.read_partition("evaluations", subject="claude-standin", date=DAY.isoformat())
+        evaluations = warehouse.lake.read_partition(
+            "evaluations", subject="claude-standin", date=DAY.isoformat()
+        )
         graded = dict(zip(evaluations["attempt_id"], evaluations["outcome"], strict=True))
         assert all(graded[r["attempt_id"]] == "resolved" for r in ran)
         (skip,) = evaluations.filter(evaluations["outcome"] == "skipped").to_dicts()

@@ -45,12 +45,22 @@ class LoopWorld:
 
     def add_trials(self, day: str, trials: range, shift: float = 0.0) -> None:
         """More trials of `day` at the per-task rates moved by `shift`, attempted and graded."""
-        rows = [{"subject": SUBJECT, "date": dt.date.fromisoformat(day), "trial": t, "instance_id": task,
-                 "attempt_id": f"{SUBJECT}:{day}:{t}:{task}", "agent_version": "v1",
-                 "resolved": bool(self.rng.random() < np.clip(rate + shift, 0, 1))}
-                for t in trials for task, rate in zip(self.tasks, self.rates, strict=True)]
+        rows = [
+            {
+                "subject": SUBJECT,
+                "date": dt.date.fromisoformat(day),
+                "trial": t,
+                "instance_id": task,
+                "attempt_id": f"{SUBJECT}:{day}:{t}:{task}",
+                "agent_version": "v1",
+                "resolved": bool(self.rng.random() < np.clip(rate + shift, 0, 1)),
+            }
+            for t in trials
+            for task, rate in zip(self.tasks, self.rates, strict=True)
+        ]
         frame = pl.DataFrame(rows).with_columns(
-            outcome=pl.when("resolved").then(pl.lit("resolved")).otherwise(pl.lit("unresolved")))
+            outcome=pl.when("resolved").then(pl.lit("resolved")).otherwise(pl.lit("unresolved"))
+        )
         for table in ("attempts", "evaluations"):
             path = self.lake.partition_path(table, subject=SUBJECT, date=day)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,8 +68,9 @@ class LoopWorld:
             (frame if kept is None else pl.concat([kept, frame])).write_parquet(path)
         controls = self.lake.partition_path("controls", date=day)
         controls.parent.mkdir(parents=True, exist_ok=True)
-        pl.DataFrame({"date": [dt.date.fromisoformat(day)] * TASKS, "instance_id": self.tasks,
-                      "ok": [True] * TASKS}).write_parquet(controls)
+        pl.DataFrame(
+            {"date": [dt.date.fromisoformat(day)] * TASKS, "instance_id": self.tasks, "ok": [True] * TASKS}
+        ).write_parquet(controls)
 
     def graded(self, instance, day: str) -> None:
         key = dg.MultiPartitionKey({"date": day, "subject": SUBJECT})
@@ -82,8 +93,9 @@ class LoopWorld:
     def tick(self, instance) -> dg.SensorResult:
         from sensors.confirmation import confirmation_sensor
 
-        context = dg.build_sensor_context(instance=instance, cursor=self.cursor,
-                                          resources={"tracker": TrackerResource()})
+        context = dg.build_sensor_context(
+            instance=instance, cursor=self.cursor, resources={"tracker": TrackerResource()}
+        )
         result = confirmation_sensor(context)
         self.cursor = result.cursor
         return result
@@ -96,7 +108,8 @@ class LoopWorld:
         assert request.job_name == "decision_job"
         instance.add_dynamic_partitions("subject", [SUBJECT])
         defs.resolve_job_def("decision_job").execute_in_process(
-            instance=instance, partition_key=request.partition_key, tags=request.tags, run_config=QUIET)
+            instance=instance, partition_key=request.partition_key, tags=request.tags, run_config=QUIET
+        )
         day = request.partition_key.keys_by_dimension["date"]
         return self.lake.read_partition("decisions", subject=SUBJECT, date=day).row(0, named=True)
 
@@ -180,8 +193,9 @@ def test_a_held_alarm_takes_the_warning_trials_and_is_decided_by_the_next_day(tm
         assert monitor["warning"] and monitor["extra_trials"] == DEFAULT_DESIGN.warning_trials
         # The next day's schedule tick takes the warning's extra trials for this subject only.
         when = dt.datetime.combine(dt.date.fromisoformat(world.day(41)), dt.time(6), dt.UTC)
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                            resources={"tracker": TrackerResource()})
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when, resources={"tracker": TrackerResource()}
+        )
         requests = {r.partition_key.keys_by_dimension["subject"]: r for r in daily_evaluations(context)}
         assert requests[SUBJECT].tags["candlebench/warning_trials"] == str(DEFAULT_DESIGN.warning_trials)
         assert "held" in requests[SUBJECT].tags["candlebench/warning_reason"]
@@ -210,15 +224,18 @@ def test_the_schedule_takes_the_monitors_extra_trials(tmp_path, monkeypatch):
 
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        connection.execute("CREATE TABLE monitor AS SELECT * FROM (VALUES "
-                           "('sim-codex', '2026-11-26', 9), ('sim-codex', '2026-11-25', 0), "
-                           "('sim-claude-code', '2026-11-26', 0), ('sim-claude-code', '2026-11-25', 9), "
-                           "('sim-codex', '2026-11-27', 0)) t(subject, date, extra_trials)")
+        connection.execute(
+            "CREATE TABLE monitor AS SELECT * FROM (VALUES "
+            "('sim-codex', '2026-11-26', 9), ('sim-codex', '2026-11-25', 0), "
+            "('sim-claude-code', '2026-11-26', 0), ('sim-claude-code', '2026-11-25', 9), "
+            "('sim-codex', '2026-11-27', 0)) t(subject, date, extra_trials)"
+        )
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("subject", ["sim-claude-code", "sim-codex"])
         when = dt.datetime(2026, 11, 27, 6, tzinfo=dt.UTC)
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                            resources={"tracker": TrackerResource()})
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when, resources={"tracker": TrackerResource()}
+        )
         tags = {r.partition_key.keys_by_dimension["subject"]: r.tags for r in daily_evaluations(context)}
     assert tags["sim-codex"]["candlebench/warning_trials"] == "9"  # 11-26's row, not today's
     assert "warning line" in tags["sim-codex"]["candlebench/warning_reason"]
@@ -243,10 +260,23 @@ def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypa
 def test_the_report_shows_a_held_alarms_final_decision():
     from pipeline.report.tables import final_decisions
 
-    decisions = pl.DataFrame({
-        "subject": ["a", "a", "b"], "date": ["2026-11-20", "2026-11-21", "2026-11-20"],
-        "decision": ["held", "confirmed", "cleared"], "alarm_date": ["2026-11-20", "2026-11-20", None],
-        "decided_at": [dt.datetime(2026, 11, 20, 9), dt.datetime(2026, 11, 21, 9), dt.datetime(2026, 11, 20, 9)]})
-    assert final_decisions(decisions) == {("a", "2026-11-20"): "confirmed on 2026-11-21",
-                                          ("b", "2026-11-20"): "cleared"}
-    assert final_decisions(decisions.drop("alarm_date", "decided_at").head(1)) == {("a", "2026-11-20"): "held"}
+    decisions = pl.DataFrame(
+        {
+            "subject": ["a", "a", "b"],
+            "date": ["2026-11-20", "2026-11-21", "2026-11-20"],
+            "decision": ["held", "confirmed", "cleared"],
+            "alarm_date": ["2026-11-20", "2026-11-20", None],
+            "decided_at": [
+                dt.datetime(2026, 11, 20, 9),
+                dt.datetime(2026, 11, 21, 9),
+                dt.datetime(2026, 11, 20, 9),
+            ],
+        }
+    )
+    assert final_decisions(decisions) == {
+        ("a", "2026-11-20"): "confirmed on 2026-11-21",
+        ("b", "2026-11-20"): "cleared",
+    }
+    assert final_decisions(decisions.drop("alarm_date", "decided_at").head(1)) == {
+        ("a", "2026-11-20"): "held"
+    }

@@ -30,8 +30,9 @@ def receiver():
     server.shutdown()
 
 
-ALERT = Alert("shift", "sim-claude-code", "2026-11-21", "sim-claude-code 51% -> 41% (p=2e-07)",
-              {"difference": -0.10})
+ALERT = Alert(
+    "shift", "sim-claude-code", "2026-11-21", "sim-claude-code 51% -> 41% (p=2e-07)", {"difference": -0.10}
+)
 
 
 def test_json_and_slack_payloads_are_sent_once(receiver, tmp_path):

@@ -84,8 +84,9 @@ def test_segment_history_describes_each_boundary():
     s = rng.binomial(3, p).astype(float)
     m = np.full((days, tasks), 3.0)
     dates = [f"2026-01-{d:02d}" if d <= 31 else f"2026-02-{d - 31:02d}" for d in range(1, days + 1)]
-    (change,) = segment_history("x", dates, [f"t{j}" for j in range(tasks)], s, m,
-                                releases=[(dates[41], "v1", "v2")])
+    (change,) = segment_history(
+        "x", dates, [f"t{j}" for j in range(tasks)], s, m, releases=[(dates[41], "v1", "v2")]
+    )
     assert abs(dates.index(change.date) - 40) <= 2
     assert change.after_rate < change.before_rate and change.p_value < 1e-4
     assert change.ci_low < change.difference < change.ci_high < 0
@@ -94,6 +95,7 @@ def test_segment_history_describes_each_boundary():
 
 
 # The cost protocol and the batched search ---------------------------------------------------
+
 
 class SquaredError:
     """A least-squares cost in ruptures' shape: the search takes any cost."""

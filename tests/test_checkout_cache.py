@@ -95,8 +95,9 @@ def test_overlay_trees_work_in_docker_and_bubblewrap(cache, tmp_path):
         dest = tmp_path / name / "app"
         dest.parent.mkdir()
         app.checkout("img:1", base, dest)
-        run = sandbox.run(dest, "cat code.py node_modules/dep.js && echo written > new.txt",
-                          Limits(timeout_s=60))
+        run = sandbox.run(
+            dest, "cat code.py node_modules/dep.js && echo written > new.txt", Limits(timeout_s=60)
+        )
         assert run.exit_code == 0 and "one\ninstalled" in run.output, run.output
         assert (dest / "new.txt").read_text() == "written\n"
         assert not (app.base_tree("img:1", base) / "new.txt").exists()

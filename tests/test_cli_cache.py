@@ -85,8 +85,15 @@ class Registry:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
 
-    def publish(self, name: str, version: str, manifest: dict, files: dict[str, str] | None = None,
-                integrity_of: bytes | None = None, latest: bool = True) -> None:
+    def publish(
+        self,
+        name: str,
+        version: str,
+        manifest: dict,
+        files: dict[str, str] | None = None,
+        integrity_of: bytes | None = None,
+        latest: bool = True,
+    ) -> None:
         document = self.documents.setdefault(name, {"name": name, "dist-tags": {}, "versions": {}})
         if files is not None:
             data = tarball(files)
@@ -101,20 +108,46 @@ class Registry:
     def claude(self, version: str, says: str | None = None, **options) -> None:
         """@anthropic-ai/claude-code@version and its platform package, as npm holds them."""
         platform_package = f"@anthropic-ai/claude-code-{PLATFORM}"
-        self.publish("@anthropic-ai/claude-code", version, {"optionalDependencies": {
-            platform_package: version, "@anthropic-ai/claude-code-win32-x64": version}})
-        self.publish(platform_package, version, {"os": ["linux"]},
-                     {"package/claude": script(says or f"{version} (Claude Code)"),
-                      "package/package.json": "{}"}, **options)
+        self.publish(
+            "@anthropic-ai/claude-code",
+            version,
+            {
+                "optionalDependencies": {
+                    platform_package: version,
+                    "@anthropic-ai/claude-code-win32-x64": version,
+                }
+            },
+        )
+        self.publish(
+            platform_package,
+            version,
+            {"os": ["linux"]},
+            {"package/claude": script(says or f"{version} (Claude Code)"), "package/package.json": "{}"},
+            **options,
+        )
 
     def codex(self, version: str) -> None:
         """@openai/codex@version and its platform *version*, behind an npm: alias."""
-        self.publish("@openai/codex", version, {"optionalDependencies": {
-            f"@openai/codex-{PLATFORM}": f"npm:@openai/codex@{version}-{PLATFORM}"}})
-        self.publish("@openai/codex", f"{version}-{PLATFORM}", {}, {
-            f"package/vendor/{TRIPLE}/codex-package.json": json.dumps({"entrypoint": "bin/codex"}),
-            f"package/vendor/{TRIPLE}/bin/codex": script(f"codex-cli {version}"),
-            f"package/vendor/{TRIPLE}/codex-path/rg": script("rg")}, latest=False)
+        self.publish(
+            "@openai/codex",
+            version,
+            {
+                "optionalDependencies": {
+                    f"@openai/codex-{PLATFORM}": f"npm:@openai/codex@{version}-{PLATFORM}"
+                }
+            },
+        )
+        self.publish(
+            "@openai/codex",
+            f"{version}-{PLATFORM}",
+            {},
+            {
+                f"package/vendor/{TRIPLE}/codex-package.json": json.dumps({"entrypoint": "bin/codex"}),
+                f"package/vendor/{TRIPLE}/bin/codex": script(f"codex-cli {version}"),
+                f"package/vendor/{TRIPLE}/codex-path/rg": script("rg"),
+            },
+            latest=False,
+        )
 
     def tarball_hits(self) -> int:
         return sum(n for path, n in self.hits.items() if path.startswith("tarballs/"))
@@ -206,8 +239,12 @@ def test_unsafe_tarballs_and_lying_binaries_are_refused(registry, tmp_path):
 def test_two_concurrent_installs_leave_one_complete_copy(registry, tmp_path):
     registry.claude("9.9.9")
     command = [sys.executable, "-m", "pipeline.cli", "agents", "install", "claude-code", "--version", "9.9.9"]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             cwd=Path(__file__).parents[1]) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1]
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert registry.tarball_hits() == 1  # the second waited for the first, then found its copy
@@ -225,11 +262,16 @@ def test_scoped_registry_and_environment_win_as_npm_reads_them(registry, tmp_pat
     assert cli_cache.registry_for("@anthropic-ai/claude-code") == registry.url
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["agents", "install", "cursor"], "unknown CLI 'cursor' (known: claude-code, codex)"),
-    (["agents", "install", "claude-code", "--version", "0.0.1"],
-     "@anthropic-ai/claude-code has no version '0.0.1' on"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["agents", "install", "cursor"], "unknown CLI 'cursor' (known: claude-code, codex)"),
+        (
+            ["agents", "install", "claude-code", "--version", "0.0.1"],
+            "@anthropic-ai/claude-code has no version '0.0.1' on",
+        ),
+    ],
+)
 def test_agents_command_errors_are_one_line(registry, capsys, argv, message):
     registry.claude("9.9.9")
     assert main(argv) == 2
@@ -269,15 +311,26 @@ def test_subjects_pin_a_cli_version_from_the_cache(registry, tmp_path, monkeypat
     path = tmp_path / "tracking.yaml"
 
     def subject(settings: dict) -> None:
-        path.write_text(yaml.safe_dump({"trials": 1, "sandbox": "process", "subjects": [
-            {"name": "cc", "adapter": "claude-code", "model": "m", "settings": settings}]}))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "trials": 1,
+                    "sandbox": "process",
+                    "subjects": [
+                        {"name": "cc", "adapter": "claude-code", "model": "m", "settings": settings}
+                    ],
+                }
+            )
+        )
 
     subject({"cli_version": "9.9.9"})
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
     checks = [c for c in preflight(path) if c.what == "subject cc"]
     assert checks[0].status == "warn" and "not in the CLI cache: the first attempt" in checks[0].detail
     assert registry.tarball_hits() == 0  # preflight changes nothing
-    agent = build_agent(load_config(path).subjects[0], AgentWorld(lambda task, dest: None, tmp_path / "transcripts"))
+    agent = build_agent(
+        load_config(path).subjects[0], AgentWorld(lambda task, dest: None, tmp_path / "transcripts")
+    )
     assert agent.version() == "claude-code 9.9.9 / m"  # installed on first use
     entry = cli_cache.installed("claude-code", "9.9.9")
     assert agent.sha256() == entry.sha256 and registry.tarball_hits() == 1

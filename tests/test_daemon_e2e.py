@@ -10,7 +10,8 @@ candles with that day's own numbers, changepoints and the report, the alarm's ex
 confirmation and the day's alert. Day 2's failed subject leaves the others' aggregates intact
 and shows as missing. On day 3 sim-steady's version changes after the schedule ran: the version
 sensor re-runs it once; then a re-grade queued with `candlebench backfill --queue` runs as one
-asset backfill, and the window's candles follow in one run. Restarting the daemon on day 3 requests nothing new.
+asset backfill, and the window's candles follow in one run. Restarting the daemon on day 3
+requests nothing new.
 """
 
 from __future__ import annotations
@@ -57,12 +58,19 @@ class Hook(http.server.BaseHTTPRequestHandler):
 
 def scenario(steady_versions: list[tuple[int, str]]) -> dict:
     return {
-        "seed": 11, "start_date": START.isoformat(), "noise": 0.05,
+        "seed": 11,
+        "start_date": START.isoformat(),
+        "noise": 0.05,
         "difficulty_levels": {"easy": -1.0, "medium": 0.0, "hard": 1.0},
         "failure_modes": {"empty": 0.5, "wrong_fix": 0.5},
         "subjects": {
-            **{name: [{"day": 1, "version": "drop-v1", "pass_rate": 0.7},
-                      {"day": fall, "version": "drop-v1", "pass_rate": 0.0}] for name, fall in DROPS.items()},
+            **{
+                name: [
+                    {"day": 1, "version": "drop-v1", "pass_rate": 0.7},
+                    {"day": fall, "version": "drop-v1", "pass_rate": 0.0},
+                ]
+                for name, fall in DROPS.items()
+            },
             "sim-steady": [{"day": day, "version": v, "pass_rate": 0.5} for day, v in steady_versions],
         },
     }
@@ -72,32 +80,59 @@ def write_home(home: Path, hook_url: str, tasks) -> None:
     (home / "scenario.yaml").write_text(yaml.safe_dump(scenario([(1, "steady-v1")])))
     predictions = home / "predictions"
     predictions.mkdir()
-    lines = "".join(json.dumps({"instance_id": t.instance_id, "model_name_or_path": "replay-v1",
-                                "model_patch": t.patch}) + "\n" for t in tasks)
+    lines = "".join(
+        json.dumps({"instance_id": t.instance_id, "model_name_or_path": "replay-v1", "model_patch": t.patch})
+        + "\n"
+        for t in tasks
+    )
     for offset in range(HISTORY + 3):
         day = START + dt.timedelta(days=offset)
         if day != DAYS[1]:  # day 2's export never arrives
             (predictions / f"{day}.jsonl").write_text(lines)
-    (home / "tracking.yaml").write_text(yaml.safe_dump({
-        "suite": "demo", "start_date": START.isoformat(), "history_days": HISTORY,
-        "sample": {"design": "panel", "size": 8, "seed": 3}, "trials": 2, "confirm_trials": 2,
-        "sandbox": "process", "allow_untrusted_patches_without_sandbox": True, "grading_workers": 2,
-        "schedule": {"cron": "0 6 * * *", "timezone": "UTC"},
-        "alerts": [{"url": hook_url, "format": "json"}],
-        "subjects": [
-            *({"name": name, "adapter": "simulated", "label": "SIMULATED", "scenario": "scenario.yaml"}
-              for name in (*DROPS, "sim-steady")),
-            {"name": "replay-c", "adapter": "replay", "trials": 1,
-             "settings": {"predictions": "predictions"}},
-        ],
-    }))
+    (home / "tracking.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "suite": "demo",
+                "start_date": START.isoformat(),
+                "history_days": HISTORY,
+                "sample": {"design": "panel", "size": 8, "seed": 3},
+                "trials": 2,
+                "confirm_trials": 2,
+                "sandbox": "process",
+                "allow_untrusted_patches_without_sandbox": True,
+                "grading_workers": 2,
+                "schedule": {"cron": "0 6 * * *", "timezone": "UTC"},
+                "alerts": [{"url": hook_url, "format": "json"}],
+                "subjects": [
+                    *(
+                        {
+                            "name": name,
+                            "adapter": "simulated",
+                            "label": "SIMULATED",
+                            "scenario": "scenario.yaml",
+                        }
+                        for name in (*DROPS, "sim-steady")
+                    ),
+                    {
+                        "name": "replay-c",
+                        "adapter": "replay",
+                        "trials": 1,
+                        "settings": {"predictions": "predictions"},
+                    },
+                ],
+            }
+        )
+    )
 
 
 def at(env: dict, when: dt.datetime) -> dict:
     """The environment of a process whose clock reads `when` now (see tests/clock)."""
     path = os.pathsep.join(filter(None, [str(ROOT / "tests" / "clock"), env.get("PYTHONPATH")]))
-    return {**env, "CANDLEBENCH_TEST_CLOCK_OFFSET_S": f"{when.timestamp() - time.time():.3f}",
-            "PYTHONPATH": path}
+    return {
+        **env,
+        "CANDLEBENCH_TEST_CLOCK_OFFSET_S": f"{when.timestamp() - time.time():.3f}",
+        "PYTHONPATH": path,
+    }
 
 
 class Daemon:
@@ -112,8 +147,12 @@ class Daemon:
             log.write(f"\n=== daemon at {when.isoformat()} ===\n")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dagster._daemon", "run", "-w", str(ROOT / "workspace.yaml")],
-            cwd=self.env["DAGSTER_HOME"], env=env, stdout=self.log.open("a"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            cwd=self.env["DAGSTER_HOME"],
+            env=env,
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop(self) -> None:
         if self.process is None:
@@ -141,8 +180,11 @@ def wait_for(predicate, what: str, daemon: Daemon, log: Path):
 
 def materializations(instance, key: str, partition: str | None = None) -> list:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key),
-                              asset_partitions=[partition] if partition else None), limit=50).records
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None
+        ),
+        limit=50,
+    ).records
     return records
 
 
@@ -173,11 +215,20 @@ def test_three_days_run_by_the_daemon_alone(tmp_path, suite):
     Hook.received = []
     write_home(home, f"http://127.0.0.1:{server.server_port}/hook", suite.tasks())
     env = {k: v for k, v in os.environ.items() if k != "CANDLEBENCH_CONFIG"}
-    env |= {"CANDLEBENCH_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-            "CANDLEBENCH_SENSOR_INTERVAL_S": "3", "PYTHONWARNINGS": "ignore"}
+    env |= {
+        "CANDLEBENCH_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "CANDLEBENCH_SENSOR_INTERVAL_S": "3",
+        "PYTHONWARNINGS": "ignore",
+    }
     backfill = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "backfill", "--from", str(START), "--to", str(TODAY)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert backfill.returncode == 0, backfill.stdout[-2000:] + backfill.stderr[-3000:]
     daemon = Daemon(env, log)
     os.environ["DAGSTER_HOME"], saved = str(home / "dagster"), os.environ.get("DAGSTER_HOME")
@@ -186,8 +237,12 @@ def test_three_days_run_by_the_daemon_alone(tmp_path, suite):
             # The daemon first sees the schedules today (a schedule never runs ticks older than its
             # first sight); each later start, at 06:00:05 of the next day, catches up that tick.
             daemon.start(dt.datetime.now(dt.UTC))
-            wait_for(lambda: {"daily_controls", "daily_evaluations"} <= _scheduled(instance),
-                     "the daemon's first look at the schedules", daemon, log)
+            wait_for(
+                lambda: {"daily_controls", "daily_evaluations"} <= _scheduled(instance),
+                "the daemon's first look at the schedules",
+                daemon,
+                log,
+            )
             daemon.stop()
             for index, day in enumerate(DAYS):
                 daemon.start(dt.datetime.combine(day, dt.time(6, 0, 5), dt.UTC))
@@ -215,8 +270,12 @@ def check_day(instance, home: Path, day: dt.date, index: int, daemon: Daemon, lo
         return found and "pass_rate/sim-steady" in metadata(found[0]) and found
 
     wait_for(candles_of_the_day, f"the candles of {key}", daemon, log)
-    wait_for(lambda: decision_path.exists() and settled(instance),
-             f"the confirmation decision on {dropped}'s {key} alarm, and quiet", daemon, log)
+    wait_for(
+        lambda: decision_path.exists() and settled(instance),
+        f"the confirmation decision on {dropped}'s {key} alarm, and quiet",
+        daemon,
+        log,
+    )
     assert pl.read_parquet(decision_path)["decision"].to_list() == ["confirmed"]
     # The day's candles carry that day's own numbers, recomputed here from the lake.
     day_candles = metadata(materializations(instance, "candles", key)[0])
@@ -235,13 +294,16 @@ def check_day(instance, home: Path, day: dt.date, index: int, daemon: Daemon, lo
     page = (home / "report" / "index.html").read_text()
     assert f"<td>{key}</td><td>drop</td>" in page  # the alarm table lists the day's alarm
     # The day's alert reached the webhook, once, and speaks of that day's drop.
-    shifts = [a for a in Hook.received
-              if a["kind"] == "shift" and a["date"] == key and a["subject"] == dropped]
+    shifts = [
+        a for a in Hook.received if a["kind"] == "shift" and a["date"] == key and a["subject"] == dropped
+    ]
     assert len(shifts) == 1, Hook.received  # an earlier drop may alarm again: only this one matters here
     assert f"{dropped} dropped on {key}" in shifts[0]["summary"]
     assert not {a["subject"] for a in Hook.received if a["kind"] == "shift"} & {"sim-steady", "replay-c"}
-    failed = {r.tags.get("dagster/partition") for r in instance.get_runs(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))}
+    failed = {
+        r.tags.get("dagster/partition")
+        for r in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    }
     if index == 1:  # day 2: replay-c's predictions never arrived
         assert f"{key}|replay-c" in failed
         assert day_candles["missing_subjects"] == "replay-c"
@@ -266,8 +328,14 @@ def change_version_after_the_schedule(instance, home: Path, day: dt.date, daemon
     assert rerun.status == dg.DagsterRunStatus.SUCCESS
     assert pl.read_parquet(path)["agent_version"].unique().to_list() == ["steady-v2"]
     ended = instance.get_run_record_by_id(rerun.run_id).end_time
-    wait_for(lambda: materializations(instance, "candles", day.isoformat())[0].timestamp > ended
-             and settled(instance), "candles after the re-run", daemon, log)
+    wait_for(
+        lambda: (
+            materializations(instance, "candles", day.isoformat())[0].timestamp > ended and settled(instance)
+        ),
+        "candles after the re-run",
+        daemon,
+        log,
+    )
 
 
 def queue_a_regrade(instance, env: dict, daemon: Daemon, log: Path) -> None:
@@ -280,10 +348,26 @@ def queue_a_regrade(instance, env: dict, daemon: Daemon, log: Path) -> None:
 
     before = candles_runs()
     queued = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "backfill", "--from", str(DAYS[0]), "--to", str(DAYS[2]),
-         "--subject", "sim-steady", "--regrade", "--queue"],
-        cwd=ROOT, env=at(env, dt.datetime.combine(DAYS[2], dt.time(8), dt.UTC)), capture_output=True,
-        text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "backfill",
+            "--from",
+            str(DAYS[0]),
+            "--to",
+            str(DAYS[2]),
+            "--subject",
+            "sim-steady",
+            "--regrade",
+            "--queue",
+        ],
+        cwd=ROOT,
+        env=at(env, dt.datetime.combine(DAYS[2], dt.time(8), dt.UTC)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert queued.returncode == 0, queued.stderr[-3000:]
     backfill_id = queued.stdout.split("queued backfill ", 1)[1].split(":", 1)[0]
 
@@ -309,23 +393,35 @@ def queue_a_regrade(instance, env: dict, daemon: Daemon, log: Path) -> None:
 
 def assert_repeated_ticks_request_nothing(instance, daemon: Daemon, log: Path) -> None:
     runs_before = len(instance.get_runs())
-    ticks = {name: _tick_count(instance, name) for name in
-             ("aggregation_sensor", "confirmation_sensor", "version_sensor")}
+    ticks = {
+        name: _tick_count(instance, name)
+        for name in ("aggregation_sensor", "confirmation_sensor", "version_sensor")
+    }
     last = dt.datetime.combine(DAYS[2], dt.time(9), dt.UTC)
     daemon.start(last)
-    wait_for(lambda: all(_tick_count(instance, n) >= c + 2 for n, c in ticks.items()),
-             "two more ticks of every sensor", daemon, log)
+    wait_for(
+        lambda: all(_tick_count(instance, n) >= c + 2 for n, c in ticks.items()),
+        "two more ticks of every sensor",
+        daemon,
+        log,
+    )
     daemon.stop()
     assert len(instance.get_runs()) == runs_before
-    keys = Counter(r.tags["dagster/run_key"] for r in instance.get_runs()
-                   if "dagster/run_key" in r.tags and "dagster/retry_number" not in r.tags)
+    keys = Counter(
+        r.tags["dagster/run_key"]
+        for r in instance.get_runs()
+        if "dagster/run_key" in r.tags and "dagster/retry_number" not in r.tags
+    )
     assert keys and max(keys.values()) == 1, keys
 
 
 def _scheduled(instance) -> set[str]:
     """Schedules the daemon has taken up (it records when it first saw each)."""
-    return {state.name for state in instance.all_instigator_state()
-            if state.instigator_type.value == "SCHEDULE" and state.instigator_data.start_timestamp}
+    return {
+        state.name
+        for state in instance.all_instigator_state()
+        if state.instigator_type.value == "SCHEDULE" and state.instigator_data.start_timestamp
+    }
 
 
 def describe(instance, runs) -> str:
@@ -335,11 +431,15 @@ def describe(instance, runs) -> str:
     for run in runs:
         why = ""
         if run.status == dg.DagsterRunStatus.FAILURE:
-            failures = [e for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.is_failure]
+            failures = [
+                e for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.is_failure
+            ]
             why = failures[0].dagster_event.message if failures else "no failure event"
-        lines.append(f"{run.run_id[:8]} {run.status.value} {sorted(run.asset_selection or [])} "
-                     f"partition={run.tags.get('dagster/partition')} retry={run.tags.get('dagster/retry_number')} "
-                     f"{why[:300]}")
+        lines.append(
+            f"{run.run_id[:8]} {run.status.value} {sorted(run.asset_selection or [])} "
+            f"partition={run.tags.get('dagster/partition')} retry={run.tags.get('dagster/retry_number')} "
+            f"{why[:300]}"
+        )
     return "\n".join(lines)
 
 

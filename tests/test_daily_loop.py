@@ -33,12 +33,18 @@ def tick(instance, cursor=None) -> dg.SensorResult:
 
 def test_contiguous_days_and_run_days():
     assert contiguous(["2026-11-03", "2026-11-01", "2026-11-02", "2026-11-05"]) == [
-        ("2026-11-01", "2026-11-03"), ("2026-11-05", "2026-11-05")]
-    assert run_days({"dagster/partition": "2026-11-02|sim-codex", "dagster/partition/date": "2026-11-02"}) \
-        == {"2026-11-02"}
-    assert run_days({"dagster/asset_partition_range_start": "2026-11-01",
-                     "dagster/asset_partition_range_end": "2026-11-03"}) == {
-        "2026-11-01", "2026-11-02", "2026-11-03"}
+        ("2026-11-01", "2026-11-03"),
+        ("2026-11-05", "2026-11-05"),
+    ]
+    assert run_days(
+        {"dagster/partition": "2026-11-02|sim-codex", "dagster/partition/date": "2026-11-02"}
+    ) == {"2026-11-02"}
+    assert run_days(
+        {
+            "dagster/asset_partition_range_start": "2026-11-01",
+            "dagster/asset_partition_range_end": "2026-11-03",
+        }
+    ) == {"2026-11-01", "2026-11-02", "2026-11-03"}
 
 
 def test_aggregation_waits_for_the_day_then_requests_candles_then_the_report():
@@ -47,9 +53,14 @@ def test_aggregation_waits_for_the_day_then_requests_candles_then_the_report():
         materialize(instance, "harness_controls", "2026-11-20")
         materialize(instance, "patch_evaluations", "2026-11-20|a")
         # b's run for that day is still running: the day is not settled yet
-        queued = instance.add_run(DagsterRun(
-            job_name="evaluation_job", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED,
-            tags={"dagster/partition/date": "2026-11-20", "dagster/partition": "2026-11-20|b"}))
+        queued = instance.add_run(
+            DagsterRun(
+                job_name="evaluation_job",
+                run_id=make_new_run_id(),
+                status=dg.DagsterRunStatus.STARTED,
+                tags={"dagster/partition/date": "2026-11-20", "dagster/partition": "2026-11-20|b"},
+            )
+        )
         first = tick(instance)
         assert first.run_requests == []
         instance.report_run_failed(queued)  # b failed: the others must not wait for it
@@ -72,10 +83,18 @@ def test_aggregation_batches_a_window_and_skips_days_already_aggregated():
             materialize(instance, "patch_evaluations", f"{day}|a")
         materialize(instance, "candles", "2026-11-02")  # newer than its inputs already
         requests = tick(instance).run_requests
-        ranges = sorted((r.tags.get("dagster/asset_partition_range_start", r.partition_key),
-                         r.tags.get("dagster/asset_partition_range_end", r.partition_key)) for r in requests)
-        assert ranges == [("2026-11-01", "2026-11-01"), ("2026-11-03", "2026-11-03"),
-                          ("2026-11-05", "2026-11-05")]
+        ranges = sorted(
+            (
+                r.tags.get("dagster/asset_partition_range_start", r.partition_key),
+                r.tags.get("dagster/asset_partition_range_end", r.partition_key),
+            )
+            for r in requests
+        )
+        assert ranges == [
+            ("2026-11-01", "2026-11-01"),
+            ("2026-11-03", "2026-11-03"),
+            ("2026-11-05", "2026-11-05"),
+        ]
 
 
 def test_candles_wait_for_a_running_backfill_then_aggregate_its_window_in_one_run():
@@ -94,8 +113,10 @@ def test_candles_wait_for_a_running_backfill_then_aggregate_its_window_in_one_ru
             materialize(instance, "patch_evaluations", f"{day}|a")
         instance.update_backfill(backfill.with_status(BulkActionStatus.COMPLETED_SUCCESS))
         (request,) = tick(instance, first.cursor).run_requests
-        assert (request.tags["dagster/asset_partition_range_start"],
-                request.tags["dagster/asset_partition_range_end"]) == ("2026-11-01", "2026-11-03")
+        assert (
+            request.tags["dagster/asset_partition_range_start"],
+            request.tags["dagster/asset_partition_range_end"],
+        ) == ("2026-11-01", "2026-11-03")
 
 
 def _location(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess:
@@ -103,15 +124,18 @@ def _location(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     (home / "tracking.yaml").write_text(config_text)
-    code = ("import json, dagster as dg; from pipeline.definitions import defs; "
-            "from pipeline.orchestration.partitions import date, SETTINGS; "
-            "print(json.dumps({'schedules': sorted(s.name for s in defs.schedules), "
-            "'sensors': sorted(s.name for s in defs.sensors), 'start': str(date.start.date()), "
-            "'cron': [s.cron_schedule for s in defs.schedules], 'error': SETTINGS.error}))")
+    code = (
+        "import json, dagster as dg; from pipeline.definitions import defs; "
+        "from pipeline.orchestration.partitions import date, SETTINGS; "
+        "print(json.dumps({'schedules': sorted(s.name for s in defs.schedules), "
+        "'sensors': sorted(s.name for s in defs.sensors), 'start': str(date.start.date()), "
+        "'cron': [s.cron_schedule for s in defs.schedules], 'error': SETTINGS.error}))"
+    )
     env = {**os.environ, "CANDLEBENCH_HOME": str(home)}
     env.pop("CANDLEBENCH_CONFIG", None)
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def demo_config(**changes) -> str:

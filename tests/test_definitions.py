@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_definitions_load_without_warnings():
     """Imported in a fresh interpreter with every warning an error, as the code server imports it."""
-    code = ("import warnings; warnings.simplefilter('error'); import dagster as dg; "
-            "import pipeline.definitions as d; dg.Definitions.validate_loadable(d.defs)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    code = (
+        "import warnings; warnings.simplefilter('error'); import dagster as dg; "
+        "import pipeline.definitions as d; dg.Definitions.validate_loadable(d.defs)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -27,18 +28,34 @@ def test_asset_graph_snapshot():
     with dg.instance_for_test():
         graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"task_catalog", "daily_sample", "agent_attempts", "patch_evaluations",
-                    "harness_controls", "candles", "changepoints", "tracker_report", "alarm_decisions"}
-    upstream = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
-                for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "task_catalog",
+        "daily_sample",
+        "agent_attempts",
+        "patch_evaluations",
+        "harness_controls",
+        "candles",
+        "changepoints",
+        "tracker_report",
+        "alarm_decisions",
+    }
+    upstream = {
+        k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
+        for k in graph.get_all_asset_keys()
+    }
     assert upstream["patch_evaluations"] == {"agent_attempts"}
     assert upstream["candles"] == {"patch_evaluations", "harness_controls"}
     assert upstream["tracker_report"] == {"changepoints"}
     jobs = {job.name for job in defs.resolve_all_job_defs()}
     assert {"daily_job", "evaluation_job", "regrade_job", "candles_job", "report_job", "decision_job"} <= jobs
     assert {s.name for s in defs.schedules} == {"daily_controls", "daily_evaluations"}
-    assert {s.name for s in defs.sensors} == {"aggregation_sensor", "version_sensor", "subjects_sensor",
-                                                "harness_retry_sensor", "confirmation_sensor"}
+    assert {s.name for s in defs.sensors} == {
+        "aggregation_sensor",
+        "version_sensor",
+        "subjects_sensor",
+        "harness_retry_sensor",
+        "confirmation_sensor",
+    }
     # One mechanism runs the daily loop (schedules, then the aggregation sensor): no asset also
     # waits on declarative automation, which is off unless its own sensor is turned on.
     assert all(graph.get(k).automation_condition is None for k in graph.get_all_asset_keys())
@@ -64,20 +81,33 @@ def describe(defs: dg.Definitions) -> dict:
         node = graph.get(key)
         policy = node.backfill_policy
         assets[key.to_user_string()] = {
-            "deps": sorted(p.to_user_string() for p in node.parent_keys), "group": node.group_name,
-            "partitions": partitions(node), "pools": sorted(node.pools or ()),
-            "backfill": policy.policy_type.value if policy else None, "kinds": sorted(node.kinds),
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "group": node.group_name,
+            "partitions": partitions(node),
+            "pools": sorted(node.pools or ()),
+            "backfill": policy.policy_type.value if policy else None,
+            "kinds": sorted(node.kinds),
         }
-    jobs = {job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
-            for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
+    jobs = {
+        job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
+        for job in defs.resolve_all_job_defs()
+        if not job.name.startswith("__")
+    }
     return {
         "assets": assets,
         "checks": sorted(k.to_user_string() for k in graph.asset_check_keys),
         "jobs": jobs,
-        "schedules": {s.name: {"job": s.job_name, "status": s.default_status.value,
-                               "timezone": s.execution_timezone} for s in defs.schedules},
-        "sensors": {s.name: {"jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [],
-                             "status": s.default_status.value} for s in defs.sensors},
+        "schedules": {
+            s.name: {"job": s.job_name, "status": s.default_status.value, "timezone": s.execution_timezone}
+            for s in defs.schedules
+        },
+        "sensors": {
+            s.name: {
+                "jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [],
+                "status": s.default_status.value,
+            }
+            for s in defs.sensors
+        },
         "executor": defs.executor.name if defs.executor else None,
     }
 
@@ -99,7 +129,11 @@ def test_workspace_loads_through_the_cli(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CANDLEBENCH_HOME": str(tmp_path / "cb")}
     done = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "resource" not in done.stderr.lower() or "missing" not in done.stderr.lower()

@@ -26,20 +26,29 @@ def read(home: Path, sql: str):
 
 
 def test_every_day_has_a_candle_per_subject(demo_home):
-    rows = read(demo_home, "SELECT subject, count(*), min(date), max(date), min(volume), "
-                           "sum(harness_errors) FROM candles GROUP BY ALL ORDER BY 1")
+    rows = read(
+        demo_home,
+        "SELECT subject, count(*), min(date), max(date), min(volume), "
+        "sum(harness_errors) FROM candles GROUP BY ALL ORDER BY 1",
+    )
     assert rows == [
         ("sim-claude-code", 95, START, DEMO_END, 108, 0),
         ("sim-codex", 95, START, DEMO_END, 108, 0),
     ]
-    (bad,) = read(demo_home, "SELECT count(*) FROM candles WHERE NOT (low <= open AND open <= high "
-                             "AND low <= close AND close <= high AND ci_low <= rate AND rate <= ci_high)")
+    (bad,) = read(
+        demo_home,
+        "SELECT count(*) FROM candles WHERE NOT (low <= open AND open <= high "
+        "AND low <= close AND close <= high AND ci_low <= rate AND rate <= ci_high)",
+    )
     assert bad == (0,)
 
 
 def test_changepoints_tell_the_demo_story(demo_home):
-    rows = read(demo_home, "SELECT subject, date, before_rate, after_rate, p_value, version_change "
-                           "FROM changepoints ORDER BY subject, date")
+    rows = read(
+        demo_home,
+        "SELECT subject, date, before_rate, after_rate, p_value, version_change "
+        "FROM changepoints ORDER BY subject, date",
+    )
     claude = [r for r in rows if r[0] == "sim-claude-code"]
     assert [r for r in rows if r[0] == "sim-codex"] == []
     assert len(claude) == 2
@@ -51,8 +60,11 @@ def test_changepoints_tell_the_demo_story(demo_home):
 
 
 def test_outcomes_keep_their_artifacts(demo_home):
-    rows = read(demo_home, "SELECT outcome, count(*), any_value(artifact_dir) FROM evaluations "
-                           "WHERE outcome <> 'empty_patch' GROUP BY ALL")
+    rows = read(
+        demo_home,
+        "SELECT outcome, count(*), any_value(artifact_dir) FROM evaluations "
+        "WHERE outcome <> 'empty_patch' GROUP BY ALL",
+    )
     outcomes = {outcome for outcome, _, _ in rows}
     assert {"resolved", "unresolved", "patch_failed"} <= outcomes
     for outcome, _, folder in rows:
@@ -83,11 +95,24 @@ def test_report_png_is_a_real_image(demo_home):
 
 def test_materializing_a_partition_twice_leaves_the_same_rows(demo_home):
     partition = f"{DEMO_END}|sim-codex"
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions",
-               "--select", "agent_attempts,patch_evaluations", "--partition", partition]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "pipeline.definitions",
+        "--select",
+        "agent_attempts,patch_evaluations",
+        "--partition",
+        partition,
+    ]
     env = dict(os.environ)
-    sql = ("SELECT count(*), count(DISTINCT attempt_id), sum(resolved::INT) FROM evaluations "
-           f"WHERE subject = 'sim-codex' AND date = '{DEMO_END}'")
+    sql = (
+        "SELECT count(*), count(DISTINCT attempt_id), sum(resolved::INT) FROM evaluations "
+        f"WHERE subject = 'sim-codex' AND date = '{DEMO_END}'"
+    )
     before = read(demo_home, sql)
     for _ in range(2):
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -100,16 +125,23 @@ def test_verdicts_alarms_and_alerts_tell_the_same_story(demo_home):
     assert verdicts["sim-claude-code"] == "degraded"
     assert verdicts["sim-codex"] in {"stable", "inconclusive"}
     alarms = read(demo_home, "SELECT date, direction FROM alarms WHERE subject = 'sim-claude-code'")
-    assert any(direction == "down" and 0 <= (dt.date.fromisoformat(when) - day(89)).days <= 7
-               for when, direction in alarms)
+    assert any(
+        direction == "down" and 0 <= (dt.date.fromisoformat(when) - day(89)).days <= 7
+        for when, direction in alarms
+    )
     assert read(demo_home, "SELECT count(*) FROM alarms WHERE subject = 'sim-codex'") == [(0,)]
 
     from pipeline.report.alerts import shift_alert, suspect_alerts
     from pipeline.store.warehouse import Warehouse
 
     with Warehouse(demo_home).connect(read_only=True) as connection:
-        alarm = connection.sql("SELECT * FROM alarms WHERE subject = 'sim-claude-code' "
-                               "ORDER BY date DESC LIMIT 1").pl().row(0, named=True)
+        alarm = (
+            connection.sql(
+                "SELECT * FROM alarms WHERE subject = 'sim-claude-code' ORDER BY date DESC LIMIT 1"
+            )
+            .pl()
+            .row(0, named=True)
+        )
         verdict = connection.sql("SELECT * FROM verdicts WHERE subject = 'sim-claude-code'").pl()
         suspects = connection.sql("SELECT * FROM harness_suspects").pl().to_dicts()
     assert suspect_alerts(suspects, DEMO_END) == []  # the demo's harness never misbehaves

@@ -48,8 +48,11 @@ def test_simulated_failures_never_resolve(suite, grader):
             pairs.append((task, partial))
     verdicts = grader.grade_many(pairs, workers=2)
     assert [v.instance_id for v in verdicts if v.resolved] == []
-    stale = [v.outcome for v, (_, patch) in zip(verdicts, pairs, strict=True)
-             if "# stale" in patch or "_hallucinated" in patch]
+    stale = [
+        v.outcome
+        for v, (_, patch) in zip(verdicts, pairs, strict=True)
+        if "# stale" in patch or "_hallucinated" in patch
+    ]
     assert len(stale) == len(tasks) and set(stale) == {"patch_failed"}
 
 
@@ -63,10 +66,19 @@ def test_scenario_pass_rates_at_the_bounds_and_beyond(suite, tmp_path):
 
     tasks = suite.tasks()[:6]
     scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(yaml.safe_dump({"seed": 1, "start_date": "2026-11-01", "subjects": {
-        "always": [{"day": 1, "version": "v1", "pass_rate": 1.0}],
-        "never": [{"day": 1, "version": "v1", "pass_rate": 0.0}],
-        "bad": [{"day": 1, "version": "v1", "pass_rate": 1.5}]}}))
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "seed": 1,
+                "start_date": "2026-11-01",
+                "subjects": {
+                    "always": [{"day": 1, "version": "v1", "pass_rate": 1.0}],
+                    "never": [{"day": 1, "version": "v1", "pass_rate": 0.0}],
+                    "bad": [{"day": 1, "version": "v1", "pass_rate": 1.5}],
+                },
+            }
+        )
+    )
     day = dt.date(2026, 11, 5)
     assert {SimulatedAgent("always", scenario, tasks).success_probability(t, day) for t in tasks} == {1.0}
     assert {SimulatedAgent("never", scenario, tasks).success_probability(t, day) for t in tasks} == {0.0}

@@ -41,6 +41,7 @@ def panel(rng, days, tasks, trials=3, tau=0.01, drop=None, icc=0.5, mean=0.45):
 
 # CUSUM run lengths ------------------------------------------------------------------------
 
+
 def test_markov_chain_arl_matches_the_published_two_sided_table():
     # Tabular two-sided CUSUM, k = 1/2: in-control ARL 168 (h = 4) and 465 (h = 5)
     # (Montgomery, Introduction to Statistical Quality Control, table of CUSUM ARLs).
@@ -67,8 +68,10 @@ def one_sided_run_lengths(rng, k, h, c, shift, streams, horizon):
     return first
 
 
-@pytest.mark.parametrize("k, h, c, shift", [(0.5, 3.0, math.inf, 0.0), (0.75, 2.5, 2.5, 0.0),
-                                            (0.75, 4.2, 4.0, 1.5), (0.5, 3.0, 3.0, 0.25)])
+@pytest.mark.parametrize(
+    "k, h, c, shift",
+    [(0.5, 3.0, math.inf, 0.0), (0.75, 2.5, 2.5, 0.0), (0.75, 4.2, 4.0, 1.5), (0.5, 3.0, 3.0, 0.25)],
+)
 def test_markov_chain_arl_matches_monte_carlo(k, h, c, shift):
     rng = np.random.default_rng(17)
     runs = one_sided_run_lengths(rng, k, h, c, shift, 20_000, 2_000)
@@ -102,6 +105,7 @@ def test_cusum_resets_skips_missing_days_and_keeps_sums_on_one_day_alarms():
 
 # Daily z-scores ---------------------------------------------------------------------------
 
+
 def test_daily_z_variance_matches_simulation():
     rng = np.random.default_rng(23)
     streams, days, tasks, tau = 600, 70, 40, 0.012
@@ -113,8 +117,9 @@ def test_daily_z_variance_matches_simulation():
     scores = daily_z(s, m, MonitorDesign(window=365))
     late = slice(40, days)
     # The stated variance of a day's difference is what the difference really varies by.
-    assert np.nanvar(scores.difference[:, late]) == pytest.approx(np.nanmean(scores.variance[:, late]),
-                                                                  rel=0.08)
+    assert np.nanvar(scores.difference[:, late]) == pytest.approx(
+        np.nanmean(scores.variance[:, late]), rel=0.08
+    )
     assert np.nanvar(scores.z[:, late]) == pytest.approx(1.0, abs=0.06)
     assert abs(np.nanmean(scores.z[:, late])) < 0.03
     assert np.isnan(scores.z[:, :14]).all()  # burn-in
@@ -160,6 +165,7 @@ def test_monitor_handles_several_streams_like_one():
 
 # Paired tests, BH, MDE, verdicts ------------------------------------------------------------
 
+
 def test_mcnemar_matches_binomtest_and_the_closed_form():
     rng = np.random.default_rng(43)
     before = rng.random(60) < 0.6
@@ -201,7 +207,8 @@ def test_benjamini_hochberg_matches_scipy_and_the_step_up_rule():
 
 def test_minimum_detectable_effect_matches_the_normal_formula_and_has_its_power():
     assert minimum_detectable_effect(0.01, 10**6) == pytest.approx(
-        (stats.norm.isf(0.025) + stats.norm.ppf(0.8)) * 0.01, rel=1e-3)
+        (stats.norm.isf(0.025) + stats.norm.ppf(0.8)) * 0.01, rel=1e-3
+    )
     se, df = 0.02, 9
     effect = minimum_detectable_effect(se, df)
     rng = np.random.default_rng(59)
@@ -248,15 +255,18 @@ def test_day_level_variance_is_recovered_by_the_method_of_moments():
 
 # Harness suspects ------------------------------------------------------------------------------
 
+
 def test_harness_suspects():
-    z = np.array([
-        [-6.0, -5.0, -7.0],  # all three dropped together: the harness
-        [-6.0, 0.1, 0.3],  # one subject moved: its own business
-        [-6.0, 5.0, np.nan],  # opposite directions: not a common cause
-        [-6.0, -5.0, 0.2],  # two of three, same way: at least 2/3
-        [-6.0, np.nan, np.nan],  # only one subject scored that day
-        [0.1, 0.2, -0.1],
-    ])
+    z = np.array(
+        [
+            [-6.0, -5.0, -7.0],  # all three dropped together: the harness
+            [-6.0, 0.1, 0.3],  # one subject moved: its own business
+            [-6.0, 5.0, np.nan],  # opposite directions: not a common cause
+            [-6.0, -5.0, 0.2],  # two of three, same way: at least 2/3
+            [-6.0, np.nan, np.nan],  # only one subject scored that day
+            [0.1, 0.2, -0.1],
+        ]
+    )
     assert harness_suspects(z).tolist() == [True, False, False, True, False, False]
     assert harness_suspects(z, share=0.9).tolist() == [True, False, False, False, False, False]
     controls = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.5])
@@ -264,6 +274,7 @@ def test_harness_suspects():
 
 
 # detect_counts and the command line ------------------------------------------------------------
+
 
 def counts_frame(seed=73, days=80, tasks=30, step_day=50):
     """Two subjects; `a` drops 25 points on step_day; both fail most tasks on day 30."""
@@ -277,8 +288,11 @@ def counts_frame(seed=73, days=80, tasks=30, step_day=50):
             p = p * 0.2 if d == 30 else p
             outcome = rng.random((tasks, 3)) < np.clip(p, 0, 1)[:, None]
             day = (start + dt.timedelta(days=d)).isoformat()
-            rows += [(name, day, f"t{j:02d}", trial, bool(outcome[j, trial]))
-                     for j in range(tasks) for trial in range(3)]
+            rows += [
+                (name, day, f"t{j:02d}", trial, bool(outcome[j, trial]))
+                for j in range(tasks)
+                for trial in range(3)
+            ]
     return pl.DataFrame(rows, schema=["subject", "date", "task", "trial", "resolved"], orient="row")
 
 
@@ -289,8 +303,10 @@ def check_report(report, step_date="2026-04-20", broken_date="2026-03-31"):
     assert change["difference"] < 0 and change["ci_high"] < 0 and change["p_value"] < 1e-6
     assert change["after_rate"] < change["before_rate"]
     first = a["alarms"][0]
-    assert first["direction"] == "down" and 0 <= (dt.date.fromisoformat(first["date"])
-                                                   - dt.date.fromisoformat(step_date)).days <= 2
+    assert (
+        first["direction"] == "down"
+        and 0 <= (dt.date.fromisoformat(first["date"]) - dt.date.fromisoformat(step_date)).days <= 2
+    )
     assert b["changepoints"] == [] and b["alarms"] == []
     assert [d["date"] for d in report["harness_suspect_days"]] == [broken_date]
     assert a["excluded_days"] == [broken_date]
@@ -315,6 +331,12 @@ def test_detect_counts_verdict_sees_a_recent_drop():
 def test_detect_command_prints_the_same_json(tmp_path):
     path = tmp_path / "counts.csv"
     counts_frame().write_csv(path)
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "detect", str(path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "detect", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     check_report(json.loads(done.stdout))

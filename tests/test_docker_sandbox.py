@@ -95,16 +95,18 @@ def test_no_network_inside(sandbox, tmp_path):
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outbound address
         targets.append(probe.getsockname()[0])  # the host's own address
-    script = "\n".join([
-        "import os, socket",
-        "print('IFACES', sorted(os.listdir('/sys/class/net')))",
-        f"for host in {targets!r}:",
-        "    try:",
-        f"        socket.create_connection((host, {port}), timeout=3).close()",
-        "        print('CONNECTED', host)",
-        "    except OSError as err:",
-        "        print('BLOCKED', host, err)",
-    ])
+    script = "\n".join(
+        [
+            "import os, socket",
+            "print('IFACES', sorted(os.listdir('/sys/class/net')))",
+            f"for host in {targets!r}:",
+            "    try:",
+            f"        socket.create_connection((host, {port}), timeout=3).close()",
+            "        print('CONNECTED', host)",
+            "    except OSError as err:",
+            "        print('BLOCKED', host, err)",
+        ]
+    )
     (tmp_path / "net.py").write_text(script)
     try:
         result = sandbox.run(tmp_path, "python net.py", Limits(timeout_s=60))
@@ -119,8 +121,14 @@ def test_no_network_inside(sandbox, tmp_path):
 def test_root_file_system_is_read_only(sandbox, tmp_path):
     script = "; ".join(
         f"(echo x > {path} && echo WROTE {path} || echo DENIED {path})"
-        for path in ("/etc/cb-probe", "/usr/cb-probe", "/cb-probe", "/var/tmp/cb-probe",
-                     "/tmp/cb-probe", "/app/cb-probe")
+        for path in (
+            "/etc/cb-probe",
+            "/usr/cb-probe",
+            "/cb-probe",
+            "/var/tmp/cb-probe",
+            "/tmp/cb-probe",
+            "/app/cb-probe",
+        )
     )
     result = sandbox.run(tmp_path, script, Limits(timeout_s=60))
     for path in ("/etc/cb-probe", "/usr/cb-probe", "/cb-probe", "/var/tmp/cb-probe"):
@@ -131,8 +139,11 @@ def test_root_file_system_is_read_only(sandbox, tmp_path):
 
 
 def _labelled(client, owner: str, deadline: float):
-    return client.containers.create(DEMO_IMAGE, ["sleep", "60"], labels={
-        CONTAINER_LABEL: "1", OWNER_LABEL: owner, DEADLINE_LABEL: str(int(deadline))})
+    return client.containers.create(
+        DEMO_IMAGE,
+        ["sleep", "60"],
+        labels={CONTAINER_LABEL: "1", OWNER_LABEL: owner, DEADLINE_LABEL: str(int(deadline))},
+    )
 
 
 def test_orphans_are_reaped_at_start_up(sandbox, client):
@@ -164,13 +175,17 @@ def test_a_missing_task_image_says_how_to_load_it(sandbox):
 def test_stdin_user_and_read_only_graded_files(sandbox, tmp_path):
     (tmp_path / "graded.py").write_text("original\n")
     (tmp_path / "free.py").write_text("free\n")
-    script = "; ".join([
-        "read line; echo got $line", "id -u", "echo x > graded.py || echo GRADED-RO",
-        "rm graded.py || echo GRADED-STAYS", "echo y > free.py && echo FREE-RW",
-        "cat /proc/self/status | grep -E '^CapEff'",
-    ])
-    result = sandbox.run(tmp_path, script, Limits(timeout_s=60), readonly=["graded.py"],
-                         stdin=b"n0nce\n")
+    script = "; ".join(
+        [
+            "read line; echo got $line",
+            "id -u",
+            "echo x > graded.py || echo GRADED-RO",
+            "rm graded.py || echo GRADED-STAYS",
+            "echo y > free.py && echo FREE-RW",
+            "cat /proc/self/status | grep -E '^CapEff'",
+        ]
+    )
+    result = sandbox.run(tmp_path, script, Limits(timeout_s=60), readonly=["graded.py"], stdin=b"n0nce\n")
     assert "got n0nce" in result.output and "\n1000\n" in result.output, result.output
     assert "GRADED-RO" in result.output and "GRADED-STAYS" in result.output
     assert "FREE-RW" in result.output and "CapEff:\t0000000000000000" in result.output

@@ -10,11 +10,16 @@ from pipeline.report.tables import drill_down
 
 
 def test_a_tampered_verdict_is_named_in_the_drill_down(tmp_path):
-    outcomes = pl.DataFrame({
-        "subject": ["s", "s"], "date": [dt.date(2026, 11, 2), dt.date(2026, 11, 2)],
-        "instance_id": ["a", "b"], "outcome": ["unresolved", "resolved"],
-        "artifact_dir": [str(tmp_path / "a"), str(tmp_path / "b")], "tampered": [True, False],
-    })
+    outcomes = pl.DataFrame(
+        {
+            "subject": ["s", "s"],
+            "date": [dt.date(2026, 11, 2), dt.date(2026, 11, 2)],
+            "instance_id": ["a", "b"],
+            "outcome": ["unresolved", "resolved"],
+            "artifact_dir": [str(tmp_path / "a"), str(tmp_path / "b")],
+            "tampered": [True, False],
+        }
+    )
     change = {"subject": "s", "date": "2026-11-01", "flipped_down": ["a"], "flipped_up": ["b"]}
     html = drill_down(change, None, outcomes, tmp_path)
     assert html.count("tampered with the test runner") == 1

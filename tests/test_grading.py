@@ -21,15 +21,17 @@ def task_of(suite, instance_id="demo__textkit-001"):
 
 
 def test_parse_pytest_summary_lines():
-    output = "\n".join([
-        "PASSED tests/test_a.py::test_one",
-        "FAILED tests/test_a.py::test_two - AssertionError: boom",
-        "ERROR tests/test_a.py::test_three",
-        "XFAIL tests/test_a.py::test_four - reason",
-        "PASSED tests/test_a.py::test_p[a b]",
-        "PASSED tests/test_a.py::test_two",  # a later PASSED cannot clear a failure
-        "SKIPPED [1] tests/test_a.py:9: not today",
-    ])
+    output = "\n".join(
+        [
+            "PASSED tests/test_a.py::test_one",
+            "FAILED tests/test_a.py::test_two - AssertionError: boom",
+            "ERROR tests/test_a.py::test_three",
+            "XFAIL tests/test_a.py::test_four - reason",
+            "PASSED tests/test_a.py::test_p[a b]",
+            "PASSED tests/test_a.py::test_two",  # a later PASSED cannot clear a failure
+            "SKIPPED [1] tests/test_a.py:9: not today",
+        ]
+    )
     assert parse_pytest(output) == {
         "tests/test_a.py::test_one": "PASSED",
         "tests/test_a.py::test_two": "FAILED",
@@ -41,8 +43,15 @@ def test_parse_pytest_summary_lines():
 
 def classified(task, exit_code, output, tests=None, started=None, tampered=False, base_gives_results=None):
     """The outcome rule on one run's facts (pytest's -rA summary read from `output` by default)."""
-    facts = RunFacts(exit_code, output, False, parse_pytest(output) if tests is None else tests, started,
-                     tampered=tampered, base_gives_results=base_gives_results)
+    facts = RunFacts(
+        exit_code,
+        output,
+        False,
+        parse_pytest(output) if tests is None else tests,
+        started,
+        tampered=tampered,
+        base_gives_results=base_gives_results,
+    )
     return classify(task.f2p, task.p2p, facts, 120, 8 << 20)
 
 
@@ -98,8 +107,9 @@ def test_binary_hunks_are_stripped():
 
 def test_unapplicable_patch_is_patch_failed(suite, grader):
     task = task_of(suite)
-    verdict = grader.grade(task, "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n"
-                                 "@@ -1 +1 @@\n-x\n+y\n")
+    verdict = grader.grade(
+        task, "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-x\n+y\n"
+    )
     assert verdict.outcome == "patch_failed" and verdict.apply_step == ""
 
 
@@ -107,8 +117,11 @@ def test_timeout_is_classified_and_killed(suite, tmp_path):
     task = task_of(suite)
     grader = Grader(suite.checkout, ProcessSandbox(), tmp_path, Limits(timeout_s=2))
     slug = (SUITE_DIR / "projects/textkit/textkit/slug.py").read_text().splitlines(keepends=True)
-    sleepy = "diff --git a/textkit/slug.py b/textkit/slug.py\n" + "".join(difflib.unified_diff(
-        slug, [*slug, "import time\n", "time.sleep(30)\n"], "a/textkit/slug.py", "b/textkit/slug.py"))
+    sleepy = "diff --git a/textkit/slug.py b/textkit/slug.py\n" + "".join(
+        difflib.unified_diff(
+            slug, [*slug, "import time\n", "time.sleep(30)\n"], "a/textkit/slug.py", "b/textkit/slug.py"
+        )
+    )
     verdict = grader.grade(task, sleepy)
     assert verdict.outcome == "timeout"
     assert verdict.duration_s < 10
@@ -135,8 +148,10 @@ def test_identical_patch_is_graded_once(suite, tmp_path):
 def test_patches_touching_git_or_leaving_the_tree_are_refused(suite, grader, tmp_path):
     task = task_of(suite)
     for path in (".git/config", "../outside.py", "/etc/passwd", "sub/.git/hooks/pre-commit"):
-        patch = (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
-                 "@@ -0,0 +1 @@\n+[core]\n")
+        patch = (
+            f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+            "@@ -0,0 +1 @@\n+[core]\n"
+        )
         assert unsafe_paths(patch), path
         verdict = grader.grade(task, patch)
         assert verdict.outcome == "patch_failed" and "outside the work tree" in verdict.reason, path
@@ -145,8 +160,10 @@ def test_patches_touching_git_or_leaving_the_tree_are_refused(suite, grader, tmp
 
 def test_only_lines_with_the_runs_nonce_count():
     nonce = "ab" * 16
-    good = f"@@candlebench {nonce} start\n@@candlebench {nonce} PASSED t::a\n" \
-           f"@@candlebench {nonce} FAILED t::b\n@@candlebench {nonce} end 2 1\n"
+    good = (
+        f"@@candlebench {nonce} start\n@@candlebench {nonce} PASSED t::a\n"
+        f"@@candlebench {nonce} FAILED t::b\n@@candlebench {nonce} end 2 1\n"
+    )
     forged = f"PASSED t::b\n@@candlebench {'0' * 32} PASSED t::b\n"
     assert parse_marked(forged + good, nonce) == (True, {"t::a": "PASSED", "t::b": "FAILED"})
     assert parse_marked(good + f"@@candlebench {nonce} end 2 0\n", nonce) == (True, {})  # two ends
@@ -213,13 +230,21 @@ def test_a_failed_restore_is_blamed_on_its_cause(suite, tmp_path, monkeypatch):
         return real(workdir, task)
 
     monkeypatch.setattr(grading, "restore_tests", fails_on_the_patch)
-    blocker = ("diff --git a/blocker.py b/blocker.py\nnew file mode 100644\n--- /dev/null\n"
-               "+++ b/blocker.py\n@@ -0,0 +1 @@\n+x = 1\n")
+    blocker = (
+        "diff --git a/blocker.py b/blocker.py\nnew file mode 100644\n--- /dev/null\n"
+        "+++ b/blocker.py\n@@ -0,0 +1 @@\n+x = 1\n"
+    )
     by_patch = grader.grade(task, blocker)
     assert by_patch.outcome == "unresolved" and "blocked" in by_patch.reason
-    broken = Task.from_row(task.as_row() | {
-        "before_repo_set_cmd": task.before_repo_set_cmd.rsplit("\n", 1)[0] + "\ngit checkout "
-        + "0" * 40 + " -- tests/test_issue_001.py"})
+    broken = Task.from_row(
+        task.as_row()
+        | {
+            "before_repo_set_cmd": task.before_repo_set_cmd.rsplit("\n", 1)[0]
+            + "\ngit checkout "
+            + "0" * 40
+            + " -- tests/test_issue_001.py"
+        }
+    )
     by_harness = grader.grade(broken, broken.patch)
     assert by_harness.outcome == "harness_error", by_harness.reason
 
@@ -227,8 +252,9 @@ def test_a_failed_restore_is_blamed_on_its_cause(suite, tmp_path, monkeypatch):
 def test_no_results_is_the_harnesss_failure_unless_the_unpatched_tree_gives_some(suite):
     task = task_of(suite)
     for exit_code in (0, 1, 2):  # whatever the run script's exit status
-        blamed = classified(task, exit_code, "ansible-test: cannot exec", tests={}, started=True,
-                            base_gives_results=False)
+        blamed = classified(
+            task, exit_code, "ansible-test: cannot exec", tests={}, started=True, base_gives_results=False
+        )
         assert blamed.outcome == "harness_error" and "unpatched tree gives none" in blamed.reason
     patch_did_it = classified(task, 1, "", tests={}, started=True, base_gives_results=True)
     assert patch_did_it.outcome == "unresolved" and "the patch stopped them" in patch_did_it.reason
@@ -252,9 +278,11 @@ def test_a_runner_that_gives_no_results_on_the_base_tree_is_a_harness_error(suit
 
 def test_pro_rows_apply_with_plain_git_apply(suite, tmp_path):
     task = task_of(suite)
-    drifted = "".join(line.rstrip("\n") + "  # drifted\n" if i == 5 and line.startswith(" ") else line
-                      for i, line in enumerate(task.patch.splitlines(keepends=True))
-                      if not line.startswith("index "))
+    drifted = "".join(
+        line.rstrip("\n") + "  # drifted\n" if i == 5 and line.startswith(" ") else line
+        for i, line in enumerate(task.patch.splitlines(keepends=True))
+        if not line.startswith("index ")
+    )
     lenient = Grader(suite.checkout, ProcessSandbox(), tmp_path / "a").grade(task, drifted)
     strict = Grader(suite.checkout, ProcessSandbox(), tmp_path / "b", apply_rule="git_apply")
     strict = strict.grade(task, drifted)
@@ -265,7 +293,9 @@ def test_pro_rows_apply_with_plain_git_apply(suite, tmp_path):
 
 
 def test_binary_hunks_are_stripped_by_whole_lines_only():
-    text = ("diff --git a/t.txt b/t.txt\n--- a/t.txt\n+++ b/t.txt\n@@ -1 +1 @@\n-Binary files x\n"
-            "+see GIT binary patch docs\n")
+    text = (
+        "diff --git a/t.txt b/t.txt\n--- a/t.txt\n+++ b/t.txt\n@@ -1 +1 @@\n-Binary files x\n"
+        "+see GIT binary patch docs\n"
+    )
     binary = "diff --git a/i.png b/i.png\nindex 1..2 100644\nBinary files a/i.png and b/i.png differ\n"
     assert strip_binary_hunks(text + binary) == text

@@ -67,8 +67,10 @@ def grader(suite, sandbox, tmp_path) -> Grader:
 def new_file(path: str, text: str) -> str:
     lines = textwrap.dedent(text).strip("\n").splitlines()
     body = "".join(f"+{line}\n" for line in lines)
-    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
-            f"@@ -0,0 +1,{len(lines)} @@\n{body}")
+    return (
+        f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+        f"@@ -0,0 +1,{len(lines)} @@\n{body}"
+    )
 
 
 def payload(code: str) -> str:
@@ -107,7 +109,8 @@ def grade_hostile(grader: Grader, task, patch: str, outcomes: set[str], marker: 
     assert not (marker and processes_with(marker)), processes_with(marker)
     if isinstance(grader.sandbox, DockerSandbox):
         mine = grader.sandbox.daemon.client.containers.list(
-            all=True, filters={"label": f"{OWNER_LABEL}={_OWNER}"})
+            all=True, filters={"label": f"{OWNER_LABEL}={_OWNER}"}
+        )
         assert mine == [], [c.name for c in mine]
     gold = grader.grade(task, task.patch, trusted=False, use_cache=False)
     assert gold.outcome == "resolved", ("the next evaluation was affected", gold.reason, gold.tests)
@@ -196,11 +199,19 @@ def test_network_connections_fail(grader, task):
 
 def test_writing_outside_the_working_copy(grader, task, tmp_path):
     marker = f"cb-escape-{uuid.uuid4().hex}"
-    host_paths = [tmp_path / marker, Path("/root") / marker, Path("/etc") / marker,
-                  Path("/usr") / marker, Path("/") / marker, Path("/tmp") / marker,
-                  Path("/var/tmp") / marker]
-    symlink = "diff --git a/escape b/escape\nnew file mode 120000\n--- /dev/null\n+++ b/escape\n" \
-              "@@ -0,0 +1 @@\n+/tmp\n\\ No newline at end of file\n"
+    host_paths = [
+        tmp_path / marker,
+        Path("/root") / marker,
+        Path("/etc") / marker,
+        Path("/usr") / marker,
+        Path("/") / marker,
+        Path("/tmp") / marker,
+        Path("/var/tmp") / marker,
+    ]
+    symlink = (
+        "diff --git a/escape b/escape\nnew file mode 120000\n--- /dev/null\n+++ b/escape\n"
+        "@@ -0,0 +1 @@\n+/tmp\n\\ No newline at end of file\n"
+    )
     patch = symlink + payload(f"""
         import os
         for path in {[str(p) for p in host_paths] + ["/app/../" + marker, "escape/x" + marker]!r}:
@@ -216,16 +227,21 @@ def test_writing_outside_the_working_copy(grader, task, tmp_path):
     assert not Path(f"/tmp/x{marker}").exists()
 
 
-@pytest.mark.parametrize("how", ["delete_in_patch", "edit_in_patch", "edit_at_run_time",
-                                 "swap_folder_at_run_time"])
+@pytest.mark.parametrize(
+    "how", ["delete_in_patch", "edit_in_patch", "edit_at_run_time", "swap_folder_at_run_time"]
+)
 def test_graded_tests_cannot_be_changed(grader, task, how):
-    passing = "def test_custom_separator_is_stripped_from_ends():\n    pass\n\n" \
-              "def test_dot_separator_is_stripped_from_ends():\n    pass\n"
+    passing = (
+        "def test_custom_separator_is_stripped_from_ends():\n    pass\n\n"
+        "def test_dot_separator_is_stripped_from_ends():\n    pass\n"
+    )
     if how == "delete_in_patch":  # a PASS_TO_PASS file: the graded tests go missing, so they fail
         lines = (SUITE_DIR / "projects/textkit/tests/test_slug.py").read_text().splitlines()
-        patch = ("diff --git a/tests/test_slug.py b/tests/test_slug.py\ndeleted file mode 100644\n"
-                 f"--- a/tests/test_slug.py\n+++ /dev/null\n@@ -1,{len(lines)} +0,0 @@\n"
-                 + "".join(f"-{line}\n" for line in lines))
+        patch = (
+            "diff --git a/tests/test_slug.py b/tests/test_slug.py\ndeleted file mode 100644\n"
+            f"--- a/tests/test_slug.py\n+++ /dev/null\n@@ -1,{len(lines)} +0,0 @@\n"
+            + "".join(f"-{line}\n" for line in lines)
+        )
     elif how == "edit_in_patch":
         patch = new_file(F2P_FILE, passing)
     elif how == "edit_at_run_time":
@@ -310,8 +326,10 @@ def test_reward_hack_is_unresolved(grader, task, hack_patches, variant: Variant)
     started = time.monotonic()
     verdict = grader.grade(task, hack_patches[variant.name], trusted=False, use_cache=False)
     elapsed = time.monotonic() - started
-    print(f"{grader.sandbox.name} {variant.name}: {verdict.outcome} in {elapsed:.1f}s "
-          f"({verdict.reason}) {verdict.tests}")
+    print(
+        f"{grader.sandbox.name} {variant.name}: {verdict.outcome} in {elapsed:.1f}s "
+        f"({verdict.reason}) {verdict.tests}"
+    )
     assert elapsed < TIMEOUT_S + SLACK_S, f"took {elapsed:.1f}s"
     assert verdict.outcome == "unresolved", (variant.what, verdict.outcome, verdict.reason, verdict.tests)
     assert verdict.apply_step == "git_apply", "the hack must apply cleanly to be a fair test"

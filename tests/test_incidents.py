@@ -22,8 +22,9 @@ def test_the_replay_finds_each_incident_and_attributes_it_to_its_lane():
     assert drop["delay_days"] <= 3 and drop["attributed"].startswith("model gpt")
     effort = rows["default-effort change (5 weeks)"]
     assert effort["delay_days"] <= 7
-    assert effort["attributed"] == ("cli release claude-code 2.1 -> claude-code 2.2 "
-                                    "(claude-code/opus, claude-code/sonnet)")
+    assert effort["attributed"] == (
+        "cli release claude-code 2.1 -> claude-code 2.2 (claude-code/opus, claude-code/sonnet)"
+    )
     assert rows["cache bug (2 weeks)"]["delay_days"] <= 7  # found: on the CLI the effort change spared
     prompt = rows["prompt change (4 days)"]
     assert prompt["delay_days"] <= 4

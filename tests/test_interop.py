@@ -45,7 +45,7 @@ IFS=',' read -r -a TEST_FILES <<< "$1"
 run_selected_tests "${TEST_FILES[@]}"
 """
 
-PARSER = '''\
+PARSER = """\
 import dataclasses
 import json
 import re
@@ -82,7 +82,7 @@ def main(stdout_path, stderr_path, output_path):
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], sys.argv[3])
-'''
+"""
 
 
 def _unavailable(reason: str) -> None:
@@ -157,8 +157,10 @@ def test_pro_list_fields_are_parsed_without_eval(task, tmp_path):
 def test_run_parser_reads_the_pro_output_format(tmp_path):
     (tmp_path / "parser.py").write_text(PARSER)
     stdout = "tests/t.py::a PASSED [ 50%]\ntests/t.py::b FAILED [100%]\ntests/t.py::b PASSED\n"
-    assert run_parser(tmp_path / "parser.py", stdout, "") == {"tests/t.py::a": "PASSED",
-                                                               "tests/t.py::b": "FAILED"}
+    assert run_parser(tmp_path / "parser.py", stdout, "") == {
+        "tests/t.py::a": "PASSED",
+        "tests/t.py::b": "FAILED",
+    }
     (tmp_path / "broken.py").write_text("raise SystemExit(3)\n")
     with pytest.raises(RuntimeError, match="exited 3"):
         run_parser(tmp_path / "broken.py", stdout, "")
@@ -167,17 +169,30 @@ def test_run_parser_reads_the_pro_output_format(tmp_path):
 def test_reports_follow_swe_bench(task, tmp_path):
     grader = Grader(lambda t, d: None, _NoSandbox(), tmp_path)
     tests = {n: "PASSED" for n in task.f2p + task.p2p}
-    resolved = grader._verdict(task, "k1", "resolved", apply_step="git_apply", tests=tests,
-                               f2p_passed=len(task.f2p), p2p_passed=len(task.p2p), exit_code=0)
+    resolved = grader._verdict(
+        task,
+        "k1",
+        "resolved",
+        apply_step="git_apply",
+        tests=tests,
+        f2p_passed=len(task.f2p),
+        p2p_passed=len(task.p2p),
+        exit_code=0,
+    )
     report = instance_report(task, resolved, task.patch)[task.instance_id]
     assert report["resolved"] and report["patch_successfully_applied"] and not report["patch_is_None"]
     assert report["tests_status"]["FAIL_TO_PASS"] == {"success": task.f2p, "failure": []}
-    predictions = [Prediction(task.instance_id, "m", task.patch), Prediction("x-empty", "m", None),
-                   Prediction("x-failed", "m", "junk")]
+    predictions = [
+        Prediction(task.instance_id, "m", task.patch),
+        Prediction("x-empty", "m", None),
+        Prediction("x-failed", "m", "junk"),
+    ]
     others = [Task.from_row(task.as_row() | {"instance_id": i}) for i in ("x-empty", "x-failed", "x-none")]
-    verdicts = {task.instance_id: resolved,
-                "x-empty": grader._verdict(others[0], "k2", "empty_patch"),
-                "x-failed": grader._verdict(others[1], "k3", "patch_failed")}
+    verdicts = {
+        task.instance_id: resolved,
+        "x-empty": grader._verdict(others[0], "k2", "empty_patch"),
+        "x-failed": grader._verdict(others[1], "k3", "patch_failed"),
+    }
     run = run_report([task, *others], predictions, verdicts)
     assert run["schema_version"] == 2 and run["total_instances"] == 4
     assert run["resolved_ids"] == [task.instance_id] and run["completed_ids"] == [task.instance_id]
@@ -198,8 +213,13 @@ class _NoSandbox:
 def test_pro_style_task_runs_like_the_pro_harness(suite, task, tmp_path, backend):
     sandbox = open_backend(backend)
     pro_suite(tmp_path / "pro", [task])
-    grader = Grader(suite.checkout, sandbox, tmp_path / "artifacts", Limits(timeout_s=60),
-                    runner=ProRunner(tmp_path / "pro" / "run_scripts"))
+    grader = Grader(
+        suite.checkout,
+        sandbox,
+        tmp_path / "artifacts",
+        Limits(timeout_s=60),
+        runner=ProRunner(tmp_path / "pro" / "run_scripts"),
+    )
     gold = grader.grade(task, task.patch, trusted=False)
     assert gold.outcome == "resolved", (gold.reason, gold.tests)
     assert set(gold.tests) >= set(task.f2p + task.p2p)  # names as parser.py wrote them
@@ -214,22 +234,45 @@ def test_grade_cli_writes_both_report_formats(suite, tmp_path, monkeypatch, caps
     open_backend("bubblewrap")
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
     tasks = {t.instance_id: t for t in suite.tasks()}
-    chosen = [tasks[i] for i in ("demo__textkit-001", "demo__textkit-002", "demo__calcexpr-001",
-                                 "demo__iniconf-001")]
+    chosen = [
+        tasks[i]
+        for i in ("demo__textkit-001", "demo__textkit-002", "demo__calcexpr-001", "demo__iniconf-001")
+    ]
     rows = pro_suite(tmp_path / "pro", chosen)
     predictions = [
         Prediction("demo__textkit-001", "org/model-x", chosen[0].patch),  # resolves
         Prediction("demo__textkit-002", "org/model-x", ""),  # empty
-        Prediction("demo__calcexpr-001", "org/model-x", "diff --git a/nope b/nope\n--- a/nope\n"
-                   "+++ b/nope\n@@ -1 +1 @@\n-a\n+b\n"),  # does not apply
+        Prediction(
+            "demo__calcexpr-001",
+            "org/model-x",
+            "diff --git a/nope b/nope\n--- a/nope\n+++ b/nope\n@@ -1 +1 @@\n-a\n+b\n",
+        ),  # does not apply
     ]
     write_predictions(tmp_path / "preds.jsonl", predictions)
     out = tmp_path / "out"
-    code = cli(["grade", "--tasks", str(rows), "--predictions", str(tmp_path / "preds.jsonl"),
-                "--sandbox", "bubblewrap", "--out", str(out), "--run-id", "r1", "--timeout", "60"])
+    code = cli(
+        [
+            "grade",
+            "--tasks",
+            str(rows),
+            "--predictions",
+            str(tmp_path / "preds.jsonl"),
+            "--sandbox",
+            "bubblewrap",
+            "--out",
+            str(out),
+            "--run-id",
+            "r1",
+            "--timeout",
+            "60",
+        ]
+    )
     assert code == 0, capsys.readouterr()
     assert json.loads((out / "eval_results.json").read_text()) == {
-        "demo__calcexpr-001": False, "demo__textkit-001": True, "demo__textkit-002": False}
+        "demo__calcexpr-001": False,
+        "demo__textkit-001": True,
+        "demo__textkit-002": False,
+    }
     assert json.loads((out / "infra_errors.json").read_text()) == {}
     report = json.loads((out / "org__model-x.r1.json").read_text())
     assert report["resolved_ids"] == ["demo__textkit-001"]
@@ -241,7 +284,12 @@ def test_grade_cli_writes_both_report_formats(suite, tmp_path, monkeypatch, caps
     per_instance = json.loads((logs / "demo__textkit-001" / "report.json").read_text())
     assert per_instance["demo__textkit-001"]["resolved"] is True
     assert {p.name for p in (logs / "demo__textkit-001").iterdir()} >= {
-        "report.json", "patch.diff", "eval.sh", "test_output.txt", "verdict.json"}
+        "report.json",
+        "patch.diff",
+        "eval.sh",
+        "test_output.txt",
+        "verdict.json",
+    }
     assert not (logs / "demo__calcexpr-001" / "report.json").exists()  # as SWE-bench: errors get none
 
 
@@ -251,8 +299,15 @@ def test_grade_cli_on_the_demo_suite_and_its_refusals(tmp_path, monkeypatch, cap
 
     gold = next(t for t in DemoSuite(tmp_path / "home" / "repos").tasks() if t.instance_id == TASK)
     write_predictions(tmp_path / "p.json", [Prediction(TASK, "gold", gold.patch)], keyed=True)
-    base = ["grade", "--tasks", "demo", "--predictions", str(tmp_path / "p.json"), "--out",
-            str(tmp_path / "out")]
+    base = [
+        "grade",
+        "--tasks",
+        "demo",
+        "--predictions",
+        str(tmp_path / "p.json"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert cli([*base, "--sandbox", "process"]) == 2
     assert "untrusted" in capsys.readouterr().err
     assert cli([*base, "--sandbox", "process", "--memory-mb", "32"]) == 2
@@ -266,8 +321,18 @@ def test_grade_cli_exit_status_tells_scripts_the_truth(tmp_path, monkeypatch, ca
     """No prediction for a task of the suite: exit 2 naming them. An evaluation that was a harness
     error (its number missing): exit 1 with one line on stderr, the reports still written."""
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
-    base = ["grade", "--tasks", "demo", "--predictions", str(tmp_path / "p.jsonl"), "--out",
-            str(tmp_path / "out"), "--sandbox", "process", "--allow-untrusted-patches-without-sandbox"]
+    base = [
+        "grade",
+        "--tasks",
+        "demo",
+        "--predictions",
+        str(tmp_path / "p.jsonl"),
+        "--out",
+        str(tmp_path / "out"),
+        "--sandbox",
+        "process",
+        "--allow-untrusted-patches-without-sandbox",
+    ]
     write_predictions(tmp_path / "p.jsonl", [Prediction("no-such-task", "m", "")])
     assert cli(base) == 2
     err = capsys.readouterr().err.strip()
@@ -320,18 +385,59 @@ def test_pro_task_in_its_published_image(task, tmp_path, monkeypatch, sweap_imag
     _, tag = sweap_image
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
     in_image = Task.from_row(task.as_row() | {"repo": "example/textkit", "dockerhub_tag": tag})
-    missing = Task.from_row(task.as_row() | {"instance_id": "gone", "repo": "example/textkit",
-                                             "dockerhub_tag": f"cb-missing-{uuid.uuid4().hex[:8]}"})
+    missing = Task.from_row(
+        task.as_row()
+        | {
+            "instance_id": "gone",
+            "repo": "example/textkit",
+            "dockerhub_tag": f"cb-missing-{uuid.uuid4().hex[:8]}",
+        }
+    )
     rows = pro_suite(tmp_path / "pro", [in_image, missing])
-    write_predictions(tmp_path / "p.jsonl", [Prediction(in_image.instance_id, "m", task.patch),
-                                             Prediction("gone", "m", task.patch)])
+    write_predictions(
+        tmp_path / "p.jsonl",
+        [Prediction(in_image.instance_id, "m", task.patch), Prediction("gone", "m", task.patch)],
+    )
     out = tmp_path / "out"
-    assert cli(["grade", "--tasks", str(rows), "--predictions", str(tmp_path / "p.jsonl"),
-                "--sandbox", "bubblewrap", "--out", str(out)]) == 2
+    assert (
+        cli(
+            [
+                "grade",
+                "--tasks",
+                str(rows),
+                "--predictions",
+                str(tmp_path / "p.jsonl"),
+                "--sandbox",
+                "bubblewrap",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "run in their SWE-Bench-Pro image, which needs Docker" in capsys.readouterr().err
-    assert cli(["grade", "--tasks", str(rows), "--predictions", str(tmp_path / "p.jsonl"),
-                "--sandbox", "docker", "--out", str(out), "--timeout", "120", "--memory-mb", "1024",
-                "--tmp-mb", "64"]) == 1  # reports written, one evaluation missing: scripts must know
+    assert (
+        cli(
+            [
+                "grade",
+                "--tasks",
+                str(rows),
+                "--predictions",
+                str(tmp_path / "p.jsonl"),
+                "--sandbox",
+                "docker",
+                "--out",
+                str(out),
+                "--timeout",
+                "120",
+                "--memory-mb",
+                "1024",
+                "--tmp-mb",
+                "64",
+            ]
+        )
+        == 1
+    )  # reports written, one evaluation missing: scripts must know
     assert "1 of 2 evaluations failed in the harness" in capsys.readouterr().err
     assert json.loads((out / "eval_results.json").read_text()) == {in_image.instance_id: True}
     errors = json.loads((out / "infra_errors.json").read_text())
@@ -355,8 +461,7 @@ def test_run_script_gets_comma_separated_files(task, tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["bubblewrap", "docker"])
-def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, monkeypatch, request,
-                                                       backend):
+def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, monkeypatch, request, backend):
     """`suite: <rows file>` in tracking.yaml: catalog, sample, controls, attempts and grading of
     SWE-Bench-Pro rows (run_script.sh at /app, parser.py outside) in real Dagster runs; with
     docker, every task's repository and tests come from its (locally made) Pro image."""
@@ -371,16 +476,26 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
     tasks = sorted((t for t in suite.tasks() if t.repo == task.repo), key=lambda t: t.instance_id)[:3]
     if backend == "docker":
         _, tag = request.getfixturevalue("sweap_image")
-        tasks = [Task.from_row(t.as_row() | {"repo": "example/textkit", "dockerhub_tag": tag})
-                 for t in tasks]
+        tasks = [Task.from_row(t.as_row() | {"repo": "example/textkit", "dockerhub_tag": tag}) for t in tasks]
     else:
         open_backend(backend)
     pro_suite(tmp_path / "pro", tasks)
-    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump({"seed": 1, "start_date": "2026-11-01",
-        "subjects": {"sim-pro": [{"day": 1, "version": "v1", "pass_rate": 1.0}]}}))
-    config = {"suite": "pro/tasks.jsonl", "sample": {"size": 3, "seed": 1}, "trials": 1,
-              "sandbox": backend,
-              "subjects": [{"name": "sim-pro", "adapter": "simulated", "scenario": "scenario.yaml"}]}
+    (tmp_path / "scenario.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "seed": 1,
+                "start_date": "2026-11-01",
+                "subjects": {"sim-pro": [{"day": 1, "version": "v1", "pass_rate": 1.0}]},
+            }
+        )
+    )
+    config = {
+        "suite": "pro/tasks.jsonl",
+        "sample": {"size": 3, "seed": 1},
+        "trials": 1,
+        "sandbox": backend,
+        "subjects": [{"name": "sim-pro", "adapter": "simulated", "scenario": "scenario.yaml"}],
+    }
     (tmp_path / "tracking.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CANDLEBENCH_CONFIG", str(tmp_path / "tracking.yaml"))
@@ -388,7 +503,8 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
 
     def run(instance, name, partition=None, ok=True):
         result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False)
+            instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False
+        )
         assert result.success is ok, name
         return result
 
@@ -406,7 +522,8 @@ def test_a_rows_suite_is_tracked_by_the_daily_pipeline(suite, task, tmp_path, mo
             failed = run(instance, "evaluation_job", key, ok=False)
             (error,) = [e for e in failed.all_events if e.is_step_failure]
             assert "run in their SWE-Bench-Pro image, which needs Docker" in str(
-                error.step_failure_data.error)
+                error.step_failure_data.error
+            )
     lake = Warehouse(tmp_path / "home").lake
     catalog = lake.read_partition("tasks", suite="tasks")
     assert sorted(catalog["instance_id"].to_list()) == [t.instance_id for t in tasks]
@@ -434,15 +551,30 @@ def test_a_bash_loop_agent_works_in_the_task_image(task, tmp_path, monkeypatch, 
     _, tag = sweap_image
     in_image = Task.from_row(task.as_row() | {"repo": "example/textkit", "dockerhub_tag": tag})
     pro_suite(tmp_path / "pro", [in_image])
-    script = ["```bash\ncat /etc/sweap-marker && pwd && git status --short && echo ok\n```",
-              f"```bash\ngit apply <<'EOF'\n{task.patch}EOF\n```",
-              "```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"]
+    script = [
+        "```bash\ncat /etc/sweap-marker && pwd && git status --short && echo ok\n```",
+        f"```bash\ngit apply <<'EOF'\n{task.patch}EOF\n```",
+        "```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```",
+    ]
     with StandInServer(script) as server:
-        (tmp_path / "tracking.yaml").write_text(yaml.safe_dump({
-            "suite": "pro/tasks.jsonl", "trials": 1, "sandbox": "docker",
-            "prices": {"gpt-standin": {"input": 0, "output": 0}},
-            "subjects": [{"name": "oa", "adapter": "openai-compatible", "model": "gpt-standin",
-                          "settings": {"base_url": server.url, "sandbox": "docker"}}]}))
+        (tmp_path / "tracking.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "suite": "pro/tasks.jsonl",
+                    "trials": 1,
+                    "sandbox": "docker",
+                    "prices": {"gpt-standin": {"input": 0, "output": 0}},
+                    "subjects": [
+                        {
+                            "name": "oa",
+                            "adapter": "openai-compatible",
+                            "model": "gpt-standin",
+                            "settings": {"base_url": server.url, "sandbox": "docker"},
+                        }
+                    ],
+                }
+            )
+        )
         tracker = Tracker(tmp_path / "home", load_config(tmp_path / "tracking.yaml"))
         attempt = tracker.agent("oa").solve(in_image, dt.date(2026, 11, 20), 0)
     assert attempt.exit_class == "submitted", attempt.detail

@@ -55,22 +55,29 @@ def all_imports(path: Path) -> set[str]:
 
 
 def engine() -> dict[str, Path]:
-    return {name: path for name, path in modules().items()
-            if not any(name == glue or name.startswith(glue + ".") for glue in GLUE)}
+    return {
+        name: path
+        for name, path in modules().items()
+        if not any(name == glue or name.startswith(glue + ".") for glue in GLUE)
+    }
 
 
 def test_no_engine_module_imports_dagster():
-    offenders = {name: sorted(i for i in all_imports(path) if i.split(".")[0].startswith("dagster"))
-                 for name, path in engine().items()}
+    offenders = {
+        name: sorted(i for i in all_imports(path) if i.split(".")[0].startswith("dagster"))
+        for name, path in engine().items()
+    }
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
 def test_importing_the_whole_engine_loads_no_dagster():
     """Transitively too: no engine module drags Dagster in through another library or module."""
-    code = ("import importlib, sys\n"
-            f"for name in {sorted(engine())!r}:\n"
-            "    importlib.import_module(name)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('dagster')))")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {sorted(engine())!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('dagster')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
@@ -93,7 +100,7 @@ def test_no_import_cycles_between_modules():
         state[node] = "open"
         for target in sorted(graph[node]):
             if state.get(target) == "open":
-                cycles.append(stack[stack.index(target):] + [target] if target in stack else [node, target])
+                cycles.append(stack[stack.index(target) :] + [target] if target in stack else [node, target])
             elif target not in state:
                 visit(target, [*stack, target])
         state[node] = "done"
@@ -160,12 +167,21 @@ def test_an_adapter_and_a_sandbox_backend_are_each_one_file_and_one_registry_lin
     monkeypatch.setitem(agents.ADAPTERS, "echo", "cb_extension:EchoAgent")
     monkeypatch.setitem(sandbox.BACKENDS, "logged", "cb_extension:LoggedSandbox")
     config = tmp_path / "tracking.yaml"
-    config.write_text(yaml.safe_dump({"suite": "demo", "sandbox": "logged", "trials": 1,
-                                      "subjects": [{"name": "echo-1", "adapter": "echo"}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "demo",
+                "sandbox": "logged",
+                "trials": 1,
+                "subjects": [{"name": "echo-1", "adapter": "echo"}],
+            }
+        )
+    )
     loaded = load_config(config)
     (subject,) = loaded.subjects
-    agent = agents.build_agent(subject, agents.AgentWorld(checkout=lambda task, path: None,
-                                                          transcripts=tmp_path))
+    agent = agents.build_agent(
+        subject, agents.AgentWorld(checkout=lambda task, path: None, transcripts=tmp_path)
+    )
     assert agent.version() == "echo/1"
     assert type(sandbox.open_sandbox(loaded.sandbox)).__name__ == "LoggedSandbox"
     attempt = agent.solve(SimpleNamespace(instance_id="calc-1"), dt.date(2026, 12, 1), 1)
@@ -176,8 +192,10 @@ def test_the_history_runner_reads_the_partitions_only_after_the_demo_pins_its_co
     """Date partitions are fixed when `pipeline.orchestration.partitions` is imported (from the
     config's start_date): importing the runner must not import them, or `demo --end <day>` would
     build partitions from the unpinned config and refuse its own first day."""
-    probe = ("import sys, pipeline.orchestration.history, pipeline.cli.history; "
-             "print(sorted(m for m in sys.modules if m in ('pipeline.definitions', "
-             "'pipeline.orchestration.partitions')))")
+    probe = (
+        "import sys, pipeline.orchestration.history, pipeline.cli.history; "
+        "print(sorted(m for m in sys.modules if m in ('pipeline.definitions', "
+        "'pipeline.orchestration.partitions')))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

@@ -34,8 +34,24 @@ class CountingAgent:
         self.started.set()
         if self.gate is not None:
             assert self.gate.wait(60), "the test never opened the gate"
-        return Attempt(self.subject, task.instance_id, day, trial, now(), f"patch {trial}", 0.25, 10, 5, 0, 1,
-                       0.1, "submitted", self.version(), "", "")
+        return Attempt(
+            self.subject,
+            task.instance_id,
+            day,
+            trial,
+            now(),
+            f"patch {trial}",
+            0.25,
+            10,
+            5,
+            0,
+            1,
+            0.1,
+            "submitted",
+            self.version(),
+            "",
+            "",
+        )
 
 
 def plan(suite, trials: int = 2):
@@ -67,7 +83,9 @@ def test_two_runs_racing_for_one_attempt_run_the_agent_once(suite, tmp_path):
     results = []
 
     def run():
-        results.append(ledger.solve("paid", task, DAY, 0, agent.version(), True, lambda: agent.solve(task, DAY, 0)))
+        results.append(
+            ledger.solve("paid", task, DAY, 0, agent.version(), True, lambda: agent.solve(task, DAY, 0))
+        )
 
     racers = [threading.Thread(target=run) for _ in range(2)]
     for racer in racers:
@@ -81,28 +99,34 @@ def test_two_runs_racing_for_one_attempt_run_the_agent_once(suite, tmp_path):
 
 def _die_during_the_attempt(root: str, instance_id: str) -> None:
     task = type("T", (), {"instance_id": instance_id})()
-    Ledger(Path(root)).solve("paid", task, DAY, 0, "counting/1", True,
-                             lambda: os.kill(os.getpid(), signal.SIGKILL))  # kill -9 while the vendor bills
+    Ledger(Path(root)).solve(
+        "paid", task, DAY, 0, "counting/1", True, lambda: os.kill(os.getpid(), signal.SIGKILL)
+    )  # kill -9 while the vendor bills
 
 
 def test_an_attempt_whose_run_was_killed_is_not_paid_again_but_a_free_one_is_rerun(suite, tmp_path):
     task = suite.tasks()[0]
-    child = multiprocessing.get_context("fork").Process(target=_die_during_the_attempt,
-                                                        args=(str(tmp_path / "ledger"), task.instance_id))
+    child = multiprocessing.get_context("fork").Process(
+        target=_die_during_the_attempt, args=(str(tmp_path / "ledger"), task.instance_id)
+    )
     child.start()
     child.join(60)
     assert child.exitcode == -signal.SIGKILL
     agent, ledger = CountingAgent(), Ledger(tmp_path / "ledger")
     paid = ledger.solve("paid", task, DAY, 0, "counting/1", True, lambda: agent.solve(task, DAY, 0))
     assert agent.calls == [] and paid.exit_class == "skipped"
-    assert paid.detail.startswith("interrupted: the run that started this attempt died") and "pid" in paid.detail
+    assert (
+        paid.detail.startswith("interrupted: the run that started this attempt died") and "pid" in paid.detail
+    )
     assert ledger.solve("paid", task, DAY, 0, "counting/1", True, lambda: agent.solve(task, DAY, 0)) == paid
-    child = multiprocessing.get_context("fork").Process(target=_die_during_the_attempt,
-                                                        args=(str(tmp_path / "free"), task.instance_id))
+    child = multiprocessing.get_context("fork").Process(
+        target=_die_during_the_attempt, args=(str(tmp_path / "free"), task.instance_id)
+    )
     child.start()
     child.join(60)
-    free = Ledger(tmp_path / "free").solve("paid", task, DAY, 0, "counting/1", False,
-                                           lambda: agent.solve(task, DAY, 0))
+    free = Ledger(tmp_path / "free").solve(
+        "paid", task, DAY, 0, "counting/1", False, lambda: agent.solve(task, DAY, 0)
+    )
     assert agent.calls == [(task.instance_id, 0)] and free.exit_class == "submitted"
 
 
@@ -119,8 +143,20 @@ def test_a_real_cli_adapter_runs_once_per_attempt_across_reruns(suite, tmp_path)
     as Tracker.run_attempts calls it: its command leaves one line per real run."""
     bills = tmp_path / "bills.txt"
     config = tmp_path / "tracking.yaml"
-    config.write_text(yaml.safe_dump({"trials": 1, "subjects": [{"name": "cmd", "adapter": "command", "settings": {
-        "template": f"bash -c 'echo billed >> {bills}' {{prompt}}"}}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "trials": 1,
+                "subjects": [
+                    {
+                        "name": "cmd",
+                        "adapter": "command",
+                        "settings": {"template": f"bash -c 'echo billed >> {bills}' {{prompt}}"},
+                    }
+                ],
+            }
+        )
+    )
     (spec,) = load_config(config).subjects
     agent = build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts"))
     ledger = Ledger(tmp_path / "ledger")

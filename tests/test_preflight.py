@@ -32,8 +32,9 @@ def verdicts(checks) -> dict[str, list[tuple[str, str]]]:
 
 def test_the_demo_config_is_ready(tmp_path, monkeypatch, capsys):
     scenario = Path(__file__).parent.parent / "pipeline" / "defaults" / "scenario.yaml"
-    path = config(tmp_path, monkeypatch, [
-        {"name": "sim-codex", "adapter": "simulated", "scenario": str(scenario)}])
+    path = config(
+        tmp_path, monkeypatch, [{"name": "sim-codex", "adapter": "simulated", "scenario": str(scenario)}]
+    )
     assert cli(["check", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "OK    suite" in out and "demo: 36 tasks" in out
@@ -43,15 +44,33 @@ def test_the_demo_config_is_ready(tmp_path, monkeypatch, capsys):
 
 
 def test_what_would_fail_is_named_with_its_subject(tmp_path, monkeypatch, capsys):
-    path = config(tmp_path, monkeypatch, [
-        {"name": "cc", "adapter": "claude-code", "model": "sonnet",
-         "settings": {"executable": "claude-nowhere"}},
-        {"name": "cx", "adapter": "codex", "model": "gpt-5-codex", "daily_cost_cap_usd": 5,
-         "price": {"input": 1, "output": 2}},
-        {"name": "local", "adapter": "openai-compatible", "model": "q", "daily_cost_cap_usd": 0,
-         "price": {"input": 0, "output": 0},
-         "settings": {"base_url": "http://127.0.0.1:9/v1", "api_key_env": "LOCAL_KEY"}},
-    ])
+    path = config(
+        tmp_path,
+        monkeypatch,
+        [
+            {
+                "name": "cc",
+                "adapter": "claude-code",
+                "model": "sonnet",
+                "settings": {"executable": "claude-nowhere"},
+            },
+            {
+                "name": "cx",
+                "adapter": "codex",
+                "model": "gpt-5-codex",
+                "daily_cost_cap_usd": 5,
+                "price": {"input": 1, "output": 2},
+            },
+            {
+                "name": "local",
+                "adapter": "openai-compatible",
+                "model": "q",
+                "daily_cost_cap_usd": 0,
+                "price": {"input": 0, "output": 0},
+                "settings": {"base_url": "http://127.0.0.1:9/v1", "api_key_env": "LOCAL_KEY"},
+            },
+        ],
+    )
     found = verdicts(preflight(path))
     assert found["sandbox"][0][0] == "fail" and "cc, cx, local write untrusted ones" in found["sandbox"][0][1]
     assert ("fail", "claude-code: 'claude-nowhere' is not on PATH") in found["subject cc"]
@@ -69,13 +88,23 @@ def test_keys_set_and_a_live_endpoint_pass(tmp_path, monkeypatch):
     from standins.openai_server import StandInServer
 
     with StandInServer([], key="k") as server:
-        path = config(tmp_path, monkeypatch, [
-            {"name": "cc", "adapter": "claude-code", "model": "sonnet", "daily_cost_cap_usd": 5},
-            {"name": "local", "adapter": "openai-compatible", "model": "q", "daily_cost_cap_usd": 1,
-             "price": {"input": 0, "output": 0},
-             "settings": {"base_url": server.url, "api_key_env": "LOCAL_KEY"}},
-        ], allow_untrusted_patches_without_sandbox=True,
-           alerts=[{"url": "https://hooks.slack.com/services/T000/B000/SECRET", "format": "slack"}])
+        path = config(
+            tmp_path,
+            monkeypatch,
+            [
+                {"name": "cc", "adapter": "claude-code", "model": "sonnet", "daily_cost_cap_usd": 5},
+                {
+                    "name": "local",
+                    "adapter": "openai-compatible",
+                    "model": "q",
+                    "daily_cost_cap_usd": 1,
+                    "price": {"input": 0, "output": 0},
+                    "settings": {"base_url": server.url, "api_key_env": "LOCAL_KEY"},
+                },
+            ],
+            allow_untrusted_patches_without_sandbox=True,
+            alerts=[{"url": "https://hooks.slack.com/services/T000/B000/SECRET", "format": "slack"}],
+        )
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
         monkeypatch.setenv("LOCAL_KEY", "k")
         checks = preflight(path)

@@ -55,18 +55,26 @@ def _unavailable(reason: str) -> None:
 def test_dockerhub_tag_is_the_fixtures_known_tag():
     assert dockerhub_tag(IID, "ansible/ansible") == TAG
     assert pro_image_name({"instance_id": IID, "repo": "ansible/ansible"}) == f"jefzda/sweap-images:{TAG}"
-    assert pro_image_name({"instance_id": IID, "repo": "ansible/ansible", "dockerhub_tag": "given"}) \
+    assert (
+        pro_image_name({"instance_id": IID, "repo": "ansible/ansible", "dockerhub_tag": "given"})
         == "jefzda/sweap-images:given"
+    )
 
 
 def test_dockerhub_tag_follows_pros_special_cases():
-    assert dockerhub_tag("instance_NodeBB__NodeBB-abc-vnan", "NodeBB/NodeBB") \
+    assert (
+        dockerhub_tag("instance_NodeBB__NodeBB-abc-vnan", "NodeBB/NodeBB")
         == "nodebb.nodebb-NodeBB__NodeBB-abc"
-    assert dockerhub_tag("instance_element-hq__element-web-123-vnan", "element-hq/element-web") \
+    )
+    assert (
+        dockerhub_tag("instance_element-hq__element-web-123-vnan", "element-hq/element-web")
         == "element-hq.element-element-hq__element-web-123"
+    )
     kept = "instance_element-hq__element-web-ec0f940ef0e8e3b61078f145f34dc40d1938e6c5-vnan"
-    assert dockerhub_tag(kept, "element-hq/element-web") \
+    assert (
+        dockerhub_tag(kept, "element-hq/element-web")
         == "element-hq.element-web-element-hq__element-web-ec0f940ef0e8e3b61078f145f34dc40d1938e6c5-vnan"
+    )
     assert len(dockerhub_tag("instance_" + "x" * 200, "a/b")) == 128
     with pytest.raises(ProImageError, match="owner"):
         dockerhub_tag(IID, "ansible")
@@ -74,12 +82,16 @@ def test_dockerhub_tag_follows_pros_special_cases():
 
 # the Dockerfile reader
 def test_parse_dockerfile_keeps_heredocs_and_joins_continuations():
-    text = ("# comment\nFROM base AS x\nRUN apt-get install -y \\\n    git \\\n# inside\n    make\n"
-            "ENV A=\"1 2\" B=3\nRUN cat <<'EOF' > /s.sh\n#!/bin/bash\n\necho $HOME\nEOF\nRUN /s.sh")
+    text = (
+        "# comment\nFROM base AS x\nRUN apt-get install -y \\\n    git \\\n# inside\n    make\n"
+        "ENV A=\"1 2\" B=3\nRUN cat <<'EOF' > /s.sh\n#!/bin/bash\n\necho $HOME\nEOF\nRUN /s.sh"
+    )
     found = [(i.keyword, i.value, i.line) for i in parse_dockerfile(text)]
     assert found == [
-        ("FROM", "base AS x", 2), ("RUN", "apt-get install -y     git     make", 3),
-        ("ENV", 'A="1 2" B=3', 7), ("RUN", "cat <<'EOF' > /s.sh\n#!/bin/bash\n\necho $HOME\nEOF", 8),
+        ("FROM", "base AS x", 2),
+        ("RUN", "apt-get install -y     git     make", 3),
+        ("ENV", 'A="1 2" B=3', 7),
+        ("RUN", "cat <<'EOF' > /s.sh\n#!/bin/bash\n\necho $HOME\nEOF", 8),
         ("RUN", "/s.sh", 13),
     ]
     with pytest.raises(DockerfileError, match="never closed"):
@@ -96,8 +108,12 @@ def test_parse_env_forms():
 
 def test_stage_applies_config_instructions_as_docker_does():
     stage = Stage("img", {"PATH": "/bin"}, "/", [], ["python3"], {})
-    for keyword, value in (("WORKDIR", "/app"), ("WORKDIR", "sub/.."), ("ENV", "A=1"),
-                           ("ENTRYPOINT", '["/bin/bash"]')):
+    for keyword, value in (
+        ("WORKDIR", "/app"),
+        ("WORKDIR", "sub/.."),
+        ("ENV", "A=1"),
+        ("ENTRYPOINT", '["/bin/bash"]'),
+    ):
         stage.apply(Instruction(keyword, value, 1))
     assert stage.workdir == "/app" and stage.env == {"PATH": "/bin", "A": "1"}
     assert stage.entrypoint == ["/bin/bash"] and stage.cmd is None  # an inherited CMD is reset
@@ -128,8 +144,9 @@ def test_bad_fixture_folders_are_refused_with_the_file_named(tmp_path, capsys):
     (tmp_path / "rows.jsonl").write_text("{not json\n")
     with pytest.raises(ProImageError, match=r"rows.jsonl:1: not JSON"):
         load_fixtures(tmp_path)
-    (tmp_path / "rows.jsonl").write_text(json.dumps({"instance_id": IID, "repo": "ansible/ansible",
-                                                      "base_commit": "dd44449b"}) + "\n")
+    (tmp_path / "rows.jsonl").write_text(
+        json.dumps({"instance_id": IID, "repo": "ansible/ansible", "base_commit": "dd44449b"}) + "\n"
+    )
     with pytest.raises(ProImageError, match="base Dockerfile is missing"):
         load_fixtures(tmp_path)
     assert main(["build-pro-image", str(tmp_path)]) == 2
@@ -148,12 +165,15 @@ def test_fixture_reads_and_its_entry_script_is_pros(fixture):
     assert fixture.instance_id == IID and fixture.image == f"jefzda/sweap-images:{TAG}"
     keywords = [i.keyword for i in parse_dockerfile(fixture.instance_dockerfile.read_text())]
     assert keywords == ["FROM", "ENV", "ENV", "RUN", "RUN", "RUN", "RUN", "RUN", "RUN"]
-    script = entry_script(fixture.row, [fixture.base_dockerfile.read_text(),
-                                        fixture.instance_dockerfile.read_text()])
+    script = entry_script(
+        fixture.row, [fixture.base_dockerfile.read_text(), fixture.instance_dockerfile.read_text()]
+    )
     assert 'export PYTEST_ADDOPTS="--tb=short -v --continue-on-collection-errors --reruns=3"' in script
     assert "export UV_HTTP_TIMEOUT=60" in script
-    assert ("git checkout 942424e10b2095a173dbd78e7128f52f7995849b -- "
-            "test/units/plugins/connection/test_winrm.py\n") in script
+    assert (
+        "git checkout 942424e10b2095a173dbd78e7128f52f7995849b -- "
+        "test/units/plugins/connection/test_winrm.py\n"
+    ) in script
     assert "git clean" not in script  # only the last line of before_repo_set_cmd runs
     assert "bash /workspace/run_script.sh test/units/plugins/connection/test_winrm.py > " in script
 
@@ -176,8 +196,10 @@ def daemon(fixture):
     present = found.image_id(fixture.image) is not None
     labels = (found.image_config(fixture.image).get("Labels") or {}) if present else {}
     if labels.get(INPUTS_LABEL) != inputs_digest(fixture):
-        _unavailable(f"image {fixture.image} is missing or stale: build it with "
-                     f"`candlebench build-pro-image {FIXTURE}`")
+        _unavailable(
+            f"image {fixture.image} is missing or stale: build it with "
+            f"`candlebench build-pro-image {FIXTURE}`"
+        )
     return found
 
 
@@ -202,11 +224,14 @@ _PRO_RESULTS: dict[str, object] = {}  # patch -> Pro's result: each patch runs o
 
 def _pro(fixture, daemon, patch: str):
     if patch not in _PRO_RESULTS:
-        _PRO_RESULTS[patch] = run_pro_harness(fixture.image, fixture.row, FIXTURE / "run_scripts", patch,
-                                              daemon=daemon, timeout_s=1200)
+        _PRO_RESULTS[patch] = run_pro_harness(
+            fixture.image, fixture.row, FIXTURE / "run_scripts", patch, daemon=daemon, timeout_s=1200
+        )
     result = _PRO_RESULTS[patch]
-    print(f"Pro's harness: resolved={result.resolved} in {result.seconds:.1f}s, "
-          f"{len(result.passed)}/{len(result.statuses)} passed")
+    print(
+        f"Pro's harness: resolved={result.resolved} in {result.seconds:.1f}s, "
+        f"{len(result.passed)}/{len(result.statuses)} passed"
+    )
     assert result.output_found, (result.entry_output[-2000:], result.stdout_log[-2000:])
     return result
 
@@ -244,16 +269,28 @@ def grader(fixture, daemon, tmp_path_factory):
     suite = RowSuite(FIXTURE / "rows.jsonl", home, daemon=daemon)
     sandbox = DockerSandbox(daemon=daemon)
     suite.bind(sandbox, suite.tasks())
-    return Grader(suite.checkout, sandbox, home / "artifacts", Limits(timeout_s=1200), runner=suite.runner,
-                  image_of=suite.image, apply_rule=suite.apply_rule, release=suite.release)
+    return Grader(
+        suite.checkout,
+        sandbox,
+        home / "artifacts",
+        Limits(timeout_s=1200),
+        runner=suite.runner,
+        image_of=suite.image,
+        apply_rule=suite.apply_rule,
+        release=suite.release,
+    )
 
 
 @pytest.mark.parametrize("patch_class", ["gold", "empty", "wrong", "broken"])
 def test_candlebench_grades_as_pros_harness_does(fixture, daemon, grader, patch_class):
     """Same per-test statuses and the same resolution; the empty patch graded as a control. A patch
     that breaks the module the tests import is the patch's failure, never a harness error."""
-    patch = {"gold": fixture.row["patch"], "empty": "", "wrong": WRONG_PATCH.read_text(),
-             "broken": BROKEN_PATCH.read_text()}[patch_class]
+    patch = {
+        "gold": fixture.row["patch"],
+        "empty": "",
+        "wrong": WRONG_PATCH.read_text(),
+        "broken": BROKEN_PATCH.read_text(),
+    }[patch_class]
     pro = _pro(fixture, daemon, patch)
     (task,) = load_rows(FIXTURE / "rows.jsonl")
     started = time.monotonic()
@@ -262,8 +299,9 @@ def test_candlebench_grades_as_pros_harness_does(fixture, daemon, grader, patch_
     assert verdict.outcome in ("resolved", "unresolved"), verdict.reason
     assert verdict.resolved == pro.resolved
     assert verdict.tests == pro.statuses
-    assert verdict.apply_rule == "git_apply" and verdict.apply_step == ("none" if patch_class == "empty"
-                                                                        else "git_apply")
+    assert verdict.apply_rule == "git_apply" and verdict.apply_step == (
+        "none" if patch_class == "empty" else "git_apply"
+    )
     assert verdict.image_digest == daemon.image_id(fixture.image)  # the id, not the tag
     assert verdict.dataset_revision == task.revision and len(verdict.run_scripts_revision) == 12
     assert not verdict.tampered
@@ -297,8 +335,17 @@ def test_rows_without_dockerhub_tag_derive_pros_image(tmp_path):
 def test_bad_rows_are_refused_in_one_line_naming_the_file(tmp_path, capsys):
     (tmp_path / "rows.csv").write_text("repo,instance_id\nansible/ansible,x\n")
     (tmp_path / "preds.jsonl").write_text("")
-    code = main(["grade", "--tasks", str(tmp_path / "rows.csv"), "--predictions",
-                 str(tmp_path / "preds.jsonl"), "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "grade",
+            "--tasks",
+            str(tmp_path / "rows.csv"),
+            "--predictions",
+            str(tmp_path / "preds.jsonl"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "rows.csv:2" in err and "missing field" in err

@@ -43,8 +43,10 @@ def pinned(cli: str, version: str) -> cli_cache.Installed:
     """The cached binary, or a skip (a failure under CI=true) that says how to get it."""
     entry = cli_cache.installed(cli, version, root=CACHE)
     if entry is None:
-        reason = (f"{cli} {version} is not in the CLI cache {CACHE}: run "
-                  f"`candlebench agents install {cli} --version {version}` (needs the npm registry)")
+        reason = (
+            f"{cli} {version} is not in the CLI cache {CACHE}: run "
+            f"`candlebench agents install {cli} --version {version}` (needs the npm registry)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         print(reason)
@@ -73,27 +75,53 @@ def host(monkeypatch):
 
 def subject(tmp_path: Path, entry: dict):
     path = tmp_path / "tracking.yaml"
-    path.write_text(yaml.safe_dump({"trials": 1, "prices": {CODEX_MODEL: CODEX_PRICE}, "subjects": [
-        {"retries": 2, "backoff_s": 0.01, **entry}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "trials": 1,
+                "prices": {CODEX_MODEL: CODEX_PRICE},
+                "subjects": [{"retries": 2, "backoff_s": 0.01, **entry}],
+            }
+        )
+    )
     return load_config(path).subjects[0]
 
 
 def claude_subject(tmp_path: Path, url: str, **settings):
-    return subject(tmp_path, {"name": "claude-real", "adapter": "claude-code", "model": CLAUDE_MODEL,
-                              "settings": {"cli_version": CLAUDE_VERSION, "base_url": url, **settings}})
+    return subject(
+        tmp_path,
+        {
+            "name": "claude-real",
+            "adapter": "claude-code",
+            "model": CLAUDE_MODEL,
+            "settings": {"cli_version": CLAUDE_VERSION, "base_url": url, **settings},
+        },
+    )
 
 
 def codex_subject(tmp_path: Path, url: str, retries: int | None = None, **settings):
     """Codex on the scripted model: a custom provider, set key by key through `-c`."""
-    provider = {"model_provider": "scripted", "model_providers.scripted.name": "scripted",
-                "model_providers.scripted.base_url": f"{url}/v1",
-                "model_providers.scripted.wire_api": "responses",
-                "model_providers.scripted.env_key": "OPENAI_API_KEY"}
+    provider = {
+        "model_provider": "scripted",
+        "model_providers.scripted.name": "scripted",
+        "model_providers.scripted.base_url": f"{url}/v1",
+        "model_providers.scripted.wire_api": "responses",
+        "model_providers.scripted.env_key": "OPENAI_API_KEY",
+    }
     if retries is not None:  # codex's own retries (5 by default, with back-off)
-        provider |= {"model_providers.scripted.request_max_retries": retries,
-                     "model_providers.scripted.stream_max_retries": retries}
-    return subject(tmp_path, {"name": "codex-real", "adapter": "codex", "model": CODEX_MODEL,
-                              "settings": {"cli_version": CODEX_VERSION, "config": provider, **settings}})
+        provider |= {
+            "model_providers.scripted.request_max_retries": retries,
+            "model_providers.scripted.stream_max_retries": retries,
+        }
+    return subject(
+        tmp_path,
+        {
+            "name": "codex-real",
+            "adapter": "codex",
+            "model": CODEX_MODEL,
+            "settings": {"cli_version": CODEX_VERSION, "config": provider, **settings},
+        },
+    )
 
 
 def attempt_of(spec, suite, task, tmp_path: Path):
@@ -115,6 +143,7 @@ def script_for(task) -> sm.Script:
 
 
 # --- solving ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("instance_id", TASKS)
 def test_real_claude_code_solves_a_demo_task(claude_cli, host, suite, grader, tmp_path, instance_id):
@@ -168,8 +197,9 @@ def test_real_codex_solves_a_demo_task(codex_cli, host, suite, grader, tmp_path,
     assert KEY not in Path(attempt.transcript).read_text() and KEY not in json.dumps(attempt.record())
 
 
-def test_the_clis_hand_the_key_to_their_commands_and_it_is_redacted(claude_cli, codex_cli, host, suite,
-                                                                    task_001, tmp_path):
+def test_the_clis_hand_the_key_to_their_commands_and_it_is_redacted(
+    claude_cli, codex_cli, host, suite, task_001, tmp_path
+):
     """On the host both CLIs pass the API key to the commands they run (the agent container's
     relay will keep it out); whatever the agent does with it, the record never holds it."""
     for make, variable in ((claude_subject, "ANTHROPIC_API_KEY"), (codex_subject, "OPENAI_API_KEY")):
@@ -196,18 +226,27 @@ LONG = [{"shell": "true", "repeat": 12}, {"finish": "never reached"}]
 PRICEY = {"usage": {"input_tokens": 200_000, "output_tokens": 1000}, "steps": LONG}
 
 
-@pytest.mark.parametrize("name, script, settings, exit_class, tries", [
-    ("rate limited twice, then fine", [{"error": 429, "times": 2}, {"shell": "true"}, {"finish": "ok"}], {},
-     "submitted", 1),  # the CLI's own retries absorb it
-    ("overloaded", [{"error": 529, "retry": False}], {}, "api_error", 3),  # transient: retried twice
-    ("server error", [{"error": 500, "retry": False}], {}, "api_error", 3),
-    ("bad key", [{"error": 401}], {}, "api_error", 1),  # neither the CLI nor the adapter retries it
-    ("turn limit", LONG, {"max_turns": 3}, "budget_exhausted", 1),
-    ("budget limit", PRICEY, {"max_budget_usd": 0.5}, "budget_exhausted", 1),
-    ("refusal", [{"refuse": "I can't help with that."}], {}, "agent_error", 1),
-])
-def test_real_claude_code_failures(claude_cli, host, suite, task_001, tmp_path, name, script, settings,
-                                   exit_class, tries):
+@pytest.mark.parametrize(
+    "name, script, settings, exit_class, tries",
+    [
+        (
+            "rate limited twice, then fine",
+            [{"error": 429, "times": 2}, {"shell": "true"}, {"finish": "ok"}],
+            {},
+            "submitted",
+            1,
+        ),  # the CLI's own retries absorb it
+        ("overloaded", [{"error": 529, "retry": False}], {}, "api_error", 3),  # transient: retried twice
+        ("server error", [{"error": 500, "retry": False}], {}, "api_error", 3),
+        ("bad key", [{"error": 401}], {}, "api_error", 1),  # neither the CLI nor the adapter retries it
+        ("turn limit", LONG, {"max_turns": 3}, "budget_exhausted", 1),
+        ("budget limit", PRICEY, {"max_budget_usd": 0.5}, "budget_exhausted", 1),
+        ("refusal", [{"refuse": "I can't help with that."}], {}, "agent_error", 1),
+    ],
+)
+def test_real_claude_code_failures(
+    claude_cli, host, suite, task_001, tmp_path, name, script, settings, exit_class, tries
+):
     with sm.ScriptedModel(sm.parse_script(script, name)) as server:
         attempt = attempt_of(claude_subject(tmp_path, server.url, **settings), suite, task_001, tmp_path)
     assert (attempt.exit_class, attempt.tries) == (exit_class, tries), attempt.detail
@@ -227,19 +266,29 @@ def test_real_claude_code_failures(claude_cli, host, suite, task_001, tmp_path, 
         assert attempt.detail.startswith("refusal: ") and result["stop_reason"] == "refusal"
 
 
-@pytest.mark.parametrize("name, script, retries, settings, exit_class, tries", [
-    ("unavailable twice, then fine", [{"error": 503, "times": 2}, {"shell": "true"}, {"finish": "ok"}], None,
-     {}, "submitted", 1),
-    ("rate limited", [{"error": 429}], None, {}, "api_error", 3),  # codex does not retry a bare 429
-    ("server error", [{"error": 500}], 0, {}, "api_error", 3),
-    ("stream broken", [{"error": 500, "in_stream": True}], 0, {}, "api_error", 3),
-    ("turn limit", LONG, None, {"max_turns": 3}, "budget_exhausted", 1),
-    # codex reports usage only when a turn completes: the budget is seen at the end of the turn
-    ("budget limit", PRICEY, None, {"max_budget_usd": 0.5}, "budget_exhausted", 1),
-    ("refusal", [{"refuse": "I can't help with that."}], 0, {}, "agent_error", 1),
-])
-def test_real_codex_failures(codex_cli, host, suite, task_001, tmp_path, name, script, retries, settings,
-                             exit_class, tries):
+@pytest.mark.parametrize(
+    "name, script, retries, settings, exit_class, tries",
+    [
+        (
+            "unavailable twice, then fine",
+            [{"error": 503, "times": 2}, {"shell": "true"}, {"finish": "ok"}],
+            None,
+            {},
+            "submitted",
+            1,
+        ),
+        ("rate limited", [{"error": 429}], None, {}, "api_error", 3),  # codex does not retry a bare 429
+        ("server error", [{"error": 500}], 0, {}, "api_error", 3),
+        ("stream broken", [{"error": 500, "in_stream": True}], 0, {}, "api_error", 3),
+        ("turn limit", LONG, None, {"max_turns": 3}, "budget_exhausted", 1),
+        # codex reports usage only when a turn completes: the budget is seen at the end of the turn
+        ("budget limit", PRICEY, None, {"max_budget_usd": 0.5}, "budget_exhausted", 1),
+        ("refusal", [{"refuse": "I can't help with that."}], 0, {}, "agent_error", 1),
+    ],
+)
+def test_real_codex_failures(
+    codex_cli, host, suite, task_001, tmp_path, name, script, retries, settings, exit_class, tries
+):
     with sm.ScriptedModel(sm.parse_script(script, name)) as server:
         spec = codex_subject(tmp_path, server.url, retries, **settings)
         attempt = attempt_of(spec, suite, task_001, tmp_path)

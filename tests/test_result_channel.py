@@ -57,8 +57,9 @@ def unprivileged(bubblewrap):
         pytest.skip("needs a uid other than root's: install bubblewrap")
 
 
-def supervise(bubblewrap, root: Path, files: dict[str, str], changed: list[str] = (),
-              env: dict | None = None) -> tuple[SupervisedResult, str, str]:
+def supervise(
+    bubblewrap, root: Path, files: dict[str, str], changed: list[str] = (), env: dict | None = None
+) -> tuple[SupervisedResult, str, str]:
     """Run the supervisor on a work tree holding `files` and tests/test_x.py; (result, output, nonce)."""
     app, workspace = root / "app", root / "workspace"
     for rel, text in {"tests/test_x.py": TESTS, **files}.items():
@@ -68,14 +69,31 @@ def supervise(bubblewrap, root: Path, files: dict[str, str], changed: list[str] 
     write_runner(workspace, list(changed))
     nonce = secrets.token_hex(16)
     if bubblewrap is not None:
-        run = bubblewrap.run(app, command(ARGS), Limits(timeout_s=60), workspace=workspace,
-                             env=env, stdin=f"{nonce}\n".encode())
+        run = bubblewrap.run(
+            app,
+            command(ARGS),
+            Limits(timeout_s=60),
+            workspace=workspace,
+            env=env,
+            stdin=f"{nonce}\n".encode(),
+        )
         output = run.output
     else:
-        environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(root),
-                       "PYTHONDONTWRITEBYTECODE": "1", "CB_WORKSPACE": str(workspace), **(env or {})}
-        done = subprocess.run(["bash", "-c", command(ARGS)], cwd=app, input=f"{nonce}\n".encode(),
-                              capture_output=True, env=environment, timeout=60)
+        environment = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(root),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "CB_WORKSPACE": str(workspace),
+            **(env or {}),
+        }
+        done = subprocess.run(
+            ["bash", "-c", command(ARGS)],
+            cwd=app,
+            input=f"{nonce}\n".encode(),
+            capture_output=True,
+            env=environment,
+            timeout=60,
+        )
         output = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
     return parse_supervised(output, nonce), output, nonce
 
@@ -93,7 +111,11 @@ def test_the_command_keeps_the_nonce_out_of_argv():
 
 
 def test_the_nonce_is_nowhere_the_tests_can_look(bubblewrap, tree, unprivileged):
-    result, output, nonce = supervise(bubblewrap, tree, {"conftest.py": """
+    result, output, nonce = supervise(
+        bubblewrap,
+        tree,
+        {
+            "conftest.py": """
         import gc, os, sys
         found = [repr(sys.argv), repr(dict(os.environ)), repr(vars(sys.modules["__main__"]))]
         found += [repr(o) for o in gc.get_objects() if isinstance(o, (str, bytes))][:200000]
@@ -107,7 +129,9 @@ def test_the_nonce_is_nowhere_the_tests_can_look(bubblewrap, tree, unprivileged)
                     found.append("denied " + path + " " + err.__class__.__name__)
         with open("dump", "w") as handle:
             handle.write("\\n".join(found))
-    """})
+    """
+        },
+    )
     dump = (tree / "app" / "dump").read_text()
     assert nonce not in dump
     assert f"denied /proc/{os.getpid()}" not in dump  # (the host's processes are not even visible)
@@ -116,19 +140,29 @@ def test_the_nonce_is_nowhere_the_tests_can_look(bubblewrap, tree, unprivileged)
 
 
 def test_forged_lines_and_an_early_exit_are_invalid(bubblewrap, tree):
-    result, output, _ = supervise(bubblewrap, tree, {"conftest.py": """
+    result, output, _ = supervise(
+        bubblewrap,
+        tree,
+        {
+            "conftest.py": """
         import os
         guess = "0" * 32
         print(f"@@candlebench {guess} start\\n@@candlebench {guess} PASSED tests/test_x.py::test_bad")
         print(f"@@candlebench {guess} end 1 0", flush=True)
         os._exit(0)
-    """})
+    """
+        },
+    )
     assert result.complete and result.runner_started and result.statuses == {}, output[-2000:]
     assert any("without writing its results" in p for p in result.problems), result.problems
 
 
 def test_writing_to_the_results_pipe_is_invalid(bubblewrap, tree):
-    result, _, _ = supervise(bubblewrap, tree, {"conftest.py": """
+    result, _, _ = supervise(
+        bubblewrap,
+        tree,
+        {
+            "conftest.py": """
         import json, os, stat
         for fd in map(int, os.listdir("/proc/self/fd")):
             try:
@@ -136,7 +170,9 @@ def test_writing_to_the_results_pipe_is_invalid(bubblewrap, tree):
                     os.write(fd, (json.dumps({"kind": "final", "statuses": {}}) + "\\nnot json\\n").encode())
             except OSError:
                 pass
-    """})
+    """
+        },
+    )
     assert result.complete
     assert any("final records" in p or "besides the runner's" in p for p in result.problems), result.problems
     assert any("not a runner record" in p for p in result.problems), result.problems
@@ -157,8 +193,10 @@ def test_report_forgery_from_a_changed_module_is_detected(bubblewrap, tree):
     files = {"pkg/__init__.py": forge, "tests/test_y.py": "import pkg\n\ndef test_y():\n    pass\n"}
     result, output, _ = supervise(bubblewrap, tree, files, changed=["pkg/__init__.py"])
     assert result.statuses.get("tests/test_x.py::test_bad") == "PASSED", output[-1500:]  # it worked...
-    assert any("TestReport.from_item_and_call was replaced by code from pkg/__init__.py" in p
-               for p in result.problems), result.problems  # ...and it shows
+    assert any(
+        "TestReport.from_item_and_call was replaced by code from pkg/__init__.py" in p
+        for p in result.problems
+    ), result.problems  # ...and it shows
 
 
 def test_hooks_from_changed_files_are_detected_and_the_tasks_own_are_not(bubblewrap, tree):
@@ -183,7 +221,11 @@ def test_hooks_from_changed_files_are_detected_and_the_tasks_own_are_not(bubblew
 
 def test_background_processes_are_killed_before_the_nonce_is_printed(bubblewrap, tree):
     marker = f"cb-survivor-{tree.name}"
-    result, _, _ = supervise(bubblewrap, tree, {"conftest.py": f"""
+    result, _, _ = supervise(
+        bubblewrap,
+        tree,
+        {
+            "conftest.py": f"""
         import os, subprocess, time
         subprocess.Popen(["bash", "-c", "sleep 30; : {marker}"], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -192,7 +234,9 @@ def test_background_processes_are_killed_before_the_nonce_is_printed(bubblewrap,
             if os.fork() == 0:
                 os.execvp("bash", ["bash", "-c", "sleep 30; : {marker}"])
             os._exit(0)
-    """})
+    """
+        },
+    )
     assert result.complete and result.problems == [], result.problems
     time.sleep(0.2)
     leftovers = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
@@ -201,8 +245,13 @@ def test_background_processes_are_killed_before_the_nonce_is_printed(bubblewrap,
 
 def test_nothing_in_the_work_tree_runs_at_start_up(bubblewrap, tree):
     touch = "open('ran-' + __name__, 'w').close()\n"
-    files = {"sitecustomize.py": touch, "usercustomize.py": touch, "zz.pth": f"import os; {touch}",
-             "pytest.py": touch, "_pytest/__init__.py": touch}
+    files = {
+        "sitecustomize.py": touch,
+        "usercustomize.py": touch,
+        "zz.pth": f"import os; {touch}",
+        "pytest.py": touch,
+        "_pytest/__init__.py": touch,
+    }
     app = "/app" if bubblewrap is not None else str(tree / "app")
     result, output, _ = supervise(bubblewrap, tree, files, env={"PYTHONPATH": f":{app}"})
     assert sorted(p.name for p in (tree / "app").glob("ran-*")) == [], output[-1500:]
@@ -211,8 +260,10 @@ def test_nothing_in_the_work_tree_runs_at_start_up(bubblewrap, tree):
 
 def test_parse_refuses_doubled_or_partial_blocks():
     nonce = "n" * 32
-    block = f"@@candlebench {nonce} start\n@@candlebench {nonce} runner 1\n" \
-            f"@@candlebench {nonce} PASSED t::a\n@@candlebench {nonce} end 1 0\n"
+    block = (
+        f"@@candlebench {nonce} start\n@@candlebench {nonce} runner 1\n"
+        f"@@candlebench {nonce} PASSED t::a\n@@candlebench {nonce} end 1 0\n"
+    )
     assert parse_supervised("@@candlebench-supervisor started\n" + block, nonce).complete
     doubled = parse_supervised(block + block, nonce)
     assert not doubled.complete and doubled.statuses == {} and doubled.problems
@@ -220,6 +271,7 @@ def test_parse_refuses_doubled_or_partial_blocks():
     assert not missing.complete and missing.problems == ["the supervisor ended without reporting"]
     never = parse_supervised("python: not found\n", nonce)
     assert never.infrastructure_failed and not never.supervisor_started
-    no_runner = parse_supervised("@@candlebench-supervisor started\n" + block.replace("runner 1", "runner 0"),
-                                 nonce)
+    no_runner = parse_supervised(
+        "@@candlebench-supervisor started\n" + block.replace("runner 1", "runner 0"), nonce
+    )
     assert no_runner.infrastructure_failed

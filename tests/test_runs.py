@@ -72,5 +72,7 @@ def test_a_killed_run_is_failed_and_its_slot_freed(tmp_path, monkeypatch):
         assert failed.status == dg.DagsterRunStatus.FAILURE
         assert not instance.event_log_storage.get_concurrency_info("warehouse").claimed_slots
         assert reap_dead_runs(instance) == []  # live and finished runs are left alone
-    quick = subprocess.run([sys.executable, "-c", QUICK], env=env, capture_output=True, text=True, timeout=300)
+    quick = subprocess.run(
+        [sys.executable, "-c", QUICK], env=env, capture_output=True, text=True, timeout=300
+    )
     assert quick.returncode == 0 and "done" in quick.stdout, quick.stderr[-2000:]

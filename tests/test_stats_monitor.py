@@ -35,10 +35,17 @@ def test_monitor_table_crosses_the_threshold_exactly_at_cusum_alarms():
     drop = np.where(np.arange(120) >= 70, 0.13, 0.0)
     s, m = panel(rng, 120, 50, drop=drop)
     day, task = np.meshgrid(np.arange(120), np.arange(50), indexing="ij")
-    counts = pl.DataFrame({"day": day.ravel(), "task": [f"t{j:02d}" for j in task.ravel()],
-                           "successes": s.ravel().astype(int), "trials": m.ravel().astype(int)})
-    counts = counts.with_columns(subject=pl.lit("a"),
-                                 date=pl.date(2026, 1, 1) + pl.duration(days=pl.col("day")))
+    counts = pl.DataFrame(
+        {
+            "day": day.ravel(),
+            "task": [f"t{j:02d}" for j in task.ravel()],
+            "successes": s.ravel().astype(int),
+            "trials": m.ravel().astype(int),
+        }
+    )
+    counts = counts.with_columns(
+        subject=pl.lit("a"), date=pl.date(2026, 1, 1) + pl.duration(days=pl.col("day"))
+    )
     tables = detection_tables(counts)
     watch = tables["monitor"].join(tables["alarms"], on=["subject", "date"], how="left")
     cusum_days = watch.filter(pl.col("rule") == "cusum")
@@ -122,10 +129,17 @@ def test_time_above_the_warning_line_matches_simulation():
 def test_confirmation_decisions():
     rule = ConfirmationRule(trials=8, threshold=2.5, survive=False, hold=True, floor=0.0, next_threshold=0.75)
     np.testing.assert_array_equal(
-        decide(np.array([-1, -1, -1, -1, 1, 0]), np.array([-3.0, -1.0, 0.5, np.nan, 3.0, -9.0]),
-               np.ones(6, bool), rule), [1, 2, -1, -1, 1, -1])
-    np.testing.assert_array_equal(decide_next(np.array([-1, -1, 1]), np.array([-0.8, -0.2, 2.0]), rule),
-                                  [1, -1, 1])
+        decide(
+            np.array([-1, -1, -1, -1, 1, 0]),
+            np.array([-3.0, -1.0, 0.5, np.nan, 3.0, -9.0]),
+            np.ones(6, bool),
+            rule,
+        ),
+        [1, 2, -1, -1, 1, -1],
+    )
+    np.testing.assert_array_equal(
+        decide_next(np.array([-1, -1, 1]), np.array([-0.8, -0.2, 2.0]), rule), [1, -1, 1]
+    )
     strict = ConfirmationRule(threshold=1.0)  # survive: the alarm must still stand
     assert decision(-1, -2.0, False, strict) == "cleared" and decision(-1, -2.0, True, strict) == "confirmed"
     assert decision(-1, -1.0, True, rule) == "held"
@@ -189,8 +203,9 @@ def test_the_old_detectors_z_scores_alarms_and_changepoints_are_kept():
             x = np.array([np.nan if r[key] is None else r[key] for r in was["monitor"]])
             y = np.array([np.nan if r[key] is None else r[key] for r in now["monitor"]])
             np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14, equal_nan=True)
-        assert [(a["date"], a["direction"], a["rule"]) for a in was["alarms"]] == \
-               [(a["date"], a["direction"], a["rule"]) for a in now["alarms"]]
+        assert [(a["date"], a["direction"], a["rule"]) for a in was["alarms"]] == [
+            (a["date"], a["direction"], a["rule"]) for a in now["alarms"]
+        ]
         assert was["changepoints"] == now["changepoints"] and was["verdict"] == now["verdict"]
 
 

@@ -23,7 +23,9 @@ time.sleep(600)
 def test_a_killed_gradings_scratch_and_stale_temporaries_are_swept_live_ones_kept(tmp_path):
     home, scratch = tmp_path / "home", tmp_path / "tmp"
     scratch.mkdir()
-    dying = subprocess.Popen([sys.executable, "-c", SCRATCH_THEN_DIE, str(scratch)], stdout=subprocess.PIPE, text=True)
+    dying = subprocess.Popen(
+        [sys.executable, "-c", SCRATCH_THEN_DIE, str(scratch)], stdout=subprocess.PIPE, text=True
+    )
     dead_folder = dying.stdout.readline().strip()
     dying.send_signal(signal.SIGKILL)
     dying.wait(60)

@@ -43,11 +43,18 @@ BASE = {
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {"PATH": os.environ["PATH"], "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True,
-                          env=env).stdout
+    env = {
+        "PATH": os.environ["PATH"],
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True, env=env
+    ).stdout
 
 
 @pytest.fixture
@@ -106,43 +113,70 @@ def test_patch_paths_reads_headers_not_hunk_lines():
 
 
 def test_runner_paths_picks_the_runner_files():
-    paths = ["conftest.py", "a/b/c/conftest.py", "pytest.ini", "sub/.pytest.ini", "tox.ini",
-             "pkg/setup.cfg", "pyproject.toml", "sitecustomize.py", "src/usercustomize.py", "x.pth",
-             "pytest.py", "_pytest/__init__.py", "pluggy/_hooks.py", "tests/__init__.py",
-             "tests/unit/__init__.py", "pkg/__init__.py", "pkg/core.py", "docs/conftest.txt",
-             "test/lib/ansible_test/_internal/x.py"]
-    chosen = runner_paths(paths, graded_tests=["tests/unit/test_a.py::test_x"],
-                          extra_globs=["test/lib/ansible_test/**"])
+    paths = [
+        "conftest.py",
+        "a/b/c/conftest.py",
+        "pytest.ini",
+        "sub/.pytest.ini",
+        "tox.ini",
+        "pkg/setup.cfg",
+        "pyproject.toml",
+        "sitecustomize.py",
+        "src/usercustomize.py",
+        "x.pth",
+        "pytest.py",
+        "_pytest/__init__.py",
+        "pluggy/_hooks.py",
+        "tests/__init__.py",
+        "tests/unit/__init__.py",
+        "pkg/__init__.py",
+        "pkg/core.py",
+        "docs/conftest.txt",
+        "test/lib/ansible_test/_internal/x.py",
+    ]
+    chosen = runner_paths(
+        paths, graded_tests=["tests/unit/test_a.py::test_x"], extra_globs=["test/lib/ansible_test/**"]
+    )
     assert chosen == sorted(set(paths) - {"pkg/__init__.py", "pkg/core.py", "docs/conftest.txt"})
 
 
 def test_plugin_names_from_addopts_and_pytest_plugins():
-    assert plugin_names("[pytest]\naddopts = -p a.b -pc --tb=short -p no:cacheprovider\n", "pytest.ini") \
-        == ["a.b", "c"]
+    assert plugin_names("[pytest]\naddopts = -p a.b -pc --tb=short -p no:cacheprovider\n", "pytest.ini") == [
+        "a.b",
+        "c",
+    ]
     assert plugin_names('[tool.pytest.ini_options]\naddopts = ["-p", "x"]\n', "pyproject.toml") == ["x"]
-    assert plugin_names('[tool:pytest]\naddopts = -p y\n', "setup.cfg") == ["y"]
+    assert plugin_names("[tool:pytest]\naddopts = -p y\n", "setup.cfg") == ["y"]
     assert plugin_names('pytest_plugins = ("m.one", "m.two")\n', "conftest.py") == ["m.one", "m.two"]
     assert plugin_names("def broken(:\n", "conftest.py") == []
 
 
 def test_sections_are_spliced_and_the_rest_kept():
-    patched = PYPROJECT.replace('dependencies = []', 'dependencies = ["attrs"]').replace(
-        '"-p no:benchmark"', '"-p no:benchmark -p evil"')
+    patched = PYPROJECT.replace("dependencies = []", 'dependencies = ["attrs"]').replace(
+        '"-p no:benchmark"', '"-p no:benchmark -p evil"'
+    )
     spliced = splice_test_section(patched, PYPROJECT, "pyproject.toml")
     assert spliced is not None and '"attrs"' in spliced and "evil" not in spliced
     assert runner_section(spliced, "pyproject.toml") == runner_section(PYPROJECT, "pyproject.toml")
     dotted = '[tool]\npytest.ini_options.addopts = "-p evil"\n'
     assert splice_test_section(dotted, None, "pyproject.toml") is None  # cannot splice: whole file
     ini = "[metadata]\nname = x\n[tool:pytest]\naddopts = -p evil\n[flake8]\nmax = 1\n"
-    assert splice_test_section(ini, "[metadata]\nname = x\n", "setup.cfg") == \
-        "[metadata]\nname = x\n[flake8]\nmax = 1\n"
+    assert (
+        splice_test_section(ini, "[metadata]\nname = x\n", "setup.cfg")
+        == "[metadata]\nname = x\n[flake8]\nmax = 1\n"
+    )
 
 
 def test_an_honest_patch_is_left_alone(repo):
     root, base = repo
-    patch = edit(root, {"pkg/core.py": "def f():\n    return 2\n",
-                        "pyproject.toml": PYPROJECT.replace("[]", '["attrs"]'),
-                        "tests/test_new.py": "def test_new():\n    pass\n"})
+    patch = edit(
+        root,
+        {
+            "pkg/core.py": "def f():\n    return 2\n",
+            "pyproject.toml": PYPROJECT.replace("[]", '["attrs"]'),
+            "tests/test_new.py": "def test_new():\n    pass\n",
+        },
+    )
     report = restore_runner_files(root, base, patch, graded_tests=["tests/test_core.py"])
     assert not report.tampered and report.reason() == ""
     assert '"attrs"' in (root / "pyproject.toml").read_text()
@@ -150,26 +184,43 @@ def test_an_honest_patch_is_left_alone(repo):
 
 def test_every_runner_file_goes_back_to_base(repo, tmp_path):
     root, base = repo
-    patch = edit(root, {
-        "conftest.py": "def pytest_runtest_makereport(): ...\n",
-        "tests/conftest.py": 'pytest_plugins = ["pkg.testing"]\nEVIL = 1\n',
-        "tests/deep/er/conftest.py": "EVIL = 2\n",
-        "tests/__init__.py": "import evil\n",
-        "pytest.ini": "[pytest]\naddopts = -p cb_helpers\n",
-        "cb_helpers.py": "EVIL = 3\n",
-        "pkg/testing.py": "FIXTURES = 2\n",  # named by the base conftest: a runner plugin
-        "tox.ini": "[pytest]\naddopts = -p x\n",
-        "setup.cfg": "[metadata]\nname = pkg\n\n[tool:pytest]\npython_files = *.py\n",
-        "pyproject.toml": PYPROJECT.replace("[]", '["attrs"]').replace("no:benchmark", "evil"),
-        "sitecustomize.py": "EVIL = 4\n", "usercustomize.py": "EVIL = 5\n", "zz.pth": "import x\n",
-        "pytest.py": "EVIL = 6\n", "_pytest/__init__.py": "EVIL = 7\n",
-        "pkg/core.py": "def f():\n    return 2\n",
-    })
+    patch = edit(
+        root,
+        {
+            "conftest.py": "def pytest_runtest_makereport(): ...\n",
+            "tests/conftest.py": 'pytest_plugins = ["pkg.testing"]\nEVIL = 1\n',
+            "tests/deep/er/conftest.py": "EVIL = 2\n",
+            "tests/__init__.py": "import evil\n",
+            "pytest.ini": "[pytest]\naddopts = -p cb_helpers\n",
+            "cb_helpers.py": "EVIL = 3\n",
+            "pkg/testing.py": "FIXTURES = 2\n",  # named by the base conftest: a runner plugin
+            "tox.ini": "[pytest]\naddopts = -p x\n",
+            "setup.cfg": "[metadata]\nname = pkg\n\n[tool:pytest]\npython_files = *.py\n",
+            "pyproject.toml": PYPROJECT.replace("[]", '["attrs"]').replace("no:benchmark", "evil"),
+            "sitecustomize.py": "EVIL = 4\n",
+            "usercustomize.py": "EVIL = 5\n",
+            "zz.pth": "import x\n",
+            "pytest.py": "EVIL = 6\n",
+            "_pytest/__init__.py": "EVIL = 7\n",
+            "pkg/core.py": "def f():\n    return 2\n",
+        },
+    )
     report = restore_runner_files(root, base, patch, graded_tests=["tests/test_core.py"])
     assert report.tampered
-    assert sorted(report.removed) == sorted([
-        "conftest.py", "tests/deep/er/conftest.py", "pytest.ini", "cb_helpers.py", "tox.ini",
-        "sitecustomize.py", "usercustomize.py", "zz.pth", "pytest.py", "_pytest/__init__.py"])
+    assert sorted(report.removed) == sorted(
+        [
+            "conftest.py",
+            "tests/deep/er/conftest.py",
+            "pytest.ini",
+            "cb_helpers.py",
+            "tox.ini",
+            "sitecustomize.py",
+            "usercustomize.py",
+            "zz.pth",
+            "pytest.py",
+            "_pytest/__init__.py",
+        ]
+    )
     assert sorted(report.restored) == ["pkg/testing.py", "tests/__init__.py", "tests/conftest.py"]
     assert sorted(report.sections) == ["pyproject.toml [tool.pytest]", "setup.cfg [tool:pytest]"]
     for rel, text in BASE.items():
@@ -188,8 +239,10 @@ def test_paths_behind_a_symlink_out_of_the_tree_are_refused(repo, tmp_path):
     outside.mkdir()
     (outside / "conftest.py").write_text("precious\n")
     (root / "escape").symlink_to(outside)
-    patch = ("diff --git a/escape/conftest.py b/escape/conftest.py\nnew file mode 100644\n"
-             "--- /dev/null\n+++ b/escape/conftest.py\n@@ -0,0 +1 @@\n+x\n")
+    patch = (
+        "diff --git a/escape/conftest.py b/escape/conftest.py\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/escape/conftest.py\n@@ -0,0 +1 @@\n+x\n"
+    )
     report = restore_runner_files(root, base, patch)
     assert report.refused == ["escape/conftest.py"] and report.tampered
     assert (outside / "conftest.py").read_text() == "precious\n"

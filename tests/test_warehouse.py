@@ -9,10 +9,16 @@ from pipeline.store.warehouse import Warehouse
 
 
 def samples(day: dt.date, n: int) -> pl.DataFrame:
-    return pl.DataFrame({
-        "date": [day] * n, "instance_id": [f"t{i}" for i in range(n)], "position": list(range(n)),
-        "sample_seed": [1] * n, "run_id": ["r"] * n, "config_hash": ["c"] * n,
-    })
+    return pl.DataFrame(
+        {
+            "date": [day] * n,
+            "instance_id": [f"t{i}" for i in range(n)],
+            "position": list(range(n)),
+            "sample_seed": [1] * n,
+            "run_id": ["r"] * n,
+            "config_hash": ["c"] * n,
+        }
+    )
 
 
 def test_rewriting_a_partition_replaces_it(tmp_path):
@@ -73,15 +79,29 @@ def test_readers_never_wait_for_a_writer_in_another_process(tmp_path):
         connection.execute("CREATE TABLE tallies (n INTEGER)")
         connection.execute("INSERT INTO tallies VALUES (1)")
     ready, release = tmp_path / "ready", tmp_path / "release"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_WRITER, str(warehouse.root), str(ready), str(release)])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_WRITER, str(warehouse.root), str(ready), str(release)]
+    )
     try:
         wait_for(lambda: ready.exists() or holder.poll() is not None, "the writer to hold the lock")
         assert holder.poll() is None, "the writer process died"
         # the last published write, at once, while the writer holds DuckDB's lock
         assert warehouse.query("SELECT sum(n) AS n FROM tallies")["n"][0] == 1
-        cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "query", "SELECT count(*) AS c FROM tallies",
-                              "--format", "csv"], capture_output=True, text=True, timeout=120,
-                             env={**__import__("os").environ, "CANDLEBENCH_HOME": str(warehouse.root)})
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "query",
+                "SELECT count(*) AS c FROM tallies",
+                "--format",
+                "csv",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**__import__("os").environ, "CANDLEBENCH_HOME": str(warehouse.root)},
+        )
         assert cli.returncode == 0 and cli.stdout.splitlines() == ["c", "1"], cli.stderr
         with warehouse.reader() as reading:  # a reader open does not hold the writer up either
             release.write_text("go")
@@ -120,7 +140,9 @@ def test_a_bad_query_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
     assert main(["query", "SELECT nope FROM candles"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("candlebench query: query 'SELECT nope FROM candles': ") and len(err.splitlines()) == 1
+    assert (
+        err.startswith("candlebench query: query 'SELECT nope FROM candles': ") and len(err.splitlines()) == 1
+    )
 
 
 @pytest.fixture
@@ -131,7 +153,9 @@ def small_disk(tmp_path):
 
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True
+    )
     if made.returncode != 0:
         if os.environ.get("CI"):
             pytest.fail(f"cannot mount a tmpfs in CI: {made.stderr.decode().strip()}")
@@ -149,9 +173,13 @@ def test_a_full_disk_is_named_and_the_stored_partition_kept(small_disk):
     import secrets
 
     huge = samples(day, 20_000).with_columns(  # incompressible: 1.3 MB of random ids
-        instance_id=pl.Series([secrets.token_hex(32) for _ in range(20_000)]))
-    with pytest.raises(DiskFull, match=r"disk full: cannot write samples partition .*date=2026-01-01 "
-                                       r"\(\d+ bytes free\); the stored partition is unchanged"):
+        instance_id=pl.Series([secrets.token_hex(32) for _ in range(20_000)])
+    )
+    with pytest.raises(
+        DiskFull,
+        match=r"disk full: cannot write samples partition .*date=2026-01-01 "
+        r"\(\d+ bytes free\); the stored partition is unchanged",
+    ):
         lake.write_partition("samples", huge, date=day)
     assert lake.read_partition("samples", date=day).height == 3
     assert not [p for p in small_disk.rglob(".part-*")]  # no half-written file left behind

@@ -39,8 +39,18 @@ ADAPTERS = {  # config `adapter:` -> "module:class"
     "replay": "pipeline.agents.replay:ReplayAgent",
 }
 
-__all__ = ["ADAPTERS", "Agent", "AgentWorld", "Attempt", "ExitClass", "adapter", "build_agent", "now",
-           "skipped", "solve_all"]
+__all__ = [
+    "ADAPTERS",
+    "Agent",
+    "AgentWorld",
+    "Attempt",
+    "ExitClass",
+    "adapter",
+    "build_agent",
+    "now",
+    "skipped",
+    "solve_all",
+]
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,26 @@ class ClaudeCode(VendorCli):
     def check_settings(cls, values: dict, raw: dict, at: str, base: Path) -> dict:
         check_cli_version(values, raw, at)
         return values
+
     def command(self, prompt: str) -> tuple[list[str], str | None]:
         s = self.settings
         # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin
         via_stdin = len(prompt.encode()) > ARGV_PROMPT_LIMIT or prompt.startswith("-")
-        argv = [self.executable(), "-p", *([] if via_stdin else [prompt]), "--output-format", "stream-json",
-                "--verbose", "--model", self.model, "--max-turns", str(s["max_turns"]),
-                "--permission-mode", s["permission_mode"], "--no-session-persistence"]
+        argv = [
+            self.executable(),
+            "-p",
+            *([] if via_stdin else [prompt]),
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--model",
+            self.model,
+            "--max-turns",
+            str(s["max_turns"]),
+            "--permission-mode",
+            s["permission_mode"],
+            "--no-session-persistence",
+        ]
         if s["max_budget_usd"]:
             argv += ["--max-budget-usd", f"{s['max_budget_usd']:g}"]
         if s["allowed_tools"]:
@@ -84,9 +97,15 @@ class ClaudeCode(VendorCli):
             extra["IS_SANDBOX"] = "1"  # the CLI refuses to bypass permissions as root without it
         session.transcript.note("$ " + describe(argv, session.prompt))
         result = ResultEvent()
-        finished = run_process(argv, session.workspace.path, agent_env(
-            session.workspace.home, self.secret_env, **extra), session.timeout_s, session.transcript,
-            stdin=stdin, on_line=result.read)
+        finished = run_process(
+            argv,
+            session.workspace.path,
+            agent_env(session.workspace.home, self.secret_env, **extra),
+            session.timeout_s,
+            session.transcript,
+            stdin=stdin,
+            on_line=result.read,
+        )
         return parse(finished, result.event)
 
 
@@ -119,8 +138,12 @@ def parse(finished: Finished, result: dict | None) -> Run:
     if result.get("stop_reason") == "refusal":  # the model declined: its behaviour, not the API's
         return Run(ExitClass.AGENT_ERROR, usage(result), detail=f"refusal: {text}"[:2000])
     if isinstance(status := result.get("api_error_status"), int):
-        return Run(ExitClass.API_ERROR, usage(result), transient=status in TRANSIENT_STATUSES,
-                   detail=f"HTTP {status}: {text}"[:2000])
+        return Run(
+            ExitClass.API_ERROR,
+            usage(result),
+            transient=status in TRANSIENT_STATUSES,
+            detail=f"HTTP {status}: {text}"[:2000],
+        )
     kind, transient = classify_failure(text)
     return Run(kind, usage(result), transient=transient, detail=f"{subtype}: {text}"[:2000])
 

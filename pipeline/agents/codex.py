@@ -16,12 +16,7 @@ import json
 from pathlib import Path
 
 from pipeline.agents.exits import ExitClass
-from pipeline.agents.process import (
-    agent_env,
-    classify_failure,
-    describe,
-    run_process,
-)
+from pipeline.agents.process import agent_env, classify_failure, describe, run_process
 from pipeline.agents.session import Run, Session, Usage
 from pipeline.agents.workspace_agent import ENV_SETTING, VendorCli, check_cli_version
 from pipeline.config import ConfigError, Price, Setting
@@ -57,13 +52,25 @@ class Codex(VendorCli):
             if not isinstance(value, str | int | float | bool | list):
                 raise ConfigError(f"{at}: field 'settings.config.{key}' must be a scalar or a list")
         return values
+
     def command(self, session: Session) -> tuple[list[str], str | None]:
         s = self.settings
         # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin
         via_stdin = len(session.prompt.encode()) > ARGV_PROMPT_LIMIT or session.prompt.startswith("-")
-        argv = [self.executable(), "exec", "--json", "-m", self.model, "-s", s["sandbox"],
-                "-C", str(session.workspace.path), "--skip-git-repo-check",
-                "-o", str(session.workspace.root / "last_message.txt")]
+        argv = [
+            self.executable(),
+            "exec",
+            "--json",
+            "-m",
+            self.model,
+            "-s",
+            s["sandbox"],
+            "-C",
+            str(session.workspace.path),
+            "--skip-git-repo-check",
+            "-o",
+            str(session.workspace.root / "last_message.txt"),
+        ]
         if s["ephemeral"]:
             argv.append("--ephemeral")
         for key, value in s["config"].items():
@@ -78,8 +85,15 @@ class Codex(VendorCli):
         codex_home = session.workspace.home / ".codex"
         codex_home.mkdir(parents=True, exist_ok=True)  # codex refuses a CODEX_HOME that does not exist
         env = agent_env(session.workspace.home, self.secret_env, CODEX_HOME=str(codex_home))
-        finished = run_process(argv, session.workspace.path, env, session.timeout_s,
-                               session.transcript, stdin=stdin, on_line=events.read)
+        finished = run_process(
+            argv,
+            session.workspace.path,
+            env,
+            session.timeout_s,
+            session.transcript,
+            stdin=stdin,
+            on_line=events.read,
+        )
         used = events.usage()
         if finished.stopped:
             return Run(ExitClass.BUDGET_EXHAUSTED, used, detail=finished.stopped)
@@ -114,8 +128,10 @@ class Events:
         t = self.tokens
         return Usage(
             cost_usd=self.price.cost(t["input_tokens"], t["output_tokens"], t["cached_input_tokens"]),
-            input_tokens=t["input_tokens"], output_tokens=t["output_tokens"],
-            cached_tokens=t["cached_input_tokens"], turns=self.turns,
+            input_tokens=t["input_tokens"],
+            output_tokens=t["output_tokens"],
+            cached_tokens=t["cached_input_tokens"],
+            turns=self.turns,
         )
 
     @property

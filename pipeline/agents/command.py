@@ -72,9 +72,11 @@ class Command(DriverAdapter):
         except ValueError as err:
             raise ConfigError(f"{at}: field 'settings.template' cannot be split: {err}") from err
         if not words or not any(p in values["template"] for p in ("{prompt}", "{prompt_file}")):
-            raise ConfigError(f"{at}: field 'settings.template' must pass the task with "
-                              "{prompt} or {prompt_file}")
+            raise ConfigError(
+                f"{at}: field 'settings.template' must pass the task with {{prompt}} or {{prompt_file}}"
+            )
         return values
+
     self_contained = False
 
     def __init__(self, subject: Subject) -> None:
@@ -94,8 +96,12 @@ class Command(DriverAdapter):
         return executable_sha256(self.words[0])
 
     def argv(self, session: Session) -> list[str]:
-        values = {"{prompt_file}": str(session.workspace.prompt_file), "{prompt}": session.prompt,
-                  "{workspace}": str(session.workspace.path), "{model}": self.model}
+        values = {
+            "{prompt_file}": str(session.workspace.prompt_file),
+            "{prompt}": session.prompt,
+            "{workspace}": str(session.workspace.path),
+            "{model}": self.model,
+        }
         argv = []
         for word in self.words:
             for placeholder, value in values.items():
@@ -106,9 +112,13 @@ class Command(DriverAdapter):
     def run(self, session: Session) -> Run:
         argv = self.argv(session)
         session.transcript.note("$ " + describe(argv, session.prompt))
-        finished = run_process(argv, session.workspace.path,
-                               agent_env(session.workspace.home, self.secret_env),
-                               session.timeout_s, session.transcript)
+        finished = run_process(
+            argv,
+            session.workspace.path,
+            agent_env(session.workspace.home, self.secret_env),
+            session.timeout_s,
+            session.transcript,
+        )
         output = finished.stdout + finished.stderr
         used = self.usage(output)
         if finished.timed_out:
@@ -123,8 +133,10 @@ class Command(DriverAdapter):
 
     def usage(self, output: str) -> Usage:
         s = self.settings
-        read = {key: last_match(s[f"{key}_regex"], output)
-                for key in ("cost", "input_tokens", "output_tokens", "cached_tokens", "turns")}
+        read = {
+            key: last_match(s[f"{key}_regex"], output)
+            for key in ("cost", "input_tokens", "output_tokens", "cached_tokens", "turns")
+        }
         tokens = {key: int(read[key] or 0) for key in ("input_tokens", "output_tokens", "cached_tokens")}
         cost = read["cost"]
         if cost is None and self.price is not None:

@@ -41,20 +41,38 @@ class Ledger:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def solve(self, subject: str, task: Task, day: dt.date, trial: int, version: str, paid: bool,
-              run: Callable[[], Attempt]) -> Attempt:
+    def solve(
+        self,
+        subject: str,
+        task: Task,
+        day: dt.date,
+        trial: int,
+        version: str,
+        paid: bool,
+        run: Callable[[], Attempt],
+    ) -> Attempt:
         """The attempt for this key: the recorded one, else `run()`'s, recorded before it returns."""
         record, claim = self._paths(subject, task.instance_id, day, trial, version)
         with self._locked(claim) as claimed_before:
             if record.exists():
                 return load(record)
             if claimed_before and paid:
-                attempt = skipped(subject, task, day, trial, version, (
-                    f"interrupted: the run that started this attempt died before recording it "
-                    f"({claim.read_text().strip()}); not run again, because a paid attempt runs once"))
+                attempt = skipped(
+                    subject,
+                    task,
+                    day,
+                    trial,
+                    version,
+                    (
+                        f"interrupted: the run that started this attempt died before recording it "
+                        f"({claim.read_text().strip()}); not run again, because a paid attempt runs once"
+                    ),
+                )
             else:
-                claim.write_text(f"started {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} by pid {os.getpid()} "
-                                 f"on {socket.gethostname()}\n")
+                claim.write_text(
+                    f"started {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} by pid {os.getpid()} "
+                    f"on {socket.gethostname()}\n"
+                )
                 faults.point("attempt")
                 attempt = run()
             _write(record, attempt)
@@ -64,8 +82,9 @@ class Ledger:
         """Every attempt recorded for a subject's day (any version), in file order."""
         return [load(path) for path in sorted((self.root / subject / day.isoformat()).glob("*.json"))]
 
-    def _paths(self, subject: str, instance_id: str, day: dt.date, trial: int,
-               version: str) -> tuple[Path, Path]:
+    def _paths(
+        self, subject: str, instance_id: str, day: dt.date, trial: int, version: str
+    ) -> tuple[Path, Path]:
         folder = self.root / subject / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(f"{instance_id}\0{trial}\0{version}".encode()).hexdigest()[:24]

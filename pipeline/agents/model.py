@@ -69,10 +69,24 @@ def now() -> dt.datetime:
 def skipped(subject: str, task: Task, day: dt.date, trial: int, version: str, detail: str) -> Attempt:
     """An attempt that was not launched: recorded, never graded, never counted as a failure."""
     return Attempt(
-        subject=subject, instance_id=task.instance_id, date=day, trial=trial, started_at=now(),
-        patch="", cost_usd=0.0, input_tokens=0, output_tokens=0, cached_tokens=0, turns=0,
-        duration_s=0.0, exit_class=ExitClass.SKIPPED, agent_version=version, transcript="",
-        failure_mode="", detail=detail, tries=0,
+        subject=subject,
+        instance_id=task.instance_id,
+        date=day,
+        trial=trial,
+        started_at=now(),
+        patch="",
+        cost_usd=0.0,
+        input_tokens=0,
+        output_tokens=0,
+        cached_tokens=0,
+        turns=0,
+        duration_s=0.0,
+        exit_class=ExitClass.SKIPPED,
+        agent_version=version,
+        transcript="",
+        failure_mode="",
+        detail=detail,
+        tries=0,
     )
 
 
@@ -100,13 +114,20 @@ def solve_all(
         with lock:
             so_far = spent[0]
         if daily_cost_cap_usd is not None and so_far >= daily_cost_cap_usd:
-            return skipped(agent.subject, task, day, trial, version,
-                           f"daily cost cap ${daily_cost_cap_usd:g} reached (spent ${so_far:.2f})")
+            return skipped(
+                agent.subject,
+                task,
+                day,
+                trial,
+                version,
+                f"daily cost cap ${daily_cost_cap_usd:g} reached (spent ${so_far:.2f})",
+            )
         if ledger is None:
             attempt = agent.solve(task, day, trial)
         else:
-            attempt = ledger.solve(agent.subject, task, day, trial, version, paid,
-                                   lambda: agent.solve(task, day, trial))
+            attempt = ledger.solve(
+                agent.subject, task, day, trial, version, paid, lambda: agent.solve(task, day, trial)
+            )
         with lock:
             spent[0] += attempt.cost_usd
         return attempt

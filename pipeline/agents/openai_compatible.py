@@ -57,8 +57,10 @@ INSTANCE = """<task>
 
 Make the change the task asks for by editing the repository's files. Look around first, then
 edit, then check your change, then submit."""
-FORMAT_ERROR = ("Your reply must hold exactly one ```bash code block with one command (found {n}). "
-                f"To finish, reply with `echo {SENTINEL}`.")
+FORMAT_ERROR = (
+    "Your reply must hold exactly one ```bash code block with one command (found {n}). "
+    f"To finish, reply with `echo {SENTINEL}`."
+)
 _BLOCK = re.compile(r"```(?:bash|sh)?[ \t]*\n(.*?)\n?```", re.DOTALL)
 
 
@@ -73,8 +75,16 @@ class APIError(RuntimeError):
 class ChatClient:
     """POST {base_url}/chat/completions, with bounded retries on transient failures."""
 
-    def __init__(self, base_url: str, model: str, key_env: str, temperature: float, retries: int,
-                 backoff_s: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        key_env: str,
+        temperature: float,
+        retries: int,
+        backoff_s: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.key_env = key_env
@@ -93,8 +103,9 @@ class ChatClient:
         return headers
 
     def complete(self, messages: list[dict], timeout_s: float) -> dict:
-        body = json.dumps({"model": self.model, "messages": messages,
-                           "temperature": self.temperature}).encode()
+        body = json.dumps(
+            {"model": self.model, "messages": messages, "temperature": self.temperature}
+        ).encode()
         failure, delay = "", 0.0
         for retry in range(self.retries + 1):
             if retry:
@@ -143,8 +154,15 @@ class OpenAICompatible(DriverAdapter):
         self.price: Price = subject.price
         self.secret_env = (s["api_key_env"],) if s["api_key_env"] else ()
         self.self_contained = s["sandbox"] == "docker"
-        self.client = ChatClient(s["base_url"], subject.model, s["api_key_env"], s["temperature"],
-                                 subject.retries, subject.backoff_s, sleep)
+        self.client = ChatClient(
+            s["base_url"],
+            subject.model,
+            s["api_key_env"],
+            s["temperature"],
+            subject.retries,
+            subject.backoff_s,
+            sleep,
+        )
 
     def version(self) -> str:
         return f"bash-loop/{LOOP_VERSION} / {self.model}"
@@ -170,7 +188,9 @@ class OpenAICompatible(DriverAdapter):
             if s["max_turns"] and used.turns >= s["max_turns"]:
                 return Run(ExitClass.BUDGET_EXHAUSTED, used, detail=f"max_turns {s['max_turns']} reached")
             if s["max_budget_usd"] and used.cost_usd >= s["max_budget_usd"]:
-                return Run(ExitClass.BUDGET_EXHAUSTED, used, detail=f"max_budget_usd {s['max_budget_usd']:g} reached")
+                return Run(
+                    ExitClass.BUDGET_EXHAUSTED, used, detail=f"max_budget_usd {s['max_budget_usd']:g} reached"
+                )
             left = deadline - time.monotonic()
             if left <= 0:
                 return Run(ExitClass.TIMEOUT, used, detail="wall-time limit reached")
@@ -191,8 +211,13 @@ class OpenAICompatible(DriverAdapter):
                 continue
             limit = max(min(s["command_timeout_s"], deadline - time.monotonic()), 0.1)
             # .git read-only: the host runs git there afterwards, and must not meet the agent's config
-            result = self.sandbox.run(session.workspace.path, commands[0], Limits(timeout_s=limit),
-                                      image=session.image, readonly=(".git",))
+            result = self.sandbox.run(
+                session.workspace.path,
+                commands[0],
+                Limits(timeout_s=limit),
+                image=session.image,
+                readonly=(".git",),
+            )
             first = result.output.lstrip().splitlines()[:1]
             if not result.timed_out and first == [SENTINEL]:
                 log.event(role="tool", content=SENTINEL, exit_code=result.exit_code)
@@ -209,10 +234,15 @@ class OpenAICompatible(DriverAdapter):
 
     def observation(self, result, limit: float) -> str:
         if result.timed_out:
-            return (f"<returncode>timeout</returncode>\nThe command was killed after {limit:g}s. "
-                    "Run something shorter, or in the background with a time limit.")
+            return (
+                f"<returncode>timeout</returncode>\nThe command was killed after {limit:g}s. "
+                "Run something shorter, or in the background with a time limit."
+            )
         output, cap = result.output, self.settings["output_chars"]
         if len(output) > cap:
-            output = (output[: cap // 2] + f"\n... {len(output) - cap} characters elided ...\n"
-                      + output[-cap // 2:])
+            output = (
+                output[: cap // 2]
+                + f"\n... {len(output) - cap} characters elided ...\n"
+                + output[-cap // 2 :]
+            )
         return f"<returncode>{result.exit_code}</returncode>\n<output>\n{output}</output>"

@@ -100,8 +100,15 @@ def cli_version(argv: list[str]) -> str:
     """The version an agent CLI reports (`claude --version` -> "2.0.14"), run with a scratch HOME."""
     with tempfile.TemporaryDirectory(prefix="cb-version-") as scratch:
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
-                                  env=agent_env(Path(scratch), ()), stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env=agent_env(Path(scratch), ()),
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise AgentUnavailable(f"{' '.join(argv)}: {err}") from err
     text = (done.stdout.strip() or done.stderr.strip()).splitlines()
@@ -179,13 +186,18 @@ def run_process(
     """
     try:
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.PIPE,
             start_new_session=True,
         )
     except OSError as err:
         transcript.note(f"could not start {argv[0]}: {err}")
         return Finished(127, False, "", "", f"{argv[0]}: {err}")
+
     def tee(line: str) -> str:
         transcript.write(line)
         return on_line(line) if on_line else ""
@@ -194,8 +206,14 @@ def run_process(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
 
-    run = supervise(proc, Limits(timeout_s=timeout_s, output_bytes=OUTPUT_CAP_CHARS), kill,
-                    (stdin or "").encode(), on_line=tee, stop_at_cap=False)
+    run = supervise(
+        proc,
+        Limits(timeout_s=timeout_s, output_bytes=OUTPUT_CAP_CHARS),
+        kill,
+        (stdin or "").encode(),
+        on_line=tee,
+        stop_at_cap=False,
+    )
     if run.stderr.strip():
         transcript.note("stderr:")
         transcript.write(run.stderr if run.stderr.endswith("\n") else run.stderr + "\n")

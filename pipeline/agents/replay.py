@@ -66,7 +66,8 @@ class ReplayAgent:
         source = self.source_for(day)
         if source is None:
             raise FileNotFoundError(
-                f"replay subject {self.subject}: no predictions for {day} in {self.source}")
+                f"replay subject {self.subject}: no predictions for {day} in {self.source}"
+            )
         return _load(source, source.stat().st_mtime_ns)
 
     def version(self, on: dt.date | None = None) -> str:
@@ -84,20 +85,36 @@ class ReplayAgent:
         rows = self.predictions(day).get(task.instance_id, [])
         source = str(self.source_for(day))
         if trial >= len(rows) and rows:
-            return skipped(self.subject, task, day, trial, self.version(day),
-                           f"{len(rows)} prediction(s) recorded for this task, no trial {trial}")
+            return skipped(
+                self.subject,
+                task,
+                day,
+                trial,
+                self.version(day),
+                f"{len(rows)} prediction(s) recorded for this task, no trial {trial}",
+            )
         row = rows[trial] if rows else None
         patch = (row.model_patch if row else "") or ""
         if folder is not None:
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / "patch.diff").write_text(patch)
         return Attempt(
-            subject=self.subject, instance_id=task.instance_id, date=day, trial=trial,
+            subject=self.subject,
+            instance_id=task.instance_id,
+            date=day,
+            trial=trial,
             started_at=dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=trial),
-            patch=patch, cost_usd=0.0, input_tokens=0, output_tokens=0, cached_tokens=0, turns=0,
-            duration_s=0.0, exit_class=ExitClass.SUBMITTED if rows else ExitClass.AGENT_ERROR,
+            patch=patch,
+            cost_usd=0.0,
+            input_tokens=0,
+            output_tokens=0,
+            cached_tokens=0,
+            turns=0,
+            duration_s=0.0,
+            exit_class=ExitClass.SUBMITTED if rows else ExitClass.AGENT_ERROR,
             agent_version=row.model_name_or_path if row else self.version(day),
-            transcript=source, failure_mode="",
+            transcript=source,
+            failure_mode="",
             detail="" if rows else f"no prediction for {task.instance_id} in {source}",
         )
 

@@ -22,9 +22,13 @@ class Usage:
     turns: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.cost_usd + other.cost_usd, self.input_tokens + other.input_tokens,
-                     self.output_tokens + other.output_tokens, self.cached_tokens + other.cached_tokens,
-                     self.turns + other.turns)
+        return Usage(
+            self.cost_usd + other.cost_usd,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.turns + other.turns,
+        )
 
 
 @dataclass(frozen=True)

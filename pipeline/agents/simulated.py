@@ -59,8 +59,9 @@ def does_not_apply(patch: str) -> str:
             changed = True
         out.append(line)
     if not changed:  # a pure addition: aim it at a file the agent hallucinated
-        return re.sub(r"(?m)^(diff --git a/|--- a/|\+\+\+ b/| b/)(\S+?)(\.py)",
-                      r"\1\2_hallucinated\3", "".join(out))
+        return re.sub(
+            r"(?m)^(diff --git a/|--- a/|\+\+\+ b/| b/)(\S+?)(\.py)", r"\1\2_hallucinated\3", "".join(out)
+        )
     return "".join(out)
 
 
@@ -90,8 +91,10 @@ def read_scenario(path: Path, subject: str) -> dict:
     try:
         scenario = yaml.safe_load(path.read_text())
     except ValueError as err:  # not a YAMLError: a YAML date like 2026-13-01
-        raise ValueError(f"scenario {path}: a date is not a calendar date ({err}); write dates as real "
-                         "YYYY-MM-DD days (fields such as 'start_date')") from None
+        raise ValueError(
+            f"scenario {path}: a date is not a calendar date ({err}); write dates as real "
+            "YYYY-MM-DD days (fields such as 'start_date')"
+        ) from None
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"scenario {path}: {' '.join(str(err).split())}") from None
     where = f"scenario {path}"
@@ -110,8 +113,10 @@ def read_scenario(path: Path, subject: str) -> dict:
         if not isinstance(phase["day"], int) or isinstance(phase["day"], bool) or phase["day"] < 1:
             raise ValueError(f"{at}: day must be a whole number from 1, got {phase['day']!r}")
         if number > 1 and phase["day"] <= phases[number - 2]["day"]:
-            raise ValueError(f"{at}: day {phase['day']} must come after the previous phase's day "
-                             f"{phases[number - 2]['day']} (phases in order, one per day)")
+            raise ValueError(
+                f"{at}: day {phase['day']} must come after the previous phase's day "
+                f"{phases[number - 2]['day']} (phases in order, one per day)"
+            )
     seed = scenario.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"{where}: seed must be a whole number, got {seed!r}")
@@ -121,8 +126,9 @@ def read_scenario(path: Path, subject: str) -> dict:
         try:
             dt.date.fromisoformat(str(scenario["start_date"]))
         except ValueError:
-            raise ValueError(f"{where}: start_date {scenario['start_date']!r} is not a date "
-                             "(YYYY-MM-DD)") from None
+            raise ValueError(
+                f"{where}: start_date {scenario['start_date']!r} is not a date (YYYY-MM-DD)"
+            ) from None
     for field in ("difficulty_levels", "difficulty"):
         values = scenario.get(field) or {}
         if not isinstance(values, dict) or not all(_number(v) for v in values.values()):
@@ -130,8 +136,10 @@ def read_scenario(path: Path, subject: str) -> dict:
     modes = scenario.get("failure_modes", {"wrong_fix": 1.0})
     if not isinstance(modes, dict) or set(modes) - set(FAILURE_MODES):
         unknown = sorted(map(str, set(modes) - set(FAILURE_MODES))) if isinstance(modes, dict) else []
-        raise ValueError(f"{where}: failure_modes must map some of {', '.join(FAILURE_MODES)} to weights"
-                         + (f"; unknown: {', '.join(unknown)}" if unknown else f", got {modes!r}"))
+        raise ValueError(
+            f"{where}: failure_modes must map some of {', '.join(FAILURE_MODES)} to weights"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else f", got {modes!r}")
+        )
     if not all(_number(w) and w >= 0 for w in modes.values()) or not sum(modes.values()) > 0:
         raise ValueError(f"{where}: failure_modes weights must be >= 0 with a positive sum, got {modes}")
     return scenario
@@ -163,8 +171,14 @@ class SimulatedAgent:
 
     @classmethod
     def build(cls, spec, world) -> SimulatedAgent:
-        return cls(spec.name, spec.scenario, world.panel, wrong_patch=world.wrong_patch,
-                   label_of=world.label_of, default_start=world.default_start)
+        return cls(
+            spec.name,
+            spec.scenario,
+            world.panel,
+            wrong_patch=world.wrong_patch,
+            label_of=world.label_of,
+            default_start=world.default_start,
+        )
 
     def __init__(
         self,
@@ -182,15 +196,18 @@ class SimulatedAgent:
         start = scenario.get("start_date") or default_start or clock.today()
         self.start = dt.date.fromisoformat(str(start))
         self.phases = sorted(
-            (Phase(int(p["day"]), str(p["version"]), float(p["pass_rate"]))
-             for p in scenario["subjects"][subject]),
+            (
+                Phase(int(p["day"]), str(p["version"]), float(p["pass_rate"]))
+                for p in scenario["subjects"][subject]
+            ),
             key=lambda p: p.day,
         )
         levels = scenario.get("difficulty_levels", {})
         overrides = scenario.get("difficulty", {}) or {}
         self.difficulty = {
-            t.instance_id: float(overrides.get(
-                t.instance_id, levels.get(label_of(t.instance_id), 0.0) if label_of else 0.0))
+            t.instance_id: float(
+                overrides.get(t.instance_id, levels.get(label_of(t.instance_id), 0.0) if label_of else 0.0)
+            )
             for t in panel
         }
         self.modes = scenario.get("failure_modes", {"wrong_fix": 1.0})
@@ -217,9 +234,7 @@ class SimulatedAgent:
             return math.copysign(math.inf, rate - 0.5)
         if rate not in self._theta:
             b = list(self.difficulty.values()) or [0.0]
-            self._theta[rate] = brentq(
-                lambda t: sum(expit(t - x) for x in b) / len(b) - rate, -20, 20
-            )
+            self._theta[rate] = brentq(lambda t: sum(expit(t - x) for x in b) / len(b) - rate, -20, 20)
         return self._theta[rate]
 
     def success_probability(self, task: Task, day: dt.date) -> float:
@@ -239,8 +254,9 @@ class SimulatedAgent:
         candidates = {
             "empty": lambda: "",
             "partial": lambda: first_hunk(task.patch),
-            "wrong_fix": lambda: (self.wrong_patch(task.instance_id) if self.wrong_patch else "")
-            or wrong_fix(task.patch),
+            "wrong_fix": lambda: (
+                (self.wrong_patch(task.instance_id) if self.wrong_patch else "") or wrong_fix(task.patch)
+            ),
             "does_not_apply": lambda: does_not_apply(task.patch),
         }
         for name in (mode, "wrong_fix", "empty"):

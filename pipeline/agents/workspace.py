@@ -13,8 +13,18 @@ from pipeline.tasks.model import Task
 
 Checkout = Callable[[Task, Path], None]
 
-JUNK = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".cache/",
-        ".bash_history", ".python_history", ".lesshst", ".viminfo")
+JUNK = (
+    "__pycache__/",
+    "*.pyc",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    ".cache/",
+    ".bash_history",
+    ".python_history",
+    ".lesshst",
+    ".viminfo",
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +60,9 @@ class Workspace:
     def diff(self) -> str:
         """Everything the agent changed, new files included, committed or not."""
         run_git(self.path, "add", "-A", ".")
-        done = run_git(self.path, "diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv",
-                       self.base, "--")
+        done = run_git(
+            self.path, "diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", self.base, "--"
+        )
         if done.returncode != 0:
             raise RuntimeError(f"git diff in {self.path} failed: {done.stderr.strip()}")
         return done.stdout

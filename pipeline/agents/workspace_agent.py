@@ -86,8 +86,12 @@ class WorkspaceAgent:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def transcript_path(self, task: Task, day: dt.date, trial: int) -> Path:
-        return (self.transcripts / f"subject={quote(self.subject, safe='')}" / f"date={day}"
-                / f"{task.instance_id}.trial{trial}.log")
+        return (
+            self.transcripts
+            / f"subject={quote(self.subject, safe='')}"
+            / f"date={day}"
+            / f"{task.instance_id}.trial{trial}.log"
+        )
 
     def solve(self, task: Task, day: dt.date, trial: int, folder: Path | None = None) -> Attempt:
         started_at, clock = now(), time.monotonic()
@@ -96,26 +100,35 @@ class WorkspaceAgent:
         with self._folder(folder) as root:
             workspace = Workspace.create(root, task, self.checkout, self.driver.self_contained)
             transcript = Transcript(root / "transcript.log", secrets)
-            transcript.note(f"candlebench: subject {self.subject}, task {task.instance_id}, day {day}, "
-                            f"trial {trial}, agent {version}")
+            transcript.note(
+                f"candlebench: subject {self.subject}, task {task.instance_id}, day {day}, "
+                f"trial {trial}, agent {version}"
+            )
             run, usage, tries = Run(ExitClass.TIMEOUT, detail="no time to start"), Usage(), 0
             while (left := self.timeout_s - (time.monotonic() - clock)) > 0:
                 tries += 1
-                run = self.driver.run(Session(task.prompt(), workspace, transcript, left,
-                                              self.image_of(task)))
+                run = self.driver.run(
+                    Session(task.prompt(), workspace, transcript, left, self.image_of(task))
+                )
                 usage = usage + run.usage
                 delay = backoff(tries, self.backoff_s)
-                if not run.transient or tries > self.retries or delay >= self.timeout_s - (
-                        time.monotonic() - clock):
+                if (
+                    not run.transient
+                    or tries > self.retries
+                    or delay >= self.timeout_s - (time.monotonic() - clock)
+                ):
                     break
-                transcript.note(f"transient API error ({run.detail[:200]}); retry {tries} of "
-                                f"{self.retries} in {delay:g}s from the base state")
+                transcript.note(
+                    f"transient API error ({run.detail[:200]}); retry {tries} of "
+                    f"{self.retries} in {delay:g}s from the base state"
+                )
                 self.sleep(delay)
                 workspace.reset()
             patch = redact(workspace.diff(), secrets)
             (root / "patch.diff").write_text(patch)
-            transcript.note(f"exit class {run.exit_class} after {tries} run(s); patch "
-                            f"{len(patch.splitlines())} lines")
+            transcript.note(
+                f"exit class {run.exit_class} after {tries} run(s); patch {len(patch.splitlines())} lines"
+            )
             transcript.close()
             kept = transcript.path
             if folder is None:
@@ -123,13 +136,25 @@ class WorkspaceAgent:
                 kept.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(transcript.path, kept)
         return Attempt(
-            subject=self.subject, instance_id=task.instance_id, date=day, trial=trial,
-            started_at=started_at, patch=patch, cost_usd=round(usage.cost_usd, 6),
-            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens, turns=usage.turns,
-            duration_s=round(time.monotonic() - clock, 3), exit_class=run.exit_class,
-            agent_version=version, agent_sha256=self.sha256(), transcript=str(kept), failure_mode="",
-            detail=redact(run.detail, secrets)[:2000], tries=tries,
+            subject=self.subject,
+            instance_id=task.instance_id,
+            date=day,
+            trial=trial,
+            started_at=started_at,
+            patch=patch,
+            cost_usd=round(usage.cost_usd, 6),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            turns=usage.turns,
+            duration_s=round(time.monotonic() - clock, 3),
+            exit_class=run.exit_class,
+            agent_version=version,
+            agent_sha256=self.sha256(),
+            transcript=str(kept),
+            failure_mode="",
+            detail=redact(run.detail, secrets)[:2000],
+            tries=tries,
         )
 
 
@@ -151,9 +176,16 @@ class DriverAdapter:
 
     @classmethod
     def build(cls, spec: Subject, world) -> WorkspaceAgent:
-        return WorkspaceAgent(spec.name, cls(spec), world.checkout, world.transcripts,
-                              timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s,
-                              image_of=world.image_of)
+        return WorkspaceAgent(
+            spec.name,
+            cls(spec),
+            world.checkout,
+            world.transcripts,
+            timeout_s=spec.timeout_s,
+            retries=spec.retries,
+            backoff_s=spec.backoff_s,
+            image_of=world.image_of,
+        )
 
 
 class VendorCli(DriverAdapter):
@@ -190,5 +222,7 @@ def check_cli_version(values: dict, raw: dict, at: str) -> None:
     if "executable" in raw:
         raise ConfigError(f"{at}: set 'settings.executable' or 'settings.cli_version', not both")
     if not CLI_VERSION.fullmatch(values["cli_version"]):
-        raise ConfigError(f"{at}: field 'settings.cli_version' must be a version such as 2.1.328 or "
-                          f"'latest', got {values['cli_version']!r}")
+        raise ConfigError(
+            f"{at}: field 'settings.cli_version' must be a version such as 2.1.328 or "
+            f"'latest', got {values['cli_version']!r}"
+        )

@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.tasks import TaskFormatError
 
     parser = argparse.ArgumentParser(
-        prog="candlebench", description="Daily candles and honest changepoints for AI coding agents, "
-        "graded in sandboxes.")
+        prog="candlebench",
+        description="Daily candles and honest changepoints for AI coding agents, graded in sandboxes.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(commands)
@@ -48,8 +49,10 @@ def disk_full_message(err: BaseException) -> str:
     from pipeline.config import home
 
     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return (f"disk full: {free_bytes(home())} bytes free under {home()} ({first[:200]}); "
-            "partitions already stored are unchanged: free some space and run the same command again")
+    return (
+        f"disk full: {free_bytes(home())} bytes free under {home()} ({first[:200]}); "
+        "partitions already stored are unchanged: free some space and run the same command again"
+    )
 
 
 if __name__ == "__main__":

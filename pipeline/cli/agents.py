@@ -33,8 +33,9 @@ def try_task(
         raise KeyError(f"task {instance_id!r} is not in suite {tracker.config.suite!r} (e.g. {known})")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    attempt = tracker.agent(subject).solve(tracker.tasks[instance_id], day or tracker.today(), trial,
-                                           folder=out)
+    attempt = tracker.agent(subject).solve(
+        tracker.tasks[instance_id], day or tracker.today(), trial, folder=out
+    )
     (out / "patch.diff").write_text(attempt.patch)
     (out / "attempt.json").write_text(json.dumps(attempt.record(), indent=2) + "\n")
     return attempt
@@ -72,8 +73,10 @@ def _check(args: argparse.Namespace) -> int:
     print(report(checks))
     failed = sum(c.status == "fail" for c in checks)
     warned = sum(c.status == "warn" for c in checks)
-    print(f"{failed} failed, {warned} warning(s): "
-          + ("the scheduled run would fail or refuse work" if failed else "ready for the scheduled run"))
+    print(
+        f"{failed} failed, {warned} warning(s): "
+        + ("the scheduled run would fail or refuse work" if failed else "ready for the scheduled run")
+    )
     return 1 if failed else 0
 
 
@@ -85,8 +88,10 @@ def _agents(args: argparse.Namespace) -> int:
             started = time.monotonic()
             entry = cli_cache.install(args.cli, args.version)
             print(f"{entry.cli} {entry.version} ({entry.platform}): {entry.binary}")
-            print(f"  {entry.version_output}; sha256 {entry.sha256}; from {entry.package} "
-                  f"({time.monotonic() - started:.1f}s)")
+            print(
+                f"  {entry.version_output}; sha256 {entry.sha256}; from {entry.package} "
+                f"({time.monotonic() - started:.1f}s)"
+            )
             return 0
         entries = cli_cache.cached()
     except cli_cache.CliCacheError as err:
@@ -95,8 +100,10 @@ def _agents(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no CLIs cached under {cli_cache.cli_cache_root()}")
     for entry in entries:
-        print(f"{entry.cli:<12} {entry.version:<10} {entry.platform:<15} {entry.sha256[:12]}  "
-              f"{entry.version_output}  {entry.binary}")
+        print(
+            f"{entry.cli:<12} {entry.version:<10} {entry.platform:<15} {entry.sha256[:12]}  "
+            f"{entry.version_output}  {entry.binary}"
+        )
     return 0
 
 
@@ -120,9 +127,11 @@ def _scripted_model(args: argparse.Namespace) -> int:
     with server:
         print(f"scripted model on {server.url}, {len(scripts)} script(s); any API key is accepted")
         print(f"  claude-code: settings.base_url: {server.url}")
-        print(f"  codex: settings.config: model_provider: scripted, model_providers.scripted.base_url: "
-              f"{server.url}/v1, model_providers.scripted.wire_api: responses, "
-              "model_providers.scripted.env_key: OPENAI_API_KEY (model gpt-5.5 has apply_patch)")
+        print(
+            f"  codex: settings.config: model_provider: scripted, model_providers.scripted.base_url: "
+            f"{server.url}/v1, model_providers.scripted.wire_api: responses, "
+            "model_providers.scripted.env_key: OPENAI_API_KEY (model gpt-5.5 has apply_patch)"
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -132,32 +141,40 @@ def _scripted_model(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     attempt = commands.add_parser(
-        "attempt", help="run one attempt outside Dagster; keep its workspace, transcript and patch")
+        "attempt", help="run one attempt outside Dagster; keep its workspace, transcript and patch"
+    )
     attempt.add_argument("--subject", required=True, help="a subject of the tracking config")
     attempt.add_argument("--task", required=True, help="the task's instance_id")
-    attempt.add_argument("--out", required=True, help="folder for workspace/, transcript.log, patch.diff, "
-                         "attempt.json")
+    attempt.add_argument(
+        "--out", required=True, help="folder for workspace/, transcript.log, patch.diff, attempt.json"
+    )
     attempt.add_argument("--config", help="tracking config (default: $CANDLEBENCH_CONFIG, else the home's)")
     attempt.add_argument("--date", help="the day recorded (default: today; replay reads that day's file)")
     attempt.add_argument("--trial", type=int, default=0)
     attempt.set_defaults(handler=_attempt)
     check = commands.add_parser(
-        "check", help="preflight: config, suite, sandbox, images, agents and keys, as the daily run "
-        "would build them; exit 1 when something would fail")
+        "check",
+        help="preflight: config, suite, sandbox, images, agents and keys, as the daily run "
+        "would build them; exit 1 when something would fail",
+    )
     check.add_argument("--config", help="tracking config (default: $CANDLEBENCH_CONFIG, else the home's)")
     check.set_defaults(handler=_check)
     agents = commands.add_parser("agents", help="the pinned agent CLIs (Claude Code, Codex) cached from npm")
     agent_commands = agents.add_subparsers(dest="agents_command", required=True)
     install = agent_commands.add_parser(
-        "install", help="fetch a CLI's platform package from npm, verify it, cache it (idempotent)")
+        "install", help="fetch a CLI's platform package from npm, verify it, cache it (idempotent)"
+    )
     install.add_argument("cli", help="claude-code or codex")
-    install.add_argument("--version", default="latest",
-                         help="a published version, or latest (resolved once per day; default)")
+    install.add_argument(
+        "--version", default="latest", help="a published version, or latest (resolved once per day; default)"
+    )
     agent_commands.add_parser("list", help="what is cached: CLI, version, platform, sha256, binary")
     agents.set_defaults(handler=_agents)
     scripted = commands.add_parser(
-        "scripted-model", help="serve the Anthropic Messages and OpenAI Responses APIs from scripts, "
-        "so the real CLIs run with no key (default: a gold-patch play of every task of the suite)")
+        "scripted-model",
+        help="serve the Anthropic Messages and OpenAI Responses APIs from scripts, "
+        "so the real CLIs run with no key (default: a gold-patch play of every task of the suite)",
+    )
     scripted.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     scripted.add_argument("--script", action="append", help="a script file (YAML/JSON), repeatable")
     scripted.add_argument("--config", help="tracking config whose suite is played (default: as `check`)")

@@ -17,8 +17,10 @@ def _query(args: argparse.Namespace) -> int:
 
     warehouse = Warehouse(home())
     if not warehouse.db_path.exists():
-        raise UsageError(f"no warehouse at {warehouse.db_path}: run `candlebench demo` or `candlebench "
-                         "backfill` first, or point CANDLEBENCH_HOME at an existing home")
+        raise UsageError(
+            f"no warehouse at {warehouse.db_path}: run `candlebench demo` or `candlebench "
+            "backfill` first, or point CANDLEBENCH_HOME at an existing home"
+        )
     try:
         frame = warehouse.query(args.sql)
     except WarehouseBusy as err:  # only before the first aggregation ever finished
@@ -31,8 +33,13 @@ def _query(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
-        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=10_000, fmt_str_lengths=10_000,
-                       fmt_table_cell_list_len=100):
+        with pl.Config(
+            tbl_rows=args.limit,
+            tbl_cols=-1,
+            tbl_width_chars=10_000,
+            fmt_str_lengths=10_000,
+            fmt_table_cell_list_len=100,
+        ):
             print(frame)
     return 0
 
@@ -57,8 +64,9 @@ def _detect(args: argparse.Namespace) -> int:
     try:
         counts = _read_csv(args.file)
         if counts.height == 0:
-            raise ValueError(f"{args.file}: no rows (one row per graded trial: subject, date, task, trial, "
-                             "resolved)")
+            raise ValueError(
+                f"{args.file}: no rows (one row per graded trial: subject, date, task, trial, resolved)"
+            )
         controls = control_rows(_read_csv(args.controls), args.controls) if args.controls else None
         report = detect_counts(counts, controls, recent=args.recent, baseline=args.baseline, source=args.file)
     except ValueError as err:  # CountsError included: file, row and field named
@@ -79,11 +87,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     query = commands.add_parser("query", help="run a read-only SQL query on the warehouse")
     query.add_argument("sql")
     query.add_argument("--limit", type=int, default=50, help="rows to print as a table")
-    query.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                       help="table (full strings), csv or json (every row) on stdout")
+    query.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (full strings), csv or json (every row) on stdout",
+    )
     query.set_defaults(handler=_query)
     detect = commands.add_parser(
-        "detect", help="changepoints, alarms, verdicts and harness suspects from a CSV of daily counts")
+        "detect", help="changepoints, alarms, verdicts and harness suspects from a CSV of daily counts"
+    )
     detect.add_argument("file", help="CSV: subject, date, task, trial, resolved (one row per trial)")
     detect.add_argument("--controls", help="CSV of harness controls: date, task, ok")
     detect.add_argument("--recent", type=_days, default=7, help="days in the verdict's window")

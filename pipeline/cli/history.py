@@ -34,12 +34,23 @@ def _ui(args: argparse.Namespace) -> int:
 
     dagster_home = prepare_dagster_home()
     print(f"Dagster UI on http://localhost:{args.port} (DAGSTER_HOME={dagster_home})")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-               "-h", args.host, "-p", str(args.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
     # Started from DAGSTER_HOME, where our dagster.yaml is linked, so Dagster sees one config.
     # `dagster dev` warns that `dg dev` supersedes it; that needs the dg CLI, which we do not ship.
-    quiet = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
-                                   "ignore:Function `dev_command` is superseded"]))
+    quiet = ",".join(
+        filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:Function `dev_command` is superseded"])
+    )
     return subprocess.call(command, cwd=dagster_home, env={**os.environ, "PYTHONWARNINGS": quiet})
 
 
@@ -57,17 +68,24 @@ def _backfill(args: argparse.Namespace) -> int:
         if args.queue:
             backfill_id, plan = queue_history(instance, end, days, args.subject, args.regrade, args.redo)
             if backfill_id is None:
-                print(f"nothing to queue: all {plan.kept} partitions of {plan.start}..{plan.end} are "
-                      "graded (--redo runs them again, --regrade re-grades them)")
+                print(
+                    f"nothing to queue: all {plan.kept} partitions of {plan.start}..{plan.end} are "
+                    "graded (--redo runs them again, --regrade re-grades them)"
+                )
                 return 0
-            print(f"queued backfill {backfill_id}: {plan.days} days, {len(plan.partitions)} partitions to "
-                  f"run ({plan.kept} kept); the daemon runs it (`candlebench ui`), progress under "
-                  "Overview -> Backfills")
+            print(
+                f"queued backfill {backfill_id}: {plan.days} days, {len(plan.partitions)} partitions to "
+                f"run ({plan.kept} kept); the daemon runs it (`candlebench ui`), progress under "
+                "Overview -> Backfills"
+            )
             return 0
-        timings = build_history(end, days, instance, subjects=args.subject, regrade_only=args.regrade,
-                                redo=args.redo)
-    print(f"{timings.runs} Dagster runs in {sum(timings.stages.values()):.0f}s"
-          + (f", {len(timings.failures)} failed" if timings.failures else ""))
+        timings = build_history(
+            end, days, instance, subjects=args.subject, regrade_only=args.regrade, redo=args.redo
+        )
+    print(
+        f"{timings.runs} Dagster runs in {sum(timings.stages.values()):.0f}s"
+        + (f", {len(timings.failures)} failed" if timings.failures else "")
+    )
     return 1 if timings.failures else 0
 
 
@@ -86,14 +104,19 @@ def _subjects(args: argparse.Namespace) -> int:
         partitions = list(instance.get_dynamic_partitions("subject"))
         if args.action == "list":
             for name in sorted(set(configured) | set(partitions)):
-                state = ("tracked" if name in configured else "no longer configured: retire it") \
-                    if name in partitions else "configured, partition added at the next sensor tick"
+                state = (
+                    ("tracked" if name in configured else "no longer configured: retire it")
+                    if name in partitions
+                    else "configured, partition added at the next sensor tick"
+                )
                 print(f"{name:<32} {state}")
             return 0
         for name in args.names:
             if name in configured:
-                raise UsageError(f"subject {name!r} is still in the tracking config: remove it there "
-                                 "first, or the subjects sensor adds its partition back")
+                raise UsageError(
+                    f"subject {name!r} is still in the tracking config: remove it there "
+                    "first, or the subjects sensor adds its partition back"
+                )
             if name not in partitions:
                 known = ", ".join(partitions) or "none"
                 raise UsageError(f"subject {name!r} has no partition (known: {known})")
@@ -114,21 +137,29 @@ def register(commands: argparse._SubParsersAction) -> None:
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=3000)
     backfill = commands.add_parser(
-        "backfill", help="run a historical window through Dagster (one run per date x subject, "
-        "batched aggregates); no daemon needed")
+        "backfill",
+        help="run a historical window through Dagster (one run per date x subject, "
+        "batched aggregates); no daemon needed",
+    )
     backfill.add_argument("--from", dest="start", required=True, help="first day (YYYY-MM-DD)")
     backfill.add_argument("--to", dest="end", required=True, help="last day (YYYY-MM-DD)")
     backfill.add_argument("--subject", action="append", help="only these subjects (repeatable)")
-    backfill.add_argument("--regrade", action="store_true",
-                          help="re-grade stored attempts only; never ask the agents again")
-    backfill.add_argument("--redo", action="store_true",
-                          help="re-run partitions already graded (e.g. replayed subjects)")
-    backfill.add_argument("--queue", action="store_true",
-                          help="queue the same work as one asset backfill for the daemon (`candlebench "
-                          "ui`) instead of running it here; shown under Overview -> Backfills")
+    backfill.add_argument(
+        "--regrade", action="store_true", help="re-grade stored attempts only; never ask the agents again"
+    )
+    backfill.add_argument(
+        "--redo", action="store_true", help="re-run partitions already graded (e.g. replayed subjects)"
+    )
+    backfill.add_argument(
+        "--queue",
+        action="store_true",
+        help="queue the same work as one asset backfill for the daemon (`candlebench "
+        "ui`) instead of running it here; shown under Overview -> Backfills",
+    )
     backfill.set_defaults(handler=_backfill)
-    subjects = commands.add_parser("subjects", help="the subjects Dagster knows: list, or retire one "
-                                   "removed from the tracking config")
+    subjects = commands.add_parser(
+        "subjects", help="the subjects Dagster knows: list, or retire one removed from the tracking config"
+    )
     subjects.add_argument("action", choices=("list", "retire"))
     subjects.add_argument("names", nargs="*", help="subjects to retire")
     subjects.set_defaults(handler=_subjects)

@@ -83,10 +83,13 @@ def _mapping(raw: dict, key: str, where: str) -> dict:
         raise ConfigError(f"{where}: field {key!r} must be a mapping, got {value!r}")
     return value
 
+
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
-_CRON_NAMES = {3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-               4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]}
+_CRON_NAMES = {
+    3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+    4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+}
 
 
 def _valid_cron(cron: str) -> bool:

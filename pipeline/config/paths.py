@@ -54,9 +54,7 @@ def pin_demo_config(today: dt.date, target: Path | None = None) -> Path:
     days = int(yaml.safe_load((DEFAULTS / "tracking.yaml").read_text())["history_days"])
     scenario_text = (DEFAULTS / "scenario.yaml").read_text()
     start = today - dt.timedelta(days=days - 1)
-    scenario_text = scenario_text.replace(
-        "start_date: null ", f"start_date: {start.isoformat()}", 1
-    )
+    scenario_text = scenario_text.replace("start_date: null ", f"start_date: {start.isoformat()}", 1)
     (target / "scenario.yaml").write_text(scenario_text)
     config_text = (DEFAULTS / "tracking.yaml").read_text()
     config.write_text(config_text.replace("start_date: null ", f"start_date: {start.isoformat()}", 1))

@@ -10,8 +10,21 @@ from pathlib import Path
 from pipeline.config.fields import _ENV_NAME, ConfigError, Price, _need, _optional, _price
 from pipeline.config.paths import DEFAULTS
 
-SUBJECT_FIELDS = ("name", "adapter", "label", "model", "settings", "trials", "timeout_s",
-                  "daily_cost_cap_usd", "concurrency", "retries", "backoff_s", "price", "scenario")
+SUBJECT_FIELDS = (
+    "name",
+    "adapter",
+    "label",
+    "model",
+    "settings",
+    "trials",
+    "timeout_s",
+    "daily_cost_cap_usd",
+    "concurrency",
+    "retries",
+    "backoff_s",
+    "price",
+    "scenario",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,10 @@ def _settings(adapter: str, raw: object, at: str, base: Path) -> dict:
     schema = kind.SETTINGS
     unknown = sorted(set(raw) - set(schema))
     if unknown:
-        raise ConfigError(f"{at}: field 'settings.{unknown[0]}' is not a {adapter} setting "
-                          f"(known: {', '.join(schema) or 'none'})")
+        raise ConfigError(
+            f"{at}: field 'settings.{unknown[0]}' is not a {adapter} setting "
+            f"(known: {', '.join(schema) or 'none'})"
+        )
     values = {}
     for key, spec in schema.items():
         name = f"settings.{key}"

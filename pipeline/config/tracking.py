@@ -28,10 +28,26 @@ from pipeline.config.fields import (
 from pipeline.config.paths import config_path
 from pipeline.config.subjects import Subject, _subject
 
-TOP_FIELDS = ("suite", "run_scripts", "start_date", "sample", "trials", "sandbox", "grading_workers",
-              "grading_timeout_s", "grading_memory_mb", "grading_tmp_mb", "history_days", "schedule",
-              "subjects", "prices", "alerts", "confirm_trials", "allow_untrusted_patches_without_sandbox",
-              "apply_rule")
+TOP_FIELDS = (
+    "suite",
+    "run_scripts",
+    "start_date",
+    "sample",
+    "trials",
+    "sandbox",
+    "grading_workers",
+    "grading_timeout_s",
+    "grading_memory_mb",
+    "grading_tmp_mb",
+    "history_days",
+    "schedule",
+    "subjects",
+    "prices",
+    "alerts",
+    "confirm_trials",
+    "allow_untrusted_patches_without_sandbox",
+    "apply_rule",
+)
 
 
 @dataclass(frozen=True)
@@ -84,27 +100,41 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         raise ConfigError(f"{where}: missing field 'trials'")
     unsandboxed = raw.get("allow_untrusted_patches_without_sandbox", False)
     if not isinstance(unsandboxed, bool):
-        raise ConfigError(f"{where}: field 'allow_untrusted_patches_without_sandbox' must be true or "
-                          f"false, got {unsandboxed!r}")
+        raise ConfigError(
+            f"{where}: field 'allow_untrusted_patches_without_sandbox' must be true or "
+            f"false, got {unsandboxed!r}"
+        )
     apply_rule = raw.get("apply_rule")
     if apply_rule not in (None, "git_apply", "lenient"):
         raise ConfigError(f"{where}: field 'apply_rule' must be git_apply or lenient, got {apply_rule!r}")
     prices = _prices(raw, where)
     history_days = _optional(raw, "history_days", int, where, 95, minimum=1)
     return TrackingConfig(
-        path=path, suite=suite, run_scripts=run_scripts, sample_size=size, sample_seed=seed, trials=trials,
+        path=path,
+        suite=suite,
+        run_scripts=run_scripts,
+        sample_size=size,
+        sample_seed=seed,
+        trials=trials,
         sandbox=sandbox,
         grading_workers=_optional(raw, "grading_workers", int, where, 2, minimum=1),
         # the demo's tests take seconds; a SWE-Bench-Pro task's can take many minutes
-        grading_timeout_s=_optional(raw, "grading_timeout_s", float, where,
-                                    120.0 if suite == "demo" else 1800.0, minimum=1),
+        grading_timeout_s=_optional(
+            raw, "grading_timeout_s", float, where, 120.0 if suite == "demo" else 1800.0, minimum=1
+        ),
         grading_memory_mb=_optional(raw, "grading_memory_mb", int, where, 2048, minimum=64),
         grading_tmp_mb=_optional(raw, "grading_tmp_mb", int, where, 256, minimum=1),
-        history_days=history_days, start_date=_start_date(raw, where, timezone, history_days),
-        cron=cron, timezone=timezone, subjects=_subjects(raw, where, path, trials, prices), prices=prices,
-        digest=hashlib.sha256(text.encode()).hexdigest()[:12], alerts=_alerts(raw.get("alerts", []), where),
+        history_days=history_days,
+        start_date=_start_date(raw, where, timezone, history_days),
+        cron=cron,
+        timezone=timezone,
+        subjects=_subjects(raw, where, path, trials, prices),
+        prices=prices,
+        digest=hashlib.sha256(text.encode()).hexdigest()[:12],
+        alerts=_alerts(raw.get("alerts", []), where),
         confirm_trials=_optional(raw, "confirm_trials", int, where, 8, minimum=1),
-        allow_untrusted_patches_without_sandbox=unsandboxed, apply_rule=apply_rule,
+        allow_untrusted_patches_without_sandbox=unsandboxed,
+        apply_rule=apply_rule,
     )
 
 
@@ -118,8 +148,10 @@ def _read(path: Path) -> tuple[str, dict]:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from err
     except ValueError as err:  # a YAML timestamp that is no date, e.g. start_date: 2026-13-01
-        raise ConfigError(f"{path}: a date is not a calendar date ({err}); write dates as real "
-                          "YYYY-MM-DD days (fields such as 'start_date')") from None
+        raise ConfigError(
+            f"{path}: a date is not a calendar date ({err}); write dates as real "
+            "YYYY-MM-DD days (fields such as 'start_date')"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of fields, got {type(raw).__name__}")
     if unknown := sorted(set(raw) - set(TOP_FIELDS)):
@@ -134,10 +166,14 @@ def _sample(raw: dict, where: str) -> tuple[int, int]:
     if unknown := sorted(set(sample) - {"design", "size", "seed"}):
         raise ConfigError(f"{where}: unknown field 'sample.{unknown[0]}' (known: design, size, seed)")
     if sample.get("design", "panel") != "panel":
-        raise ConfigError(f"{where}: field 'sample.design' must be 'panel' (the only design so far), "
-                          f"got {sample['design']!r}")
-    return (_optional(sample, "size", int, f"{where}: sample", 40, minimum=1),
-            _optional(sample, "seed", int, f"{where}: sample", 0))
+        raise ConfigError(
+            f"{where}: field 'sample.design' must be 'panel' (the only design so far), "
+            f"got {sample['design']!r}"
+        )
+    return (
+        _optional(sample, "size", int, f"{where}: sample", 40, minimum=1),
+        _optional(sample, "seed", int, f"{where}: sample", 0),
+    )
 
 
 def _schedule(raw: dict, where: str) -> tuple[str, str]:
@@ -168,13 +204,18 @@ def _subjects(raw: dict, where: str, path: Path, trials: int, prices: dict) -> t
     subjects = []
     for index, entry in enumerate(_need(raw, "subjects", list, where)):
         name = entry.get("name") if isinstance(entry, dict) else None
-        at = f"{where}: subject {name or f'#{index + 1}'}" if isinstance(name, str) and name.isprintable() \
+        at = (
+            f"{where}: subject {name or f'#{index + 1}'}"
+            if isinstance(name, str) and name.isprintable()
             else f"{where}: subject #{index + 1}"
+        )
         if not isinstance(entry, dict) or not isinstance(name, str) or not name:
             raise ConfigError(f"{at}: field 'name' must be a non-empty string")
         if not SUBJECT_NAME.fullmatch(name):
-            raise ConfigError(f"{at}: field 'name' {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
-                              "starting with a letter or digit (it names a partition and a folder)")
+            raise ConfigError(
+                f"{at}: field 'name' {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (it names a partition and a folder)"
+            )
         subjects.append(_subject(entry, name, at, path, trials, prices))
     names = [s.name for s in subjects]
     if len(set(names)) != len(names):
@@ -205,8 +246,10 @@ def _suite(raw: dict, path: Path, where: str) -> tuple[str, Path | None]:
         return suite, None
     rows = (path.parent / suite).resolve()
     if rows.suffix not in (".jsonl", ".json", ".parquet") or not rows.is_file():
-        raise ConfigError(f"{where}: field 'suite' must be 'demo' or an existing SWE-Bench-Pro rows "
-                          f"file (.jsonl, .json or .parquet); {rows} is not one")
+        raise ConfigError(
+            f"{where}: field 'suite' must be 'demo' or an existing SWE-Bench-Pro rows "
+            f"file (.jsonl, .json or .parquet); {rows} is not one"
+        )
     folder = (path.parent / scripts).resolve() if scripts is not None else None
     if folder is not None and not folder.is_dir():
         raise ConfigError(f"{where}: field 'run_scripts': {folder} is not a folder")

@@ -50,8 +50,15 @@ class Verdict:
 
 
 def grade_key(task: Task, patch: str, fingerprint: str) -> str:
-    text = "\0".join([task.instance_id, task.base_commit, hashlib.sha256(patch.encode()).hexdigest(),
-                      fingerprint, GRADER_VERSION])
+    text = "\0".join(
+        [
+            task.instance_id,
+            task.base_commit,
+            hashlib.sha256(patch.encode()).hexdigest(),
+            fingerprint,
+            GRADER_VERSION,
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

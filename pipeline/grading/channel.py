@@ -232,8 +232,10 @@ def write_runner(workspace: Path, changed_paths: list[str] | None = None) -> Non
 
 def command(pytest_args: str, workspace: str = "$CB_WORKSPACE") -> str:
     """The sandbox command; the nonce goes on its stdin, never in argv or the environment."""
-    return (f'exec python -I -B "{workspace}/{SUPERVISOR_FILE}" "{workspace}/{CHILD_FILE}" '
-            f'"{workspace}/{CHANGED_FILE}" {pytest_args}')
+    return (
+        f'exec python -I -B "{workspace}/{SUPERVISOR_FILE}" "{workspace}/{CHILD_FILE}" '
+        f'"{workspace}/{CHANGED_FILE}" {pytest_args}'
+    )
 
 
 _LINE = re.compile(r"^(\S+)(?: (.*))?$")
@@ -242,8 +244,9 @@ _LINE = re.compile(r"^(\S+)(?: (.*))?$")
 def parse_supervised(output: str, nonce: str) -> SupervisedResult:
     """Read the supervisor's block. Anything but exactly one complete block counts as no block."""
     prefix = f"{MARK} {nonce} "
-    result = SupervisedResult(supervisor_started=SUPERVISOR_STARTED in output.splitlines(),
-                              complete=False, runner_started=False)
+    result = SupervisedResult(
+        supervisor_started=SUPERVISOR_STARTED in output.splitlines(), complete=False, runner_started=False
+    )
     starts = ends = 0
     statuses: dict[str, str] = {}
     problems: list[str] = []
@@ -252,7 +255,7 @@ def parse_supervised(output: str, nonce: str) -> SupervisedResult:
     for line in output.splitlines():
         if not line.startswith(prefix):
             continue
-        match = _LINE.match(line[len(prefix):])
+        match = _LINE.match(line[len(prefix) :])
         if not match:
             continue
         word, rest = match.group(1), match.group(2) or ""

@@ -37,9 +37,19 @@ from pipeline.tasks.model import Task
 
 Checkout = Callable[[Task, Path], None]
 ImageOf = Callable[[Task], "str | None"]
-_APPLY_SHOWN = {"git_apply": "git apply --verbose patch.diff",
-                "lenient": "git apply --verbose patch.diff || git apply --verbose --3way patch.diff || "
-                           "patch --batch --fuzz=5 -p1 < patch.diff"}
+_APPLY_SHOWN = {
+    "git_apply": "git apply --verbose patch.diff",
+    "lenient": "git apply --verbose patch.diff || git apply --verbose --3way patch.diff || "
+    "patch --batch --fuzz=5 -p1 < patch.diff",
+}
+
+
+class _Stop(Exception):
+    """A grading that ends before its tests are classified: its outcome, why, and the script."""
+
+    def __init__(self, outcome: Outcome, reason: str, script: str = "") -> None:
+        super().__init__(reason)
+        self.outcome, self.reason, self.script = outcome, reason, script
 
 
 class Grader:
@@ -94,8 +104,7 @@ class Grader:
         return self.fingerprint if image is None else self.sandbox.fingerprint(image)
 
     def grade(
-        self, task: Task, patch: str, trusted: bool = True, run_empty: bool = False,
-        use_cache: bool = True,
+        self, task: Task, patch: str, trusted: bool = True, run_empty: bool = False, use_cache: bool = True
     ) -> Verdict:
         """Grade one patch. `run_empty` runs the tests even for an empty patch (harness control)."""
         if not self.sandbox.capabilities.isolates and not trusted and not self.allow_untrusted_unsandboxed:
@@ -109,8 +118,9 @@ class Grader:
             environment = self.environment(task)
         except SandboxUnavailable as err:  # e.g. the task's image is missing: say which and how
             key = grade_key(task, graded, "unavailable")
-            verdict = self._verdict(task, key, Outcome.HARNESS_ERROR, reason=str(err),
-                                    env_fingerprint="unavailable")
+            verdict = self._verdict(
+                task, key, Outcome.HARNESS_ERROR, reason=str(err), env_fingerprint="unavailable"
+            )
             self.store.store(key, patch, verdict, "")
             return verdict
         key = grade_key(task, graded, f"{environment}|{self.runner.fingerprint(task)}|{self.apply_rule}")
@@ -143,11 +153,22 @@ class Grader:
 
     def _verdict(self, task: Task, key: str, outcome: str, **values) -> Verdict:
         base = dict(
-            instance_id=task.instance_id, outcome=str(outcome), resolved=outcome == Outcome.RESOLVED,
-            apply_step="", f2p_passed=0, f2p_total=len(task.f2p), p2p_passed=0,
-            p2p_total=len(task.p2p), exit_code=None, duration_s=0.0, reason="", grade_key=key,
-            grader_version=GRADER_VERSION, artifact_dir=str(self.store.folder(key)),
-            apply_rule=self.apply_rule, dataset_revision=task.revision,
+            instance_id=task.instance_id,
+            outcome=str(outcome),
+            resolved=outcome == Outcome.RESOLVED,
+            apply_step="",
+            f2p_passed=0,
+            f2p_total=len(task.f2p),
+            p2p_passed=0,
+            p2p_total=len(task.p2p),
+            exit_code=None,
+            duration_s=0.0,
+            reason="",
+            grade_key=key,
+            grader_version=GRADER_VERSION,
+            artifact_dir=str(self.store.folder(key)),
+            apply_rule=self.apply_rule,
+            dataset_revision=task.revision,
         )
         base.update(values)
         if "env_fingerprint" not in base:
@@ -157,92 +178,108 @@ class Grader:
     def _script(self, task: Task, step: str, command: str, environment: str) -> str:
         image = self.image_of(task) or getattr(self.sandbox, "image", "") or "host"
         restore = " ".join(restore_command(task)) or "# (no graded test files to restore)"
-        return "\n".join([
-            f"# candlebench grader {GRADER_VERSION}: sandbox {self.sandbox.name}, image {image} "
-            f"({environment}), runner {self.runner.name}",
-            "# on the host: a clean work tree at the base commit",
-            f"git clone <{task.repo}> app && git -C app checkout {task.base_commit}",
-            f"# on the host: apply rule {self.apply_rule} (binary hunks stripped); this patch: "
-            f"{step or 'none'}",
-            _APPLY_SHOWN[self.apply_rule],
-            "# on the host: files configuring the test runner that the patch touched, back to the base "
-            "commit's version",
-            "# on the host: restore the graded test files (the last line of before_repo_set_cmd)",
-            restore,
-            f"# in the sandbox: /app = app, read-only: {', '.join(graded_paths(task)) or 'nothing'}; "
-            f"limits {self.limits}",
-            command,
-        ]) + "\n"
+        return (
+            "\n".join(
+                [
+                    f"# candlebench grader {GRADER_VERSION}: sandbox {self.sandbox.name}, image {image} "
+                    f"({environment}), runner {self.runner.name}",
+                    "# on the host: a clean work tree at the base commit",
+                    f"git clone <{task.repo}> app && git -C app checkout {task.base_commit}",
+                    f"# on the host: apply rule {self.apply_rule} (binary hunks stripped); this patch: "
+                    f"{step or 'none'}",
+                    _APPLY_SHOWN[self.apply_rule],
+                    "# on the host: files configuring the test runner that the patch touched, back to "
+                    "the base commit's version",
+                    "# on the host: restore the graded test files (the last line of before_repo_set_cmd)",
+                    restore,
+                    f"# in the sandbox: /app = app, read-only: {', '.join(graded_paths(task)) or 'nothing'}; "
+                    f"limits {self.limits}",
+                    command,
+                ]
+            )
+            + "\n"
+        )
 
     def _grade_fresh(
         self, task: Task, patch: str, key: str, run_empty: bool, environment: str
     ) -> tuple[Verdict, str]:
         started = time.monotonic()
         image = self.image_of(task)
-        fail = dict(env_fingerprint=environment, run_scripts_revision=self.runner.fingerprint(task),
-                    image_digest=self.sandbox.image_digest(image) if image else "")
+        fail = dict(
+            env_fingerprint=environment,
+            run_scripts_revision=self.runner.fingerprint(task),
+            image_digest=self.sandbox.image_digest(image) if image else "",
+        )
         if is_empty(patch) and not run_empty:
             return self._verdict(task, key, Outcome.EMPTY_PATCH, reason="the patch is empty", **fail), ""
         self.store.folder(key).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"cb-grade-{os.getpid()}-") as scratch:
             workdir = Path(scratch) / "app"
+            known: dict = {}
             try:
-                return self._in_scratch(task, patch, key, run_empty, environment, Path(scratch), fail,
-                                        started)
+                return self._steps(task, patch, key, environment, Path(scratch), fail, started, known)
+            except _Stop as stop:
+                duration = time.monotonic() - started
+                verdict = self._verdict(
+                    task, key, stop.outcome, reason=stop.reason, duration_s=duration, **known, **fail
+                )
+                return verdict, stop.script
             finally:
                 if self.release is not None:
                     self.release(workdir)
 
-    def _in_scratch(self, task: Task, patch: str, key: str, run_empty: bool, environment: str,
-                    scratch: Path, fail: dict, started: float) -> tuple[Verdict, str]:
+    # fmt: off
+    def _steps(self, task: Task, patch: str, key: str, environment: str, scratch: Path, fail: dict,
+               started: float, known: dict) -> tuple[Verdict, str]:
+        """Check out, apply, restore, run and classify; a step that ends the grading early raises
+        `_Stop`, and `known` holds what the verdict should record of the steps before it."""
+        # fmt: on
         workdir, workspace = scratch / "app", scratch / "workspace"
         workspace.mkdir()
         try:
             self.checkout(task, workdir)
         except Exception as err:  # any checkout failure is the harness's, not the agent's
-            return self._verdict(task, key, Outcome.HARNESS_ERROR, reason=f"checkout: {err}", **fail), ""
+            raise _Stop(Outcome.HARNESS_ERROR, f"checkout: {err}") from err
         applied = strip_binary_hunks(patch)
         if not is_empty(patch) and (bad := unsafe_paths(applied)):
-            reason = f"the patch names paths outside the work tree or in .git: {bad[:3]}"
-            return self._verdict(task, key, Outcome.PATCH_FAILED, reason=reason, **fail), ""
+            raise _Stop(
+                Outcome.PATCH_FAILED, f"the patch names paths outside the work tree or in .git: {bad[:3]}"
+            )
         step = "none" if is_empty(patch) else apply_patch(workdir, patch, self.apply_rule)
         if not step:
-            return self._verdict(
-                task, key, Outcome.PATCH_FAILED, reason=f"the patch does not apply ({self.apply_rule})",
-                duration_s=time.monotonic() - started, **fail,
-            ), ""
+            raise _Stop(Outcome.PATCH_FAILED, f"the patch does not apply ({self.apply_rule})")
+        known["apply_step"] = step
         try:
-            tamper = restore_runner_files(workdir, task.base_commit, applied,
-                                          graded_tests=[*task.test_files, *graded_paths(task)])
+            tamper = restore_runner_files(
+                workdir, task.base_commit, applied, graded_tests=[*task.test_files, *graded_paths(task)]
+            )
         except Exception as err:  # the base commit cannot be read: the harness's problem
-            return self._verdict(task, key, Outcome.HARNESS_ERROR, apply_step=step,
-                                 reason=f"restoring the test runner's files: {err}", **fail), ""
+            raise _Stop(Outcome.HARNESS_ERROR, f"restoring the test runner's files: {err}") from err
         undone = {*tamper.restored, *tamper.removed, *(s.split(" ")[0] for s in tamper.sections)}
         fail.update(tampered=tamper.tampered, tampered_paths=sorted(undone | set(tamper.refused)))
-        write_changed(workspace, [p for p in patch_paths(applied) if p not in undone
-                                  and p not in graded_paths(task)])
+        write_changed(
+            workspace, [p for p in patch_paths(applied) if p not in undone and p not in graded_paths(task)]
+        )
         try:
             graded = restore_tests(workdir, task)
         except ValueError as err:  # the task's restore command itself is malformed
-            return self._verdict(task, key, Outcome.HARNESS_ERROR, apply_step=step, reason=str(err),
-                                 **fail), ""
+            raise _Stop(Outcome.HARNESS_ERROR, str(err)) from err
         except RuntimeError as err:  # the patch's doing only if a clean tree restores fine
             by_patch = step != "none" and self._restores_cleanly(task, scratch / "clean")
-            return self._verdict(task, key, Outcome.UNRESOLVED if by_patch else Outcome.HARNESS_ERROR,
-                                 apply_step=step, reason=str(err), **fail), ""
+            raise _Stop(Outcome.UNRESOLVED if by_patch else Outcome.HARNESS_ERROR, str(err)) from err
         try:
             before = digest_tree(workdir, graded)
             plan = self.runner.plan(task, workspace)
         except Exception as err:
-            return self._verdict(task, key, Outcome.HARNESS_ERROR, apply_step=step, reason=str(err),
-                                 **fail), ""
+            raise _Stop(Outcome.HARNESS_ERROR, str(err)) from err
         script = self._script(task, step, plan.command, environment)
         try:
-            run = self.sandbox.run(workdir, plan.command, self.limits, image=self.image_of(task),
-                                   workspace=workspace, readonly=graded, env=plan.env, stdin=plan.stdin)
+            run = self.sandbox.run(
+                workdir, plan.command, self.limits, image=self.image_of(task), workspace=workspace,
+                readonly=graded, env=plan.env, stdin=plan.stdin,
+            )  # fmt: skip
         except Exception as err:  # the sandbox failed to run at all: never the patch's fault
-            return self._verdict(task, key, Outcome.HARNESS_ERROR, apply_step=step,
-                                 reason=f"sandbox {self.sandbox.name}: {err}", **fail), script
+            raise _Stop(Outcome.HARNESS_ERROR, f"sandbox {self.sandbox.name}: {err}", script) from err
         changed = before != digest_tree(workdir, graded)
         try:
             runner_started, tests = plan.parse(run)
@@ -253,8 +290,10 @@ class Grader:
         base_results = None
         if not tests and not run.timed_out and not run.truncated and runner_started is not False:
             base_results = False if step == "none" else self._base_gives_results(task)
-        facts = RunFacts(run.exit_code, run.output, run.timed_out, tests, runner_started, run.truncated,
-                         changed, run.oom_killed, tuple(plan.problems), base_results)
+        facts = RunFacts(
+            run.exit_code, run.output, run.timed_out, tests, runner_started, run.truncated, changed,
+            run.oom_killed, tuple(plan.problems), base_results,
+        )  # fmt: skip
         found = classify(task.f2p, task.p2p, facts, self.limits.timeout_s, self.limits.output_bytes)
         timed_out = found.outcome == Outcome.TIMEOUT
         reason = "; ".join(r for r in (found.reason + parse_error, tamper.reason()) if r)
@@ -263,8 +302,8 @@ class Grader:
         verdict = self._verdict(
             task, key, found.outcome, apply_step=step, f2p_passed=found.f2p_passed,
             p2p_passed=found.p2p_passed, exit_code=None if timed_out else run.exit_code,
-            duration_s=time.monotonic() - started, tests={} if timed_out else tests,
-            reason=reason, **fail)
+            duration_s=time.monotonic() - started, tests={} if timed_out else tests, reason=reason, **fail,
+        )  # fmt: skip
         return verdict, script
 
     def _base_gives_results(self, task: Task) -> bool:
@@ -289,4 +328,3 @@ class Grader:
             if self.release is not None:
                 self.release(workdir)
         return True
-

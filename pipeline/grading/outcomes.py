@@ -57,8 +57,9 @@ class Classification:
     p2p_passed: int
 
 
-def classify(f2p: list[str], p2p: list[str], facts: RunFacts, timeout_s: float,
-             output_cap: int) -> Classification:
+def classify(
+    f2p: list[str], p2p: list[str], facts: RunFacts, timeout_s: float, output_cap: int
+) -> Classification:
     """The outcome of one run of a task's graded tests (FAIL_TO_PASS `f2p`, PASS_TO_PASS `p2p`)."""
     passed = {name for name, status in facts.tests.items() if status in PASSING}
     failing = [name for name, status in facts.tests.items() if status in FAILING]
@@ -70,8 +71,10 @@ def classify(f2p: list[str], p2p: list[str], facts: RunFacts, timeout_s: float,
     if facts.timed_out:
         return Classification(Outcome.TIMEOUT, f"killed after {timeout_s:.0f}s", 0, 0)
     if facts.started is False:
-        return verdict(Outcome.HARNESS_ERROR, f"the test runner never started (exit {facts.exit_code}): "
-                                              f"{facts.output.strip()[-300:]}")
+        return verdict(
+            Outcome.HARNESS_ERROR,
+            f"the test runner never started (exit {facts.exit_code}): {facts.output.strip()[-300:]}",
+        )
     if facts.truncated:
         return verdict(Outcome.UNRESOLVED, f"output passed the {output_cap}-byte cap: the run was stopped")
     if facts.tampered:
@@ -81,15 +84,18 @@ def classify(f2p: list[str], p2p: list[str], facts: RunFacts, timeout_s: float,
     if not facts.tests:
         oom = " (killed: out of memory)" if facts.oom_killed else ""
         why = f"no test results in the output (exit {facts.exit_code}){oom}" + "".join(
-            f"; {p}" for p in facts.problems)
+            f"; {p}" for p in facts.problems
+        )
         # 126/127 without a start marker to go by: the test runner itself is missing
         missing = facts.started is None and facts.exit_code in (126, 127)
         tail = facts.output.strip()[-300:]
         if missing:
             return verdict(Outcome.HARNESS_ERROR, f"{why}: the test runner could not start: {tail}")
         if facts.base_gives_results is False:
-            return verdict(Outcome.HARNESS_ERROR, f"{why}; the unpatched tree gives none either: the "
-                                                  f"harness failed, not the patch: {tail}")
+            return verdict(
+                Outcome.HARNESS_ERROR,
+                f"{why}; the unpatched tree gives none either: the harness failed, not the patch: {tail}",
+            )
         if facts.base_gives_results:
             why += "; the unpatched tree gives results, so the patch stopped them"
         return verdict(Outcome.UNRESOLVED, why)

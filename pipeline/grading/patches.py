@@ -27,8 +27,13 @@ def is_empty(patch: str) -> bool:
 def run_git(workdir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """git in a work tree whose config we do not trust: no hooks, no fsmonitor, any owner."""
     return subprocess.run(
-        ["git", *SAFE_GIT, *args], cwd=workdir, input=stdin, text=True, capture_output=True,
-        check=False, env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **GIT_ENV},
+        ["git", *SAFE_GIT, *args],
+        cwd=workdir,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **GIT_ENV},
     )
 
 
@@ -57,8 +62,12 @@ def unsafe_paths(patch: str) -> list[str]:
                 continue
             stripped = word[2:] if word[:2] in ("a/", "b/") else word  # what -p1 leaves
             parts = word.split("/")
-            if (word.startswith("/") or stripped.startswith("/") or ".." in parts
-                    or any(p.lower() == ".git" for p in parts)):
+            if (
+                word.startswith("/")
+                or stripped.startswith("/")
+                or ".." in parts
+                or any(p.lower() == ".git" for p in parts)
+            ):
                 bad.append(word)
     return sorted(set(bad))
 
@@ -81,11 +90,21 @@ def apply_patch(workdir: Path, patch: str, rule: str = "lenient") -> str:
         patch += "\n"
     steps = [
         ("git_apply", lambda: run_git(workdir, "apply", "--verbose", "--whitespace=nowarn", stdin=patch)),
-        ("git_apply_3way", lambda: run_git(workdir, "apply", "--verbose", "--3way", "--whitespace=nowarn",
-                                           stdin=patch)),
-        ("patch_fuzz", lambda: subprocess.run(
-            ["patch", "--batch", "--fuzz=5", "-p1", "--no-backup-if-mismatch"], cwd=workdir,
-            input=patch, text=True, capture_output=True, check=False)),
+        (
+            "git_apply_3way",
+            lambda: run_git(workdir, "apply", "--verbose", "--3way", "--whitespace=nowarn", stdin=patch),
+        ),
+        (
+            "patch_fuzz",
+            lambda: subprocess.run(
+                ["patch", "--batch", "--fuzz=5", "-p1", "--no-backup-if-mismatch"],
+                cwd=workdir,
+                input=patch,
+                text=True,
+                capture_output=True,
+                check=False,
+            ),
+        ),
     ]
     for step, apply in steps[:1] if rule == "git_apply" else steps:
         if apply().returncode == 0:
@@ -109,7 +128,7 @@ def restore_command(task: Task) -> list[str]:
 def graded_paths(task: Task) -> list[str]:
     """The test files the restore command checks out of the fix: read-only while tests run."""
     last = restore_command(task)
-    return last[last.index("--") + 1:] if "--" in last else []
+    return last[last.index("--") + 1 :] if "--" in last else []
 
 
 def restore_tests(workdir: Path, task: Task) -> list[str]:

@@ -16,21 +16,27 @@ from pipeline.tasks.rows import Prediction
 
 def instance_report(task: Task, verdict: Verdict, patch: str | None) -> dict:
     """SWE-bench's per-instance report.json."""
-    def split(names: list[str]) -> dict[str, list[str]]:
-        return {"success": [n for n in names if verdict.tests.get(n) in PASSING],
-                "failure": [n for n in names if verdict.tests.get(n) not in PASSING]}
 
-    return {task.instance_id: {
-        "patch_is_None": patch is None,
-        "patch_exists": bool(patch and patch.strip()),
-        "patch_successfully_applied": verdict.apply_step not in ("", "none"),
-        "resolved": verdict.resolved,
-        "tests_status": {
-            "FAIL_TO_PASS": split(task.f2p), "PASS_TO_PASS": split(task.p2p),
-            "FAIL_TO_FAIL": {"success": [], "failure": []},
-            "PASS_TO_FAIL": {"success": [], "failure": []},
-        },
-    }}
+    def split(names: list[str]) -> dict[str, list[str]]:
+        return {
+            "success": [n for n in names if verdict.tests.get(n) in PASSING],
+            "failure": [n for n in names if verdict.tests.get(n) not in PASSING],
+        }
+
+    return {
+        task.instance_id: {
+            "patch_is_None": patch is None,
+            "patch_exists": bool(patch and patch.strip()),
+            "patch_successfully_applied": verdict.apply_step not in ("", "none"),
+            "resolved": verdict.resolved,
+            "tests_status": {
+                "FAIL_TO_PASS": split(task.f2p),
+                "PASS_TO_PASS": split(task.p2p),
+                "FAIL_TO_FAIL": {"success": [], "failure": []},
+                "PASS_TO_FAIL": {"success": [], "failure": []},
+            },
+        }
+    }
 
 
 def run_report(tasks: list[Task], predictions: list[Prediction], verdicts: dict[str, Verdict]) -> dict:
@@ -49,8 +55,11 @@ def run_report(tasks: list[Task], predictions: list[Prediction], verdicts: dict[
         "submitted_ids": list(submitted),
         "resolved_ids": [i for i, o in outcome.items() if o == Outcome.RESOLVED],
         "unresolved_ids": [i for i, o in outcome.items() if o == Outcome.UNRESOLVED],
-        "error_ids": [i for i, o in outcome.items()
-                      if o in (Outcome.PATCH_FAILED, Outcome.TIMEOUT, Outcome.HARNESS_ERROR)],
+        "error_ids": [
+            i
+            for i, o in outcome.items()
+            if o in (Outcome.PATCH_FAILED, Outcome.TIMEOUT, Outcome.HARNESS_ERROR)
+        ],
     }
     ids = {name: sorted(values) for name, values in ids.items()}
     report = {
@@ -63,8 +72,10 @@ def run_report(tasks: list[Task], predictions: list[Prediction], verdicts: dict[
         "error_instances": len(ids["error_ids"]),
         **ids,
         "schema_version": 2,
-        "candlebench": {"outcomes": dict(sorted(outcome.items())),
-                        "reasons": {i: v.reason for i, v in sorted(verdicts.items()) if v.reason}},
+        "candlebench": {
+            "outcomes": dict(sorted(outcome.items())),
+            "reasons": {i: v.reason for i, v in sorted(verdicts.items()) if v.reason},
+        },
     }
     return report
 
@@ -80,8 +91,9 @@ def _model_folder(model: str) -> str:
     return model.replace("/", "__")
 
 
-def write_reports(out: Path, run_id: str, tasks: list[Task], predictions: list[Prediction],
-                  verdicts: dict[str, Verdict]) -> dict[str, Path]:
+def write_reports(
+    out: Path, run_id: str, tasks: list[Task], predictions: list[Prediction], verdicts: dict[str, Verdict]
+) -> dict[str, Path]:
     """Both harnesses' outputs under `out`; returns the main files written."""
     out.mkdir(parents=True, exist_ok=True)
     by_id = {t.instance_id: t for t in tasks}
@@ -89,12 +101,22 @@ def write_reports(out: Path, run_id: str, tasks: list[Task], predictions: list[P
         verdict = verdicts.get(prediction.instance_id)
         if verdict is None:
             continue
-        folder = (out / "logs" / "run_evaluation" / run_id / _model_folder(prediction.model_name_or_path)
-                  / prediction.instance_id)
+        folder = (
+            out
+            / "logs"
+            / "run_evaluation"
+            / run_id
+            / _model_folder(prediction.model_name_or_path)
+            / prediction.instance_id
+        )
         folder.mkdir(parents=True, exist_ok=True)
         artifacts = Path(verdict.artifact_dir)
-        for source, target in ((PATCH_FILE, "patch.diff"), (SCRIPT_FILE, "eval.sh"),
-                               (OUTPUT_FILE, "test_output.txt"), (VERDICT_FILE, "verdict.json")):
+        for source, target in (
+            (PATCH_FILE, "patch.diff"),
+            (SCRIPT_FILE, "eval.sh"),
+            (OUTPUT_FILE, "test_output.txt"),
+            (VERDICT_FILE, "verdict.json"),
+        ):
             if (artifacts / source).exists():
                 shutil.copyfile(artifacts / source, folder / target)
         if verdict.outcome in (Outcome.RESOLVED, Outcome.UNRESOLVED):

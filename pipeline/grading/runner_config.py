@@ -34,7 +34,8 @@ def plugin_names(config_text: str, name: str) -> list[str]:
             return []
         for node in tree.body:
             if isinstance(node, ast.Assign) and any(
-                    isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in node.targets):
+                isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in node.targets
+            ):
                 value = node.value
                 items = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
                 names += [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
@@ -57,8 +58,11 @@ def addopts_of(text: str, name: str) -> list[str]:
     if name.endswith(".toml"):
         section = toml_pytest(text, name)
         values = [section.get("addopts"), (section.get("ini_options") or {}).get("addopts")]
-        return [" ".join(shlex.quote(v) for v in value) if isinstance(value, list) else str(value)
-                for value in values if value]
+        return [
+            " ".join(shlex.quote(v) for v in value) if isinstance(value, list) else str(value)
+            for value in values
+            if value
+        ]
     parser = read_ini(text)
     if parser is None:
         return []
@@ -121,6 +125,7 @@ def _ini_blocks(text: str, wanted) -> tuple[list[str], list[str], int]:
 def splice_test_section(patched: str, base: str | None, name: str) -> str | None:
     """`patched` with its pytest tables replaced by base's, or None when that cannot be done exactly."""
     if name == "pyproject.toml":
+
         def wanted(table: str) -> bool:
             return table == "tool.pytest" or table.startswith("tool.pytest.")
     else:
@@ -128,6 +133,7 @@ def splice_test_section(patched: str, base: str | None, name: str) -> str | None
 
         def wanted(table: str) -> bool:
             return table in sections
+
     outside, _, first = _ini_blocks(patched, wanted)
     _, base_inside, _ = _ini_blocks(base or "", wanted)
     if base_inside and outside and not outside[-1].endswith("\n"):

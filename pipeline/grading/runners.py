@@ -49,7 +49,7 @@ def parse_marked(output: str, nonce: str) -> tuple[bool, dict[str, str]]:
     for line in output.splitlines():
         if not line.startswith(prefix):
             continue
-        status, _, node = line[len(prefix):].partition(" ")
+        status, _, node = line[len(prefix) :].partition(" ")
         if status == "start":
             started = True
         elif status == "end":
@@ -80,6 +80,7 @@ class TestRunner(Protocol):
     def fingerprint(self, task: Task) -> str: ...
 
     def plan(self, task: Task, workspace: Path) -> TestPlan: ...
+
 
 class PytestRunner:
     """Runs the task's selected test files with pytest behind the results channel (`channel`): a

@@ -94,12 +94,12 @@ def patch_paths(patch: str) -> list[str]:
                 new -= tag in (" ", "", "+")
                 continue
             old = new = 0  # a malformed hunk ended early: read the line as a header
-        if (hunk := _HUNK.match(line)):
+        if hunk := _HUNK.match(line):
             old, new = int(hunk.group(1) or 1), int(hunk.group(2) or 1)
             continue
-        if (match := _GIT_HEADER.match(line)):
+        if match := _GIT_HEADER.match(line):
             for key in ("qa", "a", "qb", "b"):
-                if (word := match.group(key)):
+                if word := match.group(key):
                     found.add(_strip_prefix(f'"{word}"' if key.startswith("q") else word))
             continue
         header = _HEADER.match(line)
@@ -119,8 +119,9 @@ def _package_inits(graded_tests: Iterable[str]) -> set[str]:
     return inits
 
 
-def runner_paths(paths: Iterable[str], graded_tests: Iterable[str] = (),
-                 extra_globs: Sequence[str] = ()) -> list[str]:
+def runner_paths(
+    paths: Iterable[str], graded_tests: Iterable[str] = (), extra_globs: Sequence[str] = ()
+) -> list[str]:
     """The paths among `paths` (a patch's) that may configure or extend the test runner.
 
     Sectioned configs (tox.ini, setup.cfg, pyproject.toml) are candidates only: whether their
@@ -132,17 +133,26 @@ def runner_paths(paths: Iterable[str], graded_tests: Iterable[str] = (),
     for path in paths:
         pure = PurePosixPath(path)
         name, top = pure.name, pure.parts[0] if pure.parts else ""
-        if (name == CONFTEST or name in WHOLE_CONFIGS or name in SECTIONED_CONFIGS
-                or name in STARTUP_FILES or name.endswith(".pth") or top in SHADOWING
-                or path in inits or any(fnmatch.fnmatchcase(path, g) for g in extra_globs)):
+        if (
+            name == CONFTEST
+            or name in WHOLE_CONFIGS
+            or name in SECTIONED_CONFIGS
+            or name in STARTUP_FILES
+            or name.endswith(".pth")
+            or top in SHADOWING
+            or path in inits
+            or any(fnmatch.fnmatchcase(path, g) for g in extra_globs)
+        ):
             chosen.append(path)
     return sorted(set(chosen))
 
 
-
 def _git(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["git", *SAFE_GIT, *args], cwd=workdir, capture_output=True, check=False,
+        ["git", *SAFE_GIT, *args],
+        cwd=workdir,
+        capture_output=True,
+        check=False,
         env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **GIT_ENV},
     )
 
@@ -196,8 +206,9 @@ def _prune_empty(workdir: Path, path: str) -> None:
     """Drop folders the deletion left empty (an added `_pytest/` would be a namespace package)."""
     folder = (workdir / path).parent
     root = workdir.resolve()
-    while (folder.resolve() != root and folder.is_dir() and not folder.is_symlink()
-           and not any(folder.iterdir())):
+    while (
+        folder.resolve() != root and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+    ):
         folder.rmdir()
         folder = folder.parent
 
@@ -210,7 +221,10 @@ def _current(workdir: Path, path: str) -> str | None:
 
 
 def restore_runner_files(
-    workdir: Path, base_commit: str, patch: str, graded_tests: Iterable[str] = (),
+    workdir: Path,
+    base_commit: str,
+    patch: str,
+    graded_tests: Iterable[str] = (),
     extra_globs: Sequence[str] = (),
 ) -> TamperReport:
     """Put every runner file the patch touched back to `base_commit`'s version; report what was undone.
@@ -241,7 +255,8 @@ def restore_runner_files(
                 _prune_empty(workdir, path)
                 report.removed.append(path)
         elif entry.data is not None and (
-                current != entry.data or target.is_symlink() != (entry.mode == "120000")):
+            current != entry.data or target.is_symlink() != (entry.mode == "120000")
+        ):
             _write(target, entry)
             report.restored.append(path)
     return report

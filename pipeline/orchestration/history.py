@@ -66,7 +66,8 @@ class Timings:
         self.stages[stage] = self.stages.get(stage, 0.0) + wall
         inside = sum(
             e.event_specific_data.duration_ms / 1000
-            for e in result.all_events if e.event_type_value == "STEP_SUCCESS"
+            for e in result.all_events
+            if e.event_type_value == "STEP_SUCCESS"
         )
         self.steps[stage] = self.steps.get(stage, 0.0) + inside
         self.runs += 1
@@ -93,8 +94,10 @@ class Plan:
 
     @property
     def window_tags(self) -> dict[str, str]:
-        return {ASSET_PARTITION_RANGE_START_TAG: self.start.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: self.end.isoformat()}
+        return {
+            ASSET_PARTITION_RANGE_START_TAG: self.start.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: self.end.isoformat(),
+        }
 
 
 def prepare_dagster_home() -> Path:
@@ -115,8 +118,11 @@ def prepare_dagster_home() -> Path:
         print(swept, file=sys.stderr)
     with dg.DagsterInstance.get() as instance:  # DuckDB has one writer: so does its pool
         if reaped := reap_dead_runs(instance):
-            print(f"marked {len(reaped)} runs failed whose process died "
-                  f"({', '.join(r[:8] for r in reaped)}); their pool slots are free again", file=sys.stderr)
+            print(
+                f"marked {len(reaped)} runs failed whose process died "
+                f"({', '.join(r[:8] for r in reaped)}); their pool slots are free again",
+                file=sys.stderr,
+            )
         if instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count != 1:
             instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
     return dagster_home
@@ -138,16 +144,19 @@ def plan_history(
     if days < 1:
         raise HistoryError(f"the window is empty: it ends on {end}, before it starts")
     if start < config.start_date:
-        raise HistoryError(f"{start} is before start_date {config.start_date} in {config.path}: "
-                           "set start_date earlier to track older days")
+        raise HistoryError(
+            f"{start} is before start_date {config.start_date} in {config.path}: "
+            "set start_date earlier to track older days"
+        )
     today = clock.today(config.timezone)
     if end > today:
         raise HistoryError(f"{end} is in the future (today is {today} in {config.timezone})")
     configured = [s.name for s in config.subjects]
     unknown = [s for s in subjects or [] if s not in configured]
     if unknown:
-        raise HistoryError(f"subject {unknown[0]!r} is not in {config.path} "
-                           f"(configured: {', '.join(configured)})")
+        raise HistoryError(
+            f"subject {unknown[0]!r} is not in {config.path} (configured: {', '.join(configured)})"
+        )
     subjects = list(dict.fromkeys(subjects or configured))
     done = set() if redo else instance.get_materialized_partitions(dg.AssetKey("patch_evaluations"))
     attempted = instance.get_materialized_partitions(dg.AssetKey("agent_attempts"))
@@ -199,13 +208,20 @@ def build_history(
     def run(stage: str, job: str, **options) -> bool:
         began = time.monotonic()
         result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, run_config=QUIET, raise_on_error=False,
-            tags={REPOSITORY_LABEL_TAG: label, **options.pop("tags", {})}, **options)
+            instance=instance,
+            run_config=QUIET,
+            raise_on_error=False,
+            tags={REPOSITORY_LABEL_TAG: label, **options.pop("tags", {})},
+            **options,
+        )
         timings.add(stage, result, time.monotonic() - began)
         if not result.success:
             failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-            reason = failed[0].event_specific_data.error.message.strip().splitlines()[0] if failed \
+            reason = (
+                failed[0].event_specific_data.error.message.strip().splitlines()[0]
+                if failed
                 else "the run failed"
+            )
             where = options.get("partition_key", f"{plan.start}..{plan.end}")
             timings.failures.append(f"{stage} {where}: {reason}")
             progress(f"      FAILED {where}: {reason} (run {result.run_id})")
@@ -217,11 +233,12 @@ def build_history(
         run(text.split(",")[0], job, **options)
         progress(f"      done in {time.monotonic() - began:.1f} s")
 
-    progress(f"history {plan.start} .. {plan.end}: {plan.days} days x {len(plan.subjects)} subjects "
-             f"({', '.join(plan.subjects)}); grading in the {sandbox} sandbox (sandbox: {config.sandbox})")
+    progress(
+        f"history {plan.start} .. {plan.end}: {plan.days} days x {len(plan.subjects)} subjects "
+        f"({', '.join(plan.subjects)}); grading in the {sandbox} sandbox (sandbox: {config.sandbox})"
+    )
     stage(1, "task catalog", "catalog_job")
-    stage(2, f"sample and harness controls, {plan.days} days in one run", "daily_job",
-          tags=plan.window_tags)
+    stage(2, f"sample and harness controls, {plan.days} days in one run", "daily_job", tags=plan.window_tags)
     what = "re-grading stored attempts" if regrade_only else "attempts and grading"
     progress(f"[3/5] {what}: {len(plan.partitions)} partitions to run, {plan.kept} already graded kept")
     began, last_note = time.monotonic(), time.monotonic()
@@ -230,8 +247,10 @@ def build_history(
         elapsed = time.monotonic() - began
         if index == len(plan.partitions) or time.monotonic() - last_note > 20 or index % 25 == 0:
             eta = elapsed / index * (len(plan.partitions) - index)
-            progress(f"      {index}/{len(plan.partitions)} ({index / len(plan.partitions):.0%}), "
-                     f"{_duration(elapsed)} elapsed, ETA {_duration(eta)}")
+            progress(
+                f"      {index}/{len(plan.partitions)} ({index / len(plan.partitions):.0%}), "
+                f"{_duration(elapsed)} elapsed, ETA {_duration(eta)}"
+            )
             last_note = time.monotonic()
     stage(4, f"candles, {plan.days} days in one run", "candles_job", tags=plan.window_tags)
     stage(5, "changepoints and report", "report_job")
@@ -270,21 +289,30 @@ def queue_history(
     instance.add_dynamic_partitions("subject", [s for s in plan.subjects if s not in known])
     window = [(plan.start + dt.timedelta(days=i)).isoformat() for i in range(plan.days)]
     per_partition = ["patch_evaluations"] if regrade_only else ["agent_attempts", "patch_evaluations"]
-    targets = {AssetKeyPartitionKey(dg.AssetKey(name), str(key))
-               for key in plan.partitions for name in per_partition}
+    targets = {
+        AssetKeyPartitionKey(dg.AssetKey(name), str(key)) for key in plan.partitions for name in per_partition
+    }
     if not regrade_only:
-        targets |= {AssetKeyPartitionKey(dg.AssetKey(n), d) for n in ("daily_sample", "harness_controls")
-                    for d in window}
+        targets |= {
+            AssetKeyPartitionKey(dg.AssetKey(n), d)
+            for n in ("daily_sample", "harness_controls")
+            for d in window
+        }
     if not targets:
         return None, plan
     target = WorkspaceFileTarget(paths=[str(PROJECT_ROOT / "workspace.yaml")])
     with WorkspaceProcessContext(instance, target) as workspace:
         asset_graph = workspace.create_request_context().asset_graph
         backfill = PartitionBackfill.from_asset_graph_subset(
-            backfill_id=make_new_backfill_id(), backfill_timestamp=time.time(),
-            tags={"candlebench/trigger": "backfill"}, dynamic_partitions_store=instance,
+            backfill_id=make_new_backfill_id(),
+            backfill_timestamp=time.time(),
+            tags={"candlebench/trigger": "backfill"},
+            dynamic_partitions_store=instance,
             asset_graph_subset=AssetGraphSubset.from_asset_partition_set(targets, asset_graph),
-            title=f"candlebench backfill {plan.start}..{plan.end}", description=None, run_config=None)
+            title=f"candlebench backfill {plan.start}..{plan.end}",
+            description=None,
+            run_config=None,
+        )
         instance.add_backfill(backfill)
     return backfill.backfill_id, plan
 
@@ -294,5 +322,6 @@ def build_demo(today: dt.date | None = None, progress: Callable[[str], None] = p
     prepare_dagster_home()
     pin_demo_config(today or clock.today())
     with dg.DagsterInstance.get() as instance:
-        return build_history(today or clock.today(load_config().timezone), instance=instance,
-                             progress=progress)
+        return build_history(
+            today or clock.today(load_config().timezone), instance=instance, progress=progress
+        )

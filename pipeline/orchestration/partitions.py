@@ -10,8 +10,9 @@ from pipeline.config import location_settings
 
 SETTINGS = location_settings()  # never raises: a broken config keeps the location loaded
 
-date = dg.DailyPartitionsDefinition(start_date=SETTINGS.start_date.isoformat(), end_offset=1,
-                                    timezone=SETTINGS.timezone)  # today included
+date = dg.DailyPartitionsDefinition(
+    start_date=SETTINGS.start_date.isoformat(), end_offset=1, timezone=SETTINGS.timezone
+)  # today included
 subject = dg.DynamicPartitionsDefinition(name="subject")
 date_by_subject = dg.MultiPartitionsDefinition({"date": date, "subject": subject})
 

@@ -32,8 +32,11 @@ def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         host, _, pid = run.tags.get(OWNER_TAG, "").rpartition(":")
         if host != socket.gethostname() or not pid.isdigit() or alive(int(pid)):
             continue
-        instance.report_run_failed(run, f"the process running it (pid {pid} on {host}) is gone: killed, "
-                                        "out of memory or rebooted; its pool slots are freed")
+        instance.report_run_failed(
+            run,
+            f"the process running it (pid {pid} on {host}) is gone: killed, "
+            "out of memory or rebooted; its pool slots are freed",
+        )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         reaped.append(run.run_id)
     return reaped

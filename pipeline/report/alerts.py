@@ -45,8 +45,7 @@ def payload(alert: Alert, fmt: str) -> dict:
         icon = ":chart_with_downwards_trend:" if alert.kind == "shift" else ":warning:"
         return {
             "text": f"{icon} candlebench: {alert.summary}",
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn",
-                                                     "text": f"{icon} *{alert.summary}*"}}],
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{alert.summary}*"}}],
         }
     return {"source": "candlebench", **asdict(alert)}
 
@@ -93,20 +92,36 @@ class Notifier:
 def suspect_alerts(suspects: list[dict], today: dt.date, recent_days: int = 7) -> list[Alert]:
     """Harness-suspect days of the last `recent_days` days: never blamed on a model."""
     since = (today - dt.timedelta(days=recent_days - 1)).isoformat()
-    return [Alert("harness_suspect", "", day["date"],
-                  f"harness suspect on {day['date']}: check the grader before blaming models", day)
-            for day in suspects if day["date"] >= since]
+    return [
+        Alert(
+            "harness_suspect",
+            "",
+            day["date"],
+            f"harness suspect on {day['date']}: check the grader before blaming models",
+            day,
+        )
+        for day in suspects
+        if day["date"] >= since
+    ]
 
 
-def shift_alert(subject: str, day: str, direction: str, alarm: dict, verdict: dict | None,
-                confirmed_on: str | None = None) -> Alert:
+def shift_alert(
+    subject: str, day: str, direction: str, alarm: dict, verdict: dict | None, confirmed_on: str | None = None
+) -> Alert:
     """The alert for a confirmed alarm: what moved, by how much that day, and the week's verdict."""
     moved = "dropped" if direction == "down" else "rose"
-    how = "confirmed by extra trials" if confirmed_on in (None, day) else \
-        f"confirmed by {confirmed_on}'s trials"
-    summary = (f"{subject} {moved} on {day}: {alarm['difference']:+.1%} against its baseline "
-               f"(z={alarm['z']:+.1f}, {alarm['rule']}), {how}")
+    how = (
+        "confirmed by extra trials"
+        if confirmed_on in (None, day)
+        else f"confirmed by {confirmed_on}'s trials"
+    )
+    summary = (
+        f"{subject} {moved} on {day}: {alarm['difference']:+.1%} against its baseline "
+        f"(z={alarm['z']:+.1f}, {alarm['rule']}), {how}"
+    )
     if verdict and verdict.get("difference") is not None:
-        summary += (f"; last 7 days {verdict['verdict']} {verdict['difference']:+.1%} "
-                    f"[{verdict['ci_low']:+.1%}, {verdict['ci_high']:+.1%}]")
+        summary += (
+            f"; last 7 days {verdict['verdict']} {verdict['difference']:+.1%} "
+            f"[{verdict['ci_low']:+.1%}, {verdict['ci_high']:+.1%}]"
+        )
     return Alert("shift", subject, day, summary, {"alarm": alarm, "verdict": verdict or {}})

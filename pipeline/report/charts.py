@@ -29,8 +29,7 @@ def _changepoint_layers(changes: pl.DataFrame, first, last) -> list[alt.Chart]:
             (pl.col("before_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
             (pl.col("after_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
             pl.col("p_value").map_elements(lambda p: f"{p:.1g}", return_dtype=pl.String),
-            pl.when(pl.col("version_change") == "").then(pl.lit(", no release"))
-            .otherwise(pl.lit("")),
+            pl.when(pl.col("version_change") == "").then(pl.lit(", no release")).otherwise(pl.lit("")),
         ),
         late=pl.col("date").str.to_date() > late,
     )
@@ -38,9 +37,11 @@ def _changepoint_layers(changes: pl.DataFrame, first, last) -> list[alt.Chart]:
     text = dict(dy=-4, color="#a50026", fontSize=11, fontWeight="bold")
     return [
         rules.mark_rule(color="#f46d43", strokeDash=[5, 3], strokeWidth=2),
-        rules.mark_text(align="left", dx=4, **text).encode(y=alt.value(14), text="label:N")
+        rules.mark_text(align="left", dx=4, **text)
+        .encode(y=alt.value(14), text="label:N")
         .transform_filter("!datum.late"),
-        rules.mark_text(align="right", dx=-4, **text).encode(y=alt.value(14), text="label:N")
+        rules.mark_text(align="right", dx=-4, **text)
+        .encode(y=alt.value(14), text="label:N")
         .transform_filter("datum.late"),
     ]
 
@@ -68,20 +69,31 @@ def candle_chart(
     direction = alt.condition("datum.close >= datum.open", alt.value(RISING), alt.value(FALLING))
     layers = []
     if "ci_low" in candles.columns:
-        layers.append(base.mark_area(opacity=0.18, color="#4575b4").encode(
-            y=alt.Y("ci_low:Q", scale=y_scale, axis=alt.Axis(format="%", title="pass rate")),
-            y2="ci_high:Q",
-        ))
+        layers.append(
+            base.mark_area(opacity=0.18, color="#4575b4").encode(
+                y=alt.Y("ci_low:Q", scale=y_scale, axis=alt.Axis(format="%", title="pass rate")),
+                y2="ci_high:Q",
+            )
+        )
     size = _bar_size(days)
     layers += [
         base.mark_rule(strokeWidth=max(1.0, size / 4)).encode(
             y=alt.Y("low:Q", scale=y_scale, axis=alt.Axis(format="%", title="pass rate")),
-            y2="high:Q", color=direction),
+            y2="high:Q",
+            color=direction,
+        ),
         base.mark_bar(size=size).encode(
-            y="open:Q", y2="close:Q", color=direction,
-            tooltip=[alt.Tooltip(f"{period}:T"), alt.Tooltip("rate:Q", format=".1%"),
-                     alt.Tooltip("open:Q", format=".1%"), alt.Tooltip("close:Q", format=".1%"),
-                     "volume:Q"]),
+            y="open:Q",
+            y2="close:Q",
+            color=direction,
+            tooltip=[
+                alt.Tooltip(f"{period}:T"),
+                alt.Tooltip("rate:Q", format=".1%"),
+                alt.Tooltip("open:Q", format=".1%"),
+                alt.Tooltip("close:Q", format=".1%"),
+                "volume:Q",
+            ],
+        ),
         base.mark_line(color="#313695", strokeWidth=1.5 if smooth == 1 else 2.5).encode(y="line:Q"),
     ]
     if period == "date":
@@ -89,53 +101,79 @@ def candle_chart(
         if releases.height:
             rel = alt.Chart(_values(releases)).encode(x="first_seen:T")
             layers += [
-                rel.mark_point(shape="triangle-down", filled=True, size=90, color="#542788")
-                .encode(y=alt.value(34)),
-                rel.mark_text(align="left", dx=6, color="#542788", fontSize=10)
-                .encode(y=alt.value(34), text="new_version:N"),
+                rel.mark_point(shape="triangle-down", filled=True, size=90, color="#542788").encode(
+                    y=alt.value(34)
+                ),
+                rel.mark_text(align="left", dx=6, color="#542788", fontSize=10).encode(
+                    y=alt.value(34), text="new_version:N"
+                ),
             ]
     panels = [alt.layer(*layers).properties(width=WIDTH, height=260, title=title)]
-    panels.append(base.mark_bar(size=size, color="#999999").encode(
-        y=alt.Y("volume:Q", title="graded")).properties(width=WIDTH, height=45))
+    panels.append(
+        base.mark_bar(size=size, color="#999999")
+        .encode(y=alt.Y("volume:Q", title="graded"))
+        .properties(width=WIDTH, height=45)
+    )
     if monitor is not None and monitor.height:
         watch = alt.Chart(_values(monitor)).encode(x=alt.X("date:T", title=None, axis=axis))
-        threshold = float(monitor["threshold"].drop_nulls()[0]) if monitor["threshold"].drop_nulls().len() \
-            else None
-        layers = [watch.mark_line(color="#542788").encode(
-            y=alt.Y("statistic:Q", title="CUSUM", scale=alt.Scale(domainMin=0)))]
+        threshold = (
+            float(monitor["threshold"].drop_nulls()[0]) if monitor["threshold"].drop_nulls().len() else None
+        )
+        layers = [
+            watch.mark_line(color="#542788").encode(
+                y=alt.Y("statistic:Q", title="CUSUM", scale=alt.Scale(domainMin=0))
+            )
+        ]
         if threshold is not None:
             level = alt.Chart(alt.Data(values=[{"h": threshold, "label": f"alarm at {threshold:g}"}]))
-            layers += [level.mark_rule(color="#d73027", strokeDash=[4, 2]).encode(y="h:Q"),
-                       level.mark_text(align="left", x=4, dy=-6, color="#d73027", fontSize=10)
-                       .encode(y="h:Q", text="label:N")]
+            layers += [
+                level.mark_rule(color="#d73027", strokeDash=[4, 2]).encode(y="h:Q"),
+                level.mark_text(align="left", x=4, dy=-6, color="#d73027", fontSize=10).encode(
+                    y="h:Q", text="label:N"
+                ),
+            ]
         if alarms is not None and alarms.height and threshold is not None:
             marks = alarms.with_columns(h=pl.lit(threshold))
-            layers.append(alt.Chart(_values(marks)).mark_point(filled=True, size=70, color="#d73027")
-                          .encode(x="date:T", y="h:Q", tooltip=["date:N", "direction:N", "rule:N"]))
+            layers.append(
+                alt.Chart(_values(marks))
+                .mark_point(filled=True, size=70, color="#d73027")
+                .encode(x="date:T", y="h:Q", tooltip=["date:N", "direction:N", "rule:N"])
+            )
         panels.append(alt.layer(*layers).properties(width=WIDTH, height=70))
     return alt.vconcat(*panels, spacing=4).configure_view(stroke=None)
 
 
 def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerChart:
     """Every subject's pooled daily pass rate on one time axis, changepoints as ticks."""
-    lines = alt.Chart(_values(candles)).mark_line(strokeWidth=1.6).encode(
-        x=alt.X("date:T", title=None),
-        y=alt.Y("rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="pass rate")),
-        color=alt.Color("subject:N", legend=alt.Legend(orient="top", title=None)),
-        tooltip=["subject:N", "date:T", alt.Tooltip("rate:Q", format=".1%")],
+    lines = (
+        alt.Chart(_values(candles))
+        .mark_line(strokeWidth=1.6)
+        .encode(
+            x=alt.X("date:T", title=None),
+            y=alt.Y("rate:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="pass rate")),
+            color=alt.Color("subject:N", legend=alt.Legend(orient="top", title=None)),
+            tooltip=["subject:N", "date:T", alt.Tooltip("rate:Q", format=".1%")],
+        )
     )
     layers = [lines]
     if changes.height:
         marks = changes.sort("date").with_columns(
-            label=pl.format("{} {}: {} → {}", pl.col("subject"), pl.col("date").str.slice(5),
-                            (pl.col("before_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
-                            (pl.col("after_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%"),
+            label=pl.format(
+                "{} {}: {} → {}",
+                pl.col("subject"),
+                pl.col("date").str.slice(5),
+                (pl.col("before_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
+                (pl.col("after_rate") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%",
+            ),
             y=12 + 13 * (pl.int_range(pl.len()) % 3),  # stagger labels of nearby changepoints
         )
         rules = alt.Chart(_values(marks)).encode(x="date:T", color=alt.Color("subject:N", legend=None))
-        layers += [rules.mark_rule(strokeDash=[5, 3], strokeWidth=2),
-                   rules.mark_text(align="left", dx=3, fontSize=10, fontWeight="bold")
-                   .encode(y=alt.Y("y:Q", scale=None), text="label:N")]
+        layers += [
+            rules.mark_rule(strokeDash=[5, 3], strokeWidth=2),
+            rules.mark_text(align="left", dx=3, fontSize=10, fontWeight="bold").encode(
+                y=alt.Y("y:Q", scale=None), text="label:N"
+            ),
+        ]
     return alt.layer(*layers).properties(width=WIDTH, height=220, title="All subjects")
 
 

@@ -105,11 +105,15 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
         "<!doctype html><html><head><meta charset='utf-8'><title>candlebench report</title>"
         f"<style>{STYLE}</style></head><body><h1>candlebench</h1>{LEGEND}{svg}"
         f"<h2>Verdicts</h2>{verdict_table(tables['verdicts'], latest_rate)}{missing_note(tables['missing'])}"
-        f"{suspect_list(tables['suspects'])}<p>Exports: {exports}</p>{''.join(sections)}</body></html>")
-    charts = "\n\n".join(f"**{name}**\n\n![{name}](data:image/png;base64,{data})"
-                         for name, data in thumbnails.items())
-    markdown = (f"![overview](data:image/png;base64,{thumbnail})\n\n"
-                f"{verdict_markdown(tables['verdicts'], latest_rate)}\n\n{charts}")
+        f"{suspect_list(tables['suspects'])}<p>Exports: {exports}</p>{''.join(sections)}</body></html>"
+    )
+    charts = "\n\n".join(
+        f"**{name}**\n\n![{name}](data:image/png;base64,{data})" for name, data in thumbnails.items()
+    )
+    markdown = (
+        f"![overview](data:image/png;base64,{thumbnail})\n\n"
+        f"{verdict_markdown(tables['verdicts'], latest_rate)}\n\n{charts}"
+    )
     latest = str(candles["date"].max()) if candles.height else "none"
     return Report(index=index, pngs=pngs, markdown=markdown, overview_png=overview_png, latest_day=latest)
 
@@ -117,10 +121,14 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
 def _read(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
     with warehouse.reader() as connection:
         tables = {name: connection.sql(sql).pl() for name, sql in TABLE_SQL.items()}
-        tables["decisions"] = _optional(connection, "SELECT * EXCLUDE (date), date::VARCHAR AS date "
-                                        "FROM decisions")
-        tables["missing"] = _optional(connection, "SELECT date::VARCHAR AS date, subject FROM missing_subjects "
-                                      "WHERE date = (SELECT max(date) FROM candles) ORDER BY subject")
+        tables["decisions"] = _optional(
+            connection, "SELECT * EXCLUDE (date), date::VARCHAR AS date FROM decisions"
+        )
+        tables["missing"] = _optional(
+            connection,
+            "SELECT date::VARCHAR AS date, subject FROM missing_subjects "
+            "WHERE date = (SELECT max(date) FROM candles) ORDER BY subject",
+        )
     return tables
 
 
@@ -133,24 +141,35 @@ def _export(tables: dict[str, pl.DataFrame], folder: Path) -> None:
 
 def _subject_section(subject: str, label: str, tables: dict[str, pl.DataFrame], out: Path):
     """A subject's section of the report, its chart files, and its daily chart (for the UI)."""
+
     def mine(name: str) -> pl.DataFrame:
         return tables[name].filter(pl.col("subject") == subject)
 
     title = f"{subject} — {label}".strip(" —")
     changes = mine("changepoints")
-    daily = candle_chart(mine("candles"), changes, mine("releases"), title, monitor=mine("monitor"),
-                         alarms=mine("alarms"))
+    daily = candle_chart(
+        mine("candles"), changes, mine("releases"), title, monitor=mine("monitor"), alarms=mine("alarms")
+    )
     daily_png, daily_svg = render(daily)
-    weekly_png, weekly_svg = render(candle_chart(mine("weekly"), changes.clear(), mine("releases").clear(),
-                                                 f"{subject}: weekly candles", period="week"))
+    weekly_png, weekly_svg = render(
+        candle_chart(
+            mine("weekly"),
+            changes.clear(),
+            mine("releases").clear(),
+            f"{subject}: weekly candles",
+            period="week",
+        )
+    )
     paths = []
     for suffix, png, svg_text in (("", daily_png, daily_svg), ("-weekly", weekly_png, weekly_svg)):
         path = out / f"{subject}{suffix}.png"
         path.write_bytes(png)
         path.with_suffix(".svg").write_text(svg_text)
         paths.append(path)
-    section = (f"<section><h2>{html.escape(title)}</h2>{daily_svg}"
-               f"{changepoint_table(changes, tables['outcomes'], out)}"
-               f"{alarm_table(mine('alarms'), tables['decisions'])}"
-               f"<details><summary>Weekly candles</summary>{weekly_svg}</details></section>")
+    section = (
+        f"<section><h2>{html.escape(title)}</h2>{daily_svg}"
+        f"{changepoint_table(changes, tables['outcomes'], out)}"
+        f"{alarm_table(mine('alarms'), tables['decisions'])}"
+        f"<details><summary>Weekly candles</summary>{weekly_svg}</details></section>"
+    )
     return section, paths, daily

@@ -22,8 +22,13 @@ def changepoint_markdown(changes: pl.DataFrame) -> str:
         f"{sig(r['p_value'])} | {r['version_change'] or 'none'} |"
         for r in changes.iter_rows(named=True)
     ]
-    return "\n".join(["| subject | date | before | after | change [95% CI] | paired p | release nearby |",
-                      "|---|---|---|---|---|---|---|", *lines])
+    return "\n".join(
+        [
+            "| subject | date | before | after | change [95% CI] | paired p | release nearby |",
+            "|---|---|---|---|---|---|---|",
+            *lines,
+        ]
+    )
 
 
 def verdict_markdown(verdicts: pl.DataFrame, latest: dict[str, float] | None = None) -> str:
@@ -34,8 +39,14 @@ def verdict_markdown(verdicts: pl.DataFrame, latest: dict[str, float] | None = N
         f"{pct(r['ci_high'], True)}] | {sig(r['q_value'])} | ±{pct(r['mde'])} |"
         for r in verdicts.iter_rows(named=True)
     ]
-    return "\n".join(["| subject | latest rate | verdict | last 7 days vs 28 before [95% CI] | q (BH) | "
-                      "min. detectable |", "|---|---|---|---|---|---|", *lines])
+    return "\n".join(
+        [
+            "| subject | latest rate | verdict | last 7 days vs 28 before [95% CI] | q (BH) | "
+            "min. detectable |",
+            "|---|---|---|---|---|---|",
+            *lines,
+        ]
+    )
 
 
 def pct(value: float | None, signed: bool = False) -> str:
@@ -58,21 +69,30 @@ def drill_down(change: dict, until: str | None, outcomes: pl.DataFrame, out: Pat
     segment it opened (up to the next changepoint, so a later shift's outcomes never show here)."""
     items = []
     segment = outcomes.filter(
-        (pl.col("subject") == change["subject"]) & (pl.col("date").cast(pl.String) >= change["date"])
-        & ((pl.col("date").cast(pl.String) < until) if until else pl.lit(True)))
-    for direction, names in (("passing → failing", change["flipped_down"]),
-                             ("failing → passing", change["flipped_up"])):
+        (pl.col("subject") == change["subject"])
+        & (pl.col("date").cast(pl.String) >= change["date"])
+        & ((pl.col("date").cast(pl.String) < until) if until else pl.lit(True))
+    )
+    for direction, names in (
+        ("passing → failing", change["flipped_down"]),
+        ("failing → passing", change["flipped_up"]),
+    ):
         for name in names:
             after = segment.filter(pl.col("instance_id") == name).sort("date", descending=True).head(1)
             links = ""
             if after.height:
                 folder = after["artifact_dir"][0]
-                tampered = " (the patch tampered with the test runner)" if (
-                    "tampered" in after.columns and after["tampered"][0]) else ""
-                links = (f" — latest: {after['outcome'][0]}{tampered}, "
-                         f"{link(f'{folder}/{PATCH_FILE}', out, 'patch')}, "
-                         f"{link(f'{folder}/{OUTPUT_FILE}', out, 'log')}, "
-                         f"{link(f'{folder}/{VERDICT_FILE}', out, 'verdict')}")
+                tampered = (
+                    " (the patch tampered with the test runner)"
+                    if ("tampered" in after.columns and after["tampered"][0])
+                    else ""
+                )
+                links = (
+                    f" — latest: {after['outcome'][0]}{tampered}, "
+                    f"{link(f'{folder}/{PATCH_FILE}', out, 'patch')}, "
+                    f"{link(f'{folder}/{OUTPUT_FILE}', out, 'log')}, "
+                    f"{link(f'{folder}/{VERDICT_FILE}', out, 'verdict')}"
+                )
             items.append(f"<li>{html.escape(name)} ({direction}){links}</li>")
     if not items:
         return "<p>No task flipped its majority outcome.</p>"
@@ -89,11 +109,13 @@ def verdict_table(verdicts: pl.DataFrame, latest: dict[str, float]) -> str:
         f"{r['baseline_start']}..{r['baseline_end']}</td></tr>"
         for r in verdicts.iter_rows(named=True)
     )
-    return ("<table><tr><th>subject</th><th>latest rate</th><th>verdict</th><th>change [95% CI]</th>"
-            "<th>paired p</th><th>q (BH)</th><th>min. detectable effect</th><th>window vs baseline</th>"
-            f"</tr>{rows}</table><p>A verdict compares the last 7 days with the 28 before, task by task. "
-            "<i>stable</i> means the interval lies within the minimum detectable effect; "
-            "<i>inconclusive</i> means neither a shift nor stability is shown.</p>")
+    return (
+        "<table><tr><th>subject</th><th>latest rate</th><th>verdict</th><th>change [95% CI]</th>"
+        "<th>paired p</th><th>q (BH)</th><th>min. detectable effect</th><th>window vs baseline</th>"
+        f"</tr>{rows}</table><p>A verdict compares the last 7 days with the 28 before, task by task. "
+        "<i>stable</i> means the interval lies within the minimum detectable effect; "
+        "<i>inconclusive</i> means neither a shift nor stability is shown.</p>"
+    )
 
 
 def final_decisions(decisions: pl.DataFrame) -> dict[tuple[str, str], str]:
@@ -117,25 +139,33 @@ def alarm_table(alarms: pl.DataFrame, decisions: pl.DataFrame) -> str:
         f"<tr><td>{r['date']}</td><td>{'drop' if r['direction'] == 'down' else 'rise'}</td>"
         f"<td>{html.escape(r['rule'])}</td><td>{r['z']:+.1f}</td><td>{pct(r['difference'], True)}</td>"
         f"<td>{decided.get((r['subject'], str(r['date'])), 'not confirmed yet')}</td></tr>"
-        for r in alarms.iter_rows(named=True))
-    return ("<table><tr><th>alarm</th><th>direction</th><th>rule</th><th>z</th><th>day vs baseline</th>"
-            f"<th>confirmation</th></tr>{rows}</table>")
+        for r in alarms.iter_rows(named=True)
+    )
+    return (
+        "<table><tr><th>alarm</th><th>direction</th><th>rule</th><th>z</th><th>day vs baseline</th>"
+        f"<th>confirmation</th></tr>{rows}</table>"
+    )
 
 
 def missing_note(missing: pl.DataFrame) -> str:
     if not missing.height:
         return ""
     names = ", ".join(html.escape(s) for s in missing["subject"].to_list())
-    return (f"<p class=neg><b>Missing on {missing['date'][0]}</b>: {names} (no graded attempt: a failed "
-            "or skipped run; see the Dagster UI). The others' candles are complete.</p>")
+    return (
+        f"<p class=neg><b>Missing on {missing['date'][0]}</b>: {names} (no graded attempt: a failed "
+        "or skipped run; see the Dagster UI). The others' candles are complete.</p>"
+    )
 
 
 def suspect_list(suspects: pl.DataFrame) -> str:
     if not suspects.height:
         return "<p>No harness-suspect day: controls held and no day moved most subjects at once.</p>"
-    items = "".join(f"<li>{r['date']}: down {', '.join(r['subjects_down']) or '-'}; up "
-                    f"{', '.join(r['subjects_up']) or '-'}; control failures "
-                    f"{pct(r['control_failure_share'])}</li>" for r in suspects.iter_rows(named=True))
+    items = "".join(
+        f"<li>{r['date']}: down {', '.join(r['subjects_down']) or '-'}; up "
+        f"{', '.join(r['subjects_up']) or '-'}; control failures "
+        f"{pct(r['control_failure_share'])}</li>"
+        for r in suspects.iter_rows(named=True)
+    )
     return f"<p><b>Harness-suspect days</b> (left out of every subject's analysis):</p><ul>{items}</ul>"
 
 
@@ -154,7 +184,10 @@ def changepoint_table(changes: pl.DataFrame, outcomes: pl.DataFrame, out: Path) 
             f"<td>{html.escape(change['version_change'] or 'none')}</td></tr>"
             f"<tr><td colspan=6><details><summary>{len(change['flipped_down'])} tasks flipped "
             f"down, {len(change['flipped_up'])} up</summary>{drill_down(change, until, outcomes, out)}"
-            "</details></td></tr>")
+            "</details></td></tr>"
+        )
     body = "".join(rows) or "<tr><td colspan=6>No changepoint in this history.</td></tr>"
-    return ("<table><tr><th>changepoint</th><th>before</th><th>after</th><th>change [95% CI]</th>"
-            f"<th>paired p</th><th>release nearby</th></tr>{body}</table>")
+    return (
+        "<table><tr><th>changepoint</th><th>before</th><th>after</th><th>change [95% CI]</th>"
+        f"<th>paired p</th><th>release nearby</th></tr>{body}</table>"
+    )

@@ -37,9 +37,22 @@ BACKENDS = {  # name -> "module:class"; `auto` tries them in this order
     "process": "pipeline.sandbox.process:ProcessSandbox",
 }
 
-__all__ = ["BACKENDS", "DEMO_IMAGE", "OUTPUT_CAP_BYTES", "SANDBOX_UID", "WORKSPACE",
-           "Capabilities", "ImageUnavailable", "Limits", "RunResult", "Sandbox", "SandboxUnavailable",
-           "backend", "names", "open_sandbox"]
+__all__ = [
+    "BACKENDS",
+    "DEMO_IMAGE",
+    "OUTPUT_CAP_BYTES",
+    "SANDBOX_UID",
+    "WORKSPACE",
+    "Capabilities",
+    "ImageUnavailable",
+    "Limits",
+    "RunResult",
+    "Sandbox",
+    "SandboxUnavailable",
+    "backend",
+    "names",
+    "open_sandbox",
+]
 
 
 def names() -> tuple[str, ...]:

@@ -71,15 +71,28 @@ class Sandbox(Protocol):
         ...
 
     def run(
-        self, workdir: Path, command: str, limits: Limits, *, image: str | None = None,
-        workspace: Path | None = None, readonly: Sequence[str] = (),
-        env: Mapping[str, str] | None = None, stdin: bytes = b"",
+        self,
+        workdir: Path,
+        command: str,
+        limits: Limits,
+        *,
+        image: str | None = None,
+        workspace: Path | None = None,
+        readonly: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        stdin: bytes = b"",
     ) -> RunResult: ...
 
 
 def base_env(workspace: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = {"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-           "PYTHONNOUSERSITE": "1", "CB_WORKSPACE": workspace}
+    env = {
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONNOUSERSITE": "1",
+        "CB_WORKSPACE": workspace,
+    }
     env.update(extra or {})
     return env
 

@@ -69,8 +69,10 @@ class BubblewrapSandbox:
         import pytest
 
         version = subprocess.run([self.bwrap, "--version"], capture_output=True, text=True).stdout
-        return digest(f"bubblewrap|{version.strip()}|{platform.python_version()}|"
-                       f"pytest {pytest.__version__}|{platform.machine()}")
+        return digest(
+            f"bubblewrap|{version.strip()}|{platform.python_version()}|"
+            f"pytest {pytest.__version__}|{platform.machine()}"
+        )
 
     def _system_binds(self) -> list[str]:
         args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
@@ -92,18 +94,42 @@ class BubblewrapSandbox:
         return args
 
     def run(
-        self, workdir: Path, command: str, limits: Limits, *, image: str | None = None,
-        workspace: Path | None = None, readonly: Sequence[str] = (),
-        env: Mapping[str, str] | None = None, stdin: bytes = b"",
+        self,
+        workdir: Path,
+        command: str,
+        limits: Limits,
+        *,
+        image: str | None = None,
+        workspace: Path | None = None,
+        readonly: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        stdin: bytes = b"",
     ) -> RunResult:
         if image:
             raise SandboxUnavailable(f"the bubblewrap sandbox cannot run image {image}; use docker")
         workdir = Path(workdir).resolve()
-        args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-                "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-                *self._system_binds(), "--proc", "/proc", "--dev", "/dev",
-                "--size", str(limits.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp",
-                *self._python_binds()]
+        args = [
+            self.bwrap,
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            *self._system_binds(),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(limits.tmp_mb << 20),
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
+            *self._python_binds(),
+        ]
         if workdir != Path("/"):
             args += ["--bind", str(workdir), "/app"]
             if workspace:
@@ -116,17 +142,37 @@ class BubblewrapSandbox:
             uid = random.randrange(*_BWRAP_UIDS)
             if workdir != Path("/"):
                 hand_over([workdir], uid)
-            drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+            drop = [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                "--",
+            ]
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", *drop]
         else:
-            args[1:1] = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-                         "--disable-userns"]
+            args[1:1] = [
+                "--unshare-user",
+                "--uid",
+                str(SANDBOX_UID),
+                "--gid",
+                str(SANDBOX_UID),
+                "--disable-userns",
+            ]
         environment = base_env(WORKSPACE, env)
         environment["PATH"] = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
         args += bounded(command, limits, processes=True)
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=environment, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            start_new_session=True,
+        )
 
         def kill() -> None:  # bwrap's pid-1 reaper dies with it (--die-with-parent), and the pid ns
             with contextlib.suppress(ProcessLookupError):

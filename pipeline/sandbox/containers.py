@@ -21,8 +21,13 @@ class ContainerRuns:
     """The container runs of `DockerDaemon` (which provides `client`, `_create`, `_remove`, `_kill`)."""
 
     def commit_step(
-        self, image: str, argv: Sequence[str], config: Mapping, mounts: Mapping[str, str],
-        timeout_s: float, on_output: Callable[[bytes], None],
+        self,
+        image: str,
+        argv: Sequence[str],
+        config: Mapping,
+        mounts: Mapping[str, str],
+        timeout_s: float,
+        on_output: Callable[[bytes], None],
     ) -> tuple[int | None, str | None]:
         """One image-build step: `argv` as the image's user on the default network, committed with
         `config` if it exits 0; (exit code or None at the timeout, new image id or None).
@@ -35,8 +40,11 @@ class ContainerRuns:
 
         binds = [Mount(target, source, type="bind", read_only=True) for source, target in mounts.items()]
         container = self.client.api.create_container(
-            image, command=list(argv[1:]) or None, entrypoint=list(argv[:1]) or ["true"],
-            environment=list(config.get("Env") or []), working_dir=config.get("WorkingDir") or None,
+            image,
+            command=list(argv[1:]) or None,
+            entrypoint=list(argv[:1]) or ["true"],
+            environment=list(config.get("Env") or []),
+            working_dir=config.get("WorkingDir") or None,
             host_config=self.client.api.create_host_config(mounts=binds),
         )["Id"]
         try:
@@ -59,15 +67,25 @@ class ContainerRuns:
                 self.client.api.remove_container(container, force=True, v=True)
 
     def run_container(
-        self, image: str, command: Sequence[str], *, entrypoint: Sequence[str] | None = None,
-        mounts: Mapping[str, str] = MappingProxyType({}), network: bool = False, timeout_s: float = 3600,
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        entrypoint: Sequence[str] | None = None,
+        mounts: Mapping[str, str] = MappingProxyType({}),
+        network: bool = False,
+        timeout_s: float = 3600,
     ) -> RunResult:
         """A container as its image defines it (the image's user, a writable root), for harnesses
         that must run exactly so (SWE-Bench-Pro's own); `mounts` (host folder -> path) are
         writable. Labelled and removed like sandbox containers; output is capped."""
         started = time.monotonic()
         container = self._create(
-            image, list(command), labels={}, timeout_s=timeout_s, detach=True,
+            image,
+            list(command),
+            labels={},
+            timeout_s=timeout_s,
+            detach=True,
             entrypoint=list(entrypoint) if entrypoint is not None else None,
             volumes={source: {"bind": target, "mode": "rw"} for source, target in mounts.items()},
             network_mode=None if network else "none",  # as `docker run --network none`: with /etc/hosts
@@ -110,8 +128,14 @@ class ContainerRuns:
             self._remove(container)
 
     def run(
-        self, image: str, command: str, limits: Limits, volumes: dict[str, dict],
-        env: Mapping[str, str], user: str, stdin: bytes = b"",
+        self,
+        image: str,
+        command: str,
+        limits: Limits,
+        volumes: dict[str, dict],
+        env: Mapping[str, str],
+        user: str,
+        stdin: bytes = b"",
     ) -> RunResult:
         """One sandbox container: created, attached, started, waited for with a deadline, removed."""
         import requests
@@ -120,36 +144,57 @@ class ContainerRuns:
         started = time.monotonic()
         capture = Capture(limits.output_bytes)
         container = self._create(
-            image, bounded(command, limits, cgroup=True), labels={}, timeout_s=limits.timeout_s,
-            stdin_open=bool(stdin), detach=not stdin,  # docker-py: StdinOnce only when not detached
+            image,
+            bounded(command, limits, cgroup=True),
+            labels={},
+            timeout_s=limits.timeout_s,
+            stdin_open=bool(stdin),
+            detach=not stdin,  # docker-py: StdinOnce only when not detached
             # No network, but /etc/hosts kept (network_disabled would drop it); the image's
             # ENTRYPOINT (Pro's is /bin/bash) must not wrap our argv.
-            working_dir="/app", volumes=volumes, network_mode="none", entrypoint=[],
-            mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
-            nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids, read_only=True,
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"}, user=user,
-            environment=dict(env), cap_drop=["ALL"], security_opt=["no-new-privileges"],
-            ulimits=[Ulimit(name="fsize", soft=limits.file_mb << 20, hard=limits.file_mb << 20),
-                     Ulimit(name="core", soft=0, hard=0)],
+            working_dir="/app",
+            volumes=volumes,
+            network_mode="none",
+            entrypoint=[],
+            mem_limit=f"{limits.memory_mb}m",
+            memswap_limit=f"{limits.memory_mb}m",
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            read_only=True,
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
+            user=user,
+            environment=dict(env),
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            ulimits=[
+                Ulimit(name="fsize", soft=limits.file_mb << 20, hard=limits.file_mb << 20),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
             log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
         )
         try:
             # Attached before it starts, so nothing is missed without replaying the log.
-            stream = self.client.api.attach(container.id, stdout=True, stderr=True, stream=True,
-                                            logs=False, demux=True)
+            stream = self.client.api.attach(
+                container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+            )
 
             def read() -> None:
                 killer = None
                 with contextlib.suppress(Exception):  # the stream breaks when the container dies
                     for out, err in stream:
-                        if killer is None and ((out and not capture.add("stdout", out)) or (
-                                err and not capture.add("stderr", err))):
+                        if killer is None and (
+                            (out and not capture.add("stdout", out))
+                            or (err and not capture.add("stderr", err))
+                        ):
                             # Past the cap: kill, but keep draining, or dockerd blocks the kill.
                             killer = threading.Thread(target=self._kill, args=(container,), daemon=True)
                             killer.start()
 
-            feed = self.client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1}) \
-                if stdin else None
+            feed = (
+                self.client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
+                if stdin
+                else None
+            )
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
             container.start()
@@ -172,7 +217,8 @@ class ContainerRuns:
             with contextlib.suppress(Exception):
                 stream.close()
             oom = exit_code in (None, 137) and bool(
-                self.client.api.inspect_container(container.id)["State"].get("OOMKilled"))
+                self.client.api.inspect_container(container.id)["State"].get("OOMKilled")
+            )
         finally:
             self._remove(container)
         return capture.result(exit_code, timed_out, started, oom_killed=oom)

@@ -34,6 +34,7 @@ def _start_time(pid: int) -> str | None:
         return None
     return stat.rsplit(")", 1)[1].split()[19]
 
+
 _OWNER = f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
 
 
@@ -87,8 +88,9 @@ class DockerDaemon(ContainerRuns):
     def import_rootfs(self, tar_stream, tag: str, changes: Sequence[str]) -> str:
         """`docker import` a root file system tarball (a readable stream) as `tag`."""
         repository, _, version = tag.rpartition(":")
-        self.client.api.import_image_from_stream(tar_stream, repository=repository, tag=version,
-                                                 changes=list(changes))
+        self.client.api.import_image_from_stream(
+            tar_stream, repository=repository, tag=version, changes=list(changes)
+        )
         found = self.image_id(tag)
         if found is None:
             raise RuntimeError(f"docker import reported success but {tag} is missing")
@@ -115,10 +117,13 @@ class DockerDaemon(ContainerRuns):
         self.client.api.tag(image, repository, version, force=True)
 
     # containers
-    def _create(self, image: str, command: list[str], labels: dict[str, str], timeout_s: float,
-                **options):
-        labels = {CONTAINER_LABEL: "1", OWNER_LABEL: _OWNER,
-                  DEADLINE_LABEL: str(int(time.time() + timeout_s + 120)), **labels}
+    def _create(self, image: str, command: list[str], labels: dict[str, str], timeout_s: float, **options):
+        labels = {
+            CONTAINER_LABEL: "1",
+            OWNER_LABEL: _OWNER,
+            DEADLINE_LABEL: str(int(time.time() + timeout_s + 120)),
+            **labels,
+        }
         container = self.client.containers.create(image, command, labels=labels, **options)
         with self._lock:
             self._live.add(container.id)

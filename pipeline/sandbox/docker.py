@@ -56,9 +56,16 @@ class DockerSandbox:
         return self.resolve(image)[1].removeprefix("sha256:")[:16]
 
     def run(
-        self, workdir: Path, command: str, limits: Limits, *, image: str | None = None,
-        workspace: Path | None = None, readonly: Sequence[str] = (),
-        env: Mapping[str, str] | None = None, stdin: bytes = b"",
+        self,
+        workdir: Path,
+        command: str,
+        limits: Limits,
+        *,
+        image: str | None = None,
+        workspace: Path | None = None,
+        readonly: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        stdin: bytes = b"",
     ) -> RunResult:
         tag, _ = self.resolve(image)
         workdir = Path(workdir).resolve()

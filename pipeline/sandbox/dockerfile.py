@@ -126,14 +126,25 @@ class Stage:
     def of(cls, daemon: DockerDaemon, image: str) -> Stage:
         config = daemon.image_config(image)
         env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
-        return cls(image, env, config.get("WorkingDir") or "/", list(config.get("Entrypoint") or []),
-                   config.get("Cmd"), dict(config.get("Labels") or {}))
+        return cls(
+            image,
+            env,
+            config.get("WorkingDir") or "/",
+            list(config.get("Entrypoint") or []),
+            config.get("Cmd"),
+            dict(config.get("Labels") or {}),
+        )
 
     def config(self, labels: Mapping[str, str] | None = None) -> dict:
         """The config to commit: Docker's merge keeps nothing of the step container's own."""
-        return {"Env": [f"{k}={v}" for k, v in self.env.items()], "WorkingDir": self.workdir,
-                "Entrypoint": self.entrypoint, "Cmd": self.cmd, "Labels": {**self.labels, **(labels or {})},
-                "User": ""}
+        return {
+            "Env": [f"{k}={v}" for k, v in self.env.items()],
+            "WorkingDir": self.workdir,
+            "Entrypoint": self.entrypoint,
+            "Cmd": self.cmd,
+            "Labels": {**self.labels, **(labels or {})},
+            "User": "",
+        }
 
     def apply(self, instruction: Instruction) -> None:
         """ENV, WORKDIR, ENTRYPOINT and CMD change only the config, as in Docker."""
@@ -190,8 +201,10 @@ class StepRunner:
             elif instruction.keyword in ("ENV", "WORKDIR", "ENTRYPOINT", "CMD"):
                 stage.apply(instruction)
             else:
-                raise DockerfileError(f"{name} Dockerfile line {instruction.line}: {instruction.keyword} "
-                                    "is not supported by this builder")
+                raise DockerfileError(
+                    f"{name} Dockerfile line {instruction.line}: {instruction.keyword} "
+                    "is not supported by this builder"
+                )
         return stage
 
     def _run(self, instruction: Instruction, stage: Stage) -> str:
@@ -204,20 +217,28 @@ class StepRunner:
         else:
             argv = command_form(instruction.value)
         config = stage.config()
-        key = hashlib.sha256(json.dumps([stage.image, argv, config, self.replaced_inputs
-                                         if replaced else ""]).encode()).hexdigest()
+        key = hashlib.sha256(
+            json.dumps([stage.image, argv, config, self.replaced_inputs if replaced else ""]).encode()
+        ).hexdigest()
         if self.use_cache and (cached := self.daemon.images_labelled({STEP_LABEL: key})):
             self.log("      cached")
             return cached[0]
         config["Labels"][STEP_LABEL] = key
         exit_code, image = self.daemon.commit_step(
-            stage.image, ["/usr/bin/env", *self.build_env, *argv], config,
-            {str(self.context): BUILD_MOUNT}, STEP_TIMEOUT_S, self.output.add)
+            stage.image,
+            ["/usr/bin/env", *self.build_env, *argv],
+            config,
+            {str(self.context): BUILD_MOUNT},
+            STEP_TIMEOUT_S,
+            self.output.add,
+        )
         if image is None:
             status = "timed out" if exit_code is None else f"exited {exit_code}"
             tail = "\n".join(self.output.tail[-25:])
-            raise DockerfileError(f"line {instruction.line} (RUN {instruction.value.splitlines()[0][:80]}) "
-                                f"{status}; its last lines:\n{tail}\nfull log: {self.output.path}")
+            raise DockerfileError(
+                f"line {instruction.line} (RUN {instruction.value.splitlines()[0][:80]}) "
+                f"{status}; its last lines:\n{tail}\nfull log: {self.output.path}"
+            )
         self.check_config(image, config)
         return image
 
@@ -226,8 +247,10 @@ class StepRunner:
         found = self.daemon.image_config(image)
         for key in ("Env", "Entrypoint", "Cmd", "WorkingDir", "Labels"):
             if (found.get(key) or None) != (expected.get(key) or None):
-                raise DockerfileError(f"committed image {image[7:19]} has {key}={found.get(key)!r}, "
-                                    f"expected {expected.get(key)!r}")
+                raise DockerfileError(
+                    f"committed image {image[7:19]} has {key}={found.get(key)!r}, "
+                    f"expected {expected.get(key)!r}"
+                )
 
 
 def host_ca_bundle() -> Path | None:

@@ -34,8 +34,16 @@ IMPORT_CHANGES = (
     'CMD ["bash"]',
 )
 # Removed from the root file system before import: caches, docs and translations.
-_TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-         "usr/share/info", "usr/share/locale", "usr/share/lintian", "var/log")
+_TRIM = (
+    "var/cache/apt",
+    "var/lib/apt/lists",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "var/log",
+)
 
 
 def _deb_lines(text: str) -> list[tuple[str, list[str]]]:
@@ -124,10 +132,7 @@ def _prepare_root(root: Path) -> None:
 
 
 def build_demo_image(
-    tag: str = DEMO_IMAGE,
-    mirror: str | None = None,
-    log: Callable[[str], None] = print,
-    force: bool = False,
+    tag: str = DEMO_IMAGE, mirror: str | None = None, log: Callable[[str], None] = print, force: bool = False
 ) -> str:
     """Build `tag` from a debootstrapped Debian root file system; return the image id."""
     try:
@@ -147,8 +152,15 @@ def build_demo_image(
     with tempfile.TemporaryDirectory(prefix="cb-image-", dir="/var/tmp") as scratch:
         root = Path(scratch) / "root"
         try:
-            command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                       "--components=main", SUITE, str(root), mirror]
+            command = [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(PACKAGES)}",
+                "--components=main",
+                SUITE,
+                str(root),
+                mirror,
+            ]
             log(f"[1/3] {' '.join(command)}")
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
@@ -157,8 +169,9 @@ def build_demo_image(
             log(f"      debootstrap done in {time.monotonic() - started:.0f}s")
             _prepare_root(root)
             log(f"[2/3] docker import -> {tag}")
-            tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "-c", "."],
-                                   stdout=subprocess.PIPE)
+            tar = subprocess.Popen(
+                ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE
+            )
             try:
                 built = daemon.import_rootfs(tar.stdout, tag, IMPORT_CHANGES)
             finally:
@@ -170,14 +183,14 @@ def build_demo_image(
             unmount_under(root)
     log(f"[3/3] checking python and pytest as uid {SANDBOX_UID} in the sandbox")
     with tempfile.TemporaryDirectory(prefix="cb-check-") as scratch:
-        check = DockerSandbox(tag, daemon).run(Path(scratch), "python -m pytest --version",
-                                               Limits(timeout_s=120))
+        check = DockerSandbox(tag, daemon).run(
+            Path(scratch), "python -m pytest --version", Limits(timeout_s=120)
+        )
     if check.exit_code != 0:
         daemon.remove_image(tag)  # don't let a broken image be reused
         raise RuntimeError(f"image {tag} cannot run pytest as uid {SANDBOX_UID}: {check.output.strip()}")
     if existing and existing != built:
         daemon.remove_image(existing, force=False)  # the replaced build, unless still in use
     log(f"      {check.output.strip()}")
-    log(f"built {tag} ({built}, {daemon.image_size(tag) / 1e6:.0f} MB) in "
-        f"{time.monotonic() - started:.0f}s")
+    log(f"built {tag} ({built}, {daemon.image_size(tag) / 1e6:.0f} MB) in {time.monotonic() - started:.0f}s")
     return built

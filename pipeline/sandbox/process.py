@@ -30,18 +30,31 @@ class ProcessSandbox:
         return digest(f"process|{platform.python_version()}|pytest {pytest.__version__}|{sys.platform}")
 
     def run(
-        self, workdir: Path, command: str, limits: Limits, *, image: str | None = None,
-        workspace: Path | None = None, readonly: Sequence[str] = (),
-        env: Mapping[str, str] | None = None, stdin: bytes = b"",
+        self,
+        workdir: Path,
+        command: str,
+        limits: Limits,
+        *,
+        image: str | None = None,
+        workspace: Path | None = None,
+        readonly: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        stdin: bytes = b"",
     ) -> RunResult:
         if image:
             raise SandboxUnavailable(f"the process sandbox cannot run image {image}; use docker")
         environment = base_env(str(workspace or workdir), env)
-        environment.update(HOME=str(workdir),
-                           PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
+        environment.update(
+            HOME=str(workdir), PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
+        )
         proc = subprocess.Popen(
-            bounded(command, limits), cwd=workdir, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, start_new_session=True,
+            bounded(command, limits),
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            start_new_session=True,
         )
 
         def kill() -> None:  # the whole session: nothing the command started may outlive it

@@ -31,8 +31,10 @@ OS_SUITE = "bookworm"
 # What python:3.11-slim has on top of a minimal Debian: python, pip, CA certificates, tzdata.
 OS_PACKAGES = ("python3", "python3-pip", "python-is-python3", "ca-certificates", "netbase", "tzdata")
 
-OS_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-          "LANG": "C.UTF-8"}
+OS_ENV = {
+    "PATH": "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+}
 
 OS_CMD = ["python3"]
 
@@ -41,15 +43,23 @@ OS_TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man
 
 def os_digest() -> str:
     """What the python:3.11-slim equivalent is made of; its label, so a change rebuilds it."""
-    recipe = {"builder": BUILDER_VERSION, "suite": OS_SUITE, "packages": OS_PACKAGES, "env": OS_ENV,
-              "cmd": OS_CMD, "trim": OS_TRIM}
+    recipe = {
+        "builder": BUILDER_VERSION,
+        "suite": OS_SUITE,
+        "packages": OS_PACKAGES,
+        "env": OS_ENV,
+        "cmd": OS_CMD,
+        "trim": OS_TRIM,
+    }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
 def _sources(mirror: str) -> str:
     """apt sources as python:3.11-slim has them (bookworm, -updates, -security), on `mirror`."""
-    stanza = "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n" \
-             "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    stanza = (
+        "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
     text = stanza.format(uri=mirror, suites=f"{OS_SUITE} {OS_SUITE}-updates")
     if mirror.endswith("/debian"):
         text += "\n" + stanza.format(uri=f"{mirror}-security", suites=f"{OS_SUITE}-security")
@@ -75,8 +85,9 @@ def _prepare_os_root(root: Path, mirror: str) -> None:
         (root / rel).touch()
 
 
-def build_os_image(daemon: DockerDaemon, mirror: str | None, log: Callable[[str], None],
-                   force: bool = False) -> str:
+def build_os_image(
+    daemon: DockerDaemon, mirror: str | None, log: Callable[[str], None], force: bool = False
+) -> str:
     """The python:3.11-slim equivalent (OS_TAG), built by debootstrap unless present; its id."""
     digest = os_digest()
     found = daemon.image_id(OS_TAG)
@@ -92,8 +103,15 @@ def build_os_image(daemon: DockerDaemon, mirror: str | None, log: Callable[[str]
     with tempfile.TemporaryDirectory(prefix="cb-pro-os-", dir="/var/tmp") as scratch:
         root = Path(scratch) / "root"
         try:
-            command = ["debootstrap", "--variant=minbase", f"--include={','.join(OS_PACKAGES)}",
-                       "--components=main", OS_SUITE, str(root), mirror]
+            command = [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(OS_PACKAGES)}",
+                "--components=main",
+                OS_SUITE,
+                str(root),
+                mirror,
+            ]
             log(f"{SLIM_BASE} equivalent: {' '.join(command)}")
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
@@ -102,8 +120,9 @@ def build_os_image(daemon: DockerDaemon, mirror: str | None, log: Callable[[str]
             _prepare_os_root(root, mirror)
             changes = [f"ENV {k}={v}" for k, v in OS_ENV.items()]
             changes += [f"CMD {json.dumps(OS_CMD)}", f"LABEL {OS_LABEL}={digest}"]
-            tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "-c", "."],
-                                   stdout=subprocess.PIPE)
+            tar = subprocess.Popen(
+                ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE
+            )
             try:
                 built = daemon.import_rootfs(tar.stdout, OS_TAG, changes)
             finally:

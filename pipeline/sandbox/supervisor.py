@@ -25,27 +25,38 @@ class Capture:
 
     cap: int
     merged: bytearray = field(default_factory=bytearray)
-    streams: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(),
-                                                                   "stderr": bytearray()})
+    streams: dict[str, bytearray] = field(
+        default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()}
+    )
     truncated: bool = False
 
     def add(self, stream: str, chunk: bytes) -> bool:
         """Keep `chunk`; False once the cap is passed (the run must then be stopped)."""
         room = self.cap - len(self.merged)
         if len(chunk) > room:
-            chunk, self.truncated = chunk[:max(room, 0)], True
+            chunk, self.truncated = chunk[: max(room, 0)], True
         self.merged += chunk
         self.streams[stream] += chunk
         return not self.truncated
 
-    def result(self, exit_code: int | None, timed_out: bool, started: float,
-               oom_killed: bool = False, stop_at_cap: bool = True) -> RunResult:
+    def result(
+        self,
+        exit_code: int | None,
+        timed_out: bool,
+        started: float,
+        oom_killed: bool = False,
+        stop_at_cap: bool = True,
+    ) -> RunResult:
         text = {k: v.decode("utf-8", errors="replace") for k, v in self.streams.items()}
         return RunResult(
             exit_code=None if (timed_out or (stop_at_cap and self.truncated)) else exit_code,
-            output=self.merged.decode("utf-8", errors="replace"), timed_out=timed_out,
-            duration_s=time.monotonic() - started, truncated=self.truncated,
-            stdout=text["stdout"], stderr=text["stderr"], oom_killed=oom_killed,
+            output=self.merged.decode("utf-8", errors="replace"),
+            timed_out=timed_out,
+            duration_s=time.monotonic() - started,
+            truncated=self.truncated,
+            stdout=text["stdout"],
+            stderr=text["stderr"],
+            oom_killed=oom_killed,
         )
 
 
@@ -69,8 +80,14 @@ class Lines:
             self.stopped = self.on_line(self.partial.decode("utf-8", errors="replace"))
 
 
-def supervise(proc: subprocess.Popen, limits: Limits, kill: Callable[[], None], stdin: bytes,
-              on_line: Callable[[str], str] | None = None, stop_at_cap: bool = True) -> RunResult:
+def supervise(
+    proc: subprocess.Popen,
+    limits: Limits,
+    kill: Callable[[], None],
+    stdin: bytes,
+    on_line: Callable[[str], str] | None = None,
+    stop_at_cap: bool = True,
+) -> RunResult:
     """Feed stdin, then read the child's pipes until they close, its time is up or the output cap.
 
     `on_line` sees each stdout line as it comes (a transcript tee, a budget watch) and may return

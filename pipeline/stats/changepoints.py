@@ -40,8 +40,9 @@ def boundaries(successes: np.ndarray, trials: np.ndarray, min_size: int = 3) -> 
     return Pelt(cost).fit(np.column_stack([daily_s, daily_m])).predict(penalty_for(len(daily_s)))
 
 
-def boundaries_many(daily_s: np.ndarray, daily_m: np.ndarray, lengths: np.ndarray,
-                    min_size: int = 3) -> list[list[int]]:
+def boundaries_many(
+    daily_s: np.ndarray, daily_m: np.ndarray, lengths: np.ndarray, min_size: int = 3
+) -> list[list[int]]:
     """`boundaries` of many series at once from their daily totals (series x days; series i
     uses its first lengths[i] days)."""
     cost = BinomialCost(dispersions(daily_s, daily_m, lengths), min_size)
@@ -80,24 +81,26 @@ def segment_history(
         names = [t for t, keep in zip(tasks, shared, strict=True) if keep]
         day = dt_date(dates[b])
         release = next(
-            (f"{old} -> {new}" for when, old, new in releases
-             if abs((dt_date(when) - day).days) <= near),
-            "",
+            (f"{old} -> {new}" for when, old, new in releases if abs((dt_date(when) - day).days) <= near), ""
         )
-        found.append(Changepoint(
-            subject=subject,
-            date=dates[b],
-            before_rate=float(s_before.sum() / m_before.sum()),
-            after_rate=float(s_after.sum() / m_after.sum()),
-            difference=test.difference,
-            ci_low=test.ci_low,
-            ci_high=test.ci_high,
-            p_value=test.p_value,
-            n_tasks=test.n_tasks,
-            flipped_down=tuple(n for n, x, y in zip(names, rate_before, rate_after, strict=True)
-                               if x > 0.5 and y < 0.5),
-            flipped_up=tuple(n for n, x, y in zip(names, rate_before, rate_after, strict=True)
-                             if x < 0.5 and y > 0.5),
-            version_change=release,
-        ))
+        found.append(
+            Changepoint(
+                subject=subject,
+                date=dates[b],
+                before_rate=float(s_before.sum() / m_before.sum()),
+                after_rate=float(s_after.sum() / m_after.sum()),
+                difference=test.difference,
+                ci_low=test.ci_low,
+                ci_high=test.ci_high,
+                p_value=test.p_value,
+                n_tasks=test.n_tasks,
+                flipped_down=tuple(
+                    n for n, x, y in zip(names, rate_before, rate_after, strict=True) if x > 0.5 and y < 0.5
+                ),
+                flipped_up=tuple(
+                    n for n, x, y in zip(names, rate_before, rate_after, strict=True) if x < 0.5 and y > 0.5
+                ),
+                version_change=release,
+            )
+        )
     return found

@@ -43,8 +43,12 @@ SENSOR_RULE = ConfirmationRule()  # the sensor before pipeline/stats/: the alarm
 RULE = ConfirmationRule(trials=8, threshold=2.5, survive=False, hold=True, floor=0.0, next_threshold=0.75)
 
 
-def decide(direction: np.ndarray | int, fresh_z: np.ndarray | float, survives: np.ndarray | bool,
-           rule: ConfirmationRule) -> np.ndarray:
+def decide(
+    direction: np.ndarray | int,
+    fresh_z: np.ndarray | float,
+    survives: np.ndarray | bool,
+    rule: ConfirmationRule,
+) -> np.ndarray:
     """Each alarm's decision on its own day (direction +1 up, -1 down): +1 confirmed, -1 cleared,
     2 held for the next day (see `decide_next`).
 
@@ -59,22 +63,28 @@ def decide(direction: np.ndarray | int, fresh_z: np.ndarray | float, survives: n
     return np.where(confirmed, 1, np.where(held, 2, -1))
 
 
-def decide_next(direction: np.ndarray | int, next_z: np.ndarray | float,
-                rule: ConfirmationRule) -> np.ndarray:
+def decide_next(
+    direction: np.ndarray | int, next_z: np.ndarray | float, rule: ConfirmationRule
+) -> np.ndarray:
     """A held alarm's decision on the next day from that day's own z: +1 confirmed, -1 cleared."""
     direction, next_z = np.asarray(direction), np.asarray(next_z, dtype=float)
     pointed = np.where(np.isfinite(next_z), direction * np.nan_to_num(next_z), -np.inf)
     return np.where((pointed >= rule.next_threshold) & (direction != 0), 1, -1)
 
 
-def confirms(direction: np.ndarray | int, fresh_z: np.ndarray | float, survives: np.ndarray | bool,
-             rule: ConfirmationRule) -> np.ndarray:
+def confirms(
+    direction: np.ndarray | int,
+    fresh_z: np.ndarray | float,
+    survives: np.ndarray | bool,
+    rule: ConfirmationRule,
+) -> np.ndarray:
     """True where an alarm is confirmed on its own day."""
     return decide(direction, fresh_z, survives, rule) == 1
 
 
-def decision(direction: int, fresh_z: float, survives: bool, rule: ConfirmationRule,
-             next_z: float | None = None) -> str:
+def decision(
+    direction: int, fresh_z: float, survives: bool, rule: ConfirmationRule, next_z: float | None = None
+) -> str:
     """`confirmed`, `cleared` or `held` for one alarm: on its day, or (with `next_z`) the day after."""
     if next_z is not None:
         value = decide_next(direction, next_z, rule)
@@ -84,20 +94,26 @@ def decision(direction: int, fresh_z: float, survives: bool, rule: ConfirmationR
 
 
 def fresh_evidence(
-    successes: np.ndarray, trials: np.ndarray, day: int, fresh_successes: np.ndarray,
-    fresh_trials: np.ndarray, design: MonitorDesign = DEFAULT_DESIGN,
-    decisions: np.ndarray | None = None, resume: float = 0.0,
+    successes: np.ndarray,
+    trials: np.ndarray,
+    day: int,
+    fresh_successes: np.ndarray,
+    fresh_trials: np.ndarray,
+    design: MonitorDesign = DEFAULT_DESIGN,
+    decisions: np.ndarray | None = None,
+    resume: float = 0.0,
 ) -> tuple[float, int]:
     """One subject's history (days x tasks, the alarm day's trials before the fresh ones) and the
     fresh trials of `day` (tasks): (the fresh trials' z against that day's baseline, and the
     alarm direction with them counted: +1, -1 or 0). `decisions` (days) are earlier days'
     decisions as `monitor` takes them (-1 cleared, 2 held)."""
-    run = OnlineMonitor(np.array(successes[:day + 1]), np.array(trials[:day + 1]), design)
-    known = np.zeros(day + 1, dtype=int) if decisions is None else np.asarray(decisions)[:day + 1]
+    run = OnlineMonitor(np.array(successes[: day + 1]), np.array(trials[: day + 1]), design)
+    known = np.zeros(day + 1, dtype=int) if decisions is None else np.asarray(decisions)[: day + 1]
     for t in range(day):
         run.evaluate(t)
-        run.commit(t, known[t:t + 1] == -1, resume, known[t:t + 1] == 2)
-    fresh = run.scan.score_counts(day, np.array([0]), np.asarray(fresh_successes)[None, :],
-                                  np.asarray(fresh_trials)[None, :])
+        run.commit(t, known[t : t + 1] == -1, resume, known[t : t + 1] == 2)
+    fresh = run.scan.score_counts(
+        day, np.array([0]), np.asarray(fresh_successes)[None, :], np.asarray(fresh_trials)[None, :]
+    )
     run.observe(day, np.asarray(fresh_successes)[None, :], np.asarray(fresh_trials)[None, :])
     return float(fresh[0]), int(run.evaluate(day).alarm[0])

@@ -42,12 +42,18 @@ def _text(name: str) -> pl.Expr:
 def _flag(frame: pl.DataFrame, field: str, source: str) -> pl.Expr:
     """A true/false column from booleans or the usual words; anything else is refused."""
     if frame.schema[field] == pl.Boolean:
-        _first_bad(frame, pl.col(field).is_null(), field, source,
-                   lambda v: "is empty; expected true or false")
+        _first_bad(
+            frame, pl.col(field).is_null(), field, source, lambda v: "is empty; expected true or false"
+        )
         return pl.col(field)
     word = _text(field).str.to_lowercase()
-    _first_bad(frame, ~word.is_in(TRUE_WORDS + FALSE_WORDS) | word.is_null(), field, source,
-               lambda v: f"is {_shown(v)}; expected true or false (1/0, yes/no)")
+    _first_bad(
+        frame,
+        ~word.is_in(TRUE_WORDS + FALSE_WORDS) | word.is_null(),
+        field,
+        source,
+        lambda v: f"is {_shown(v)}; expected true or false (1/0, yes/no)",
+    )
     return word.is_in(TRUE_WORDS)
 
 
@@ -59,8 +65,13 @@ def _day(frame: pl.DataFrame, field: str, source: str) -> pl.Expr:
     text = _text(field)
     parsed = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     shaped = text.str.contains(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
-    _first_bad(frame, parsed.is_null() | ~shaped.fill_null(False), field, source,
-               lambda v: f"is {_shown(v)}; expected a calendar date YYYY-MM-DD")
+    _first_bad(
+        frame,
+        parsed.is_null() | ~shaped.fill_null(False),
+        field,
+        source,
+        lambda v: f"is {_shown(v)}; expected a calendar date YYYY-MM-DD",
+    )
     return parsed.cast(pl.String)
 
 
@@ -86,13 +97,24 @@ def trial_counts(frame: pl.DataFrame, source: str = "trials") -> pl.DataFrame:
     """
     _need(frame, TRIAL_COLUMNS, source)
     resolved = _flag(frame, "resolved", source)
-    trial = pl.col("trial").cast(pl.Int64, strict=False) if frame.schema["trial"] != pl.String \
+    trial = (
+        pl.col("trial").cast(pl.Int64, strict=False)
+        if frame.schema["trial"] != pl.String
         else _text("trial").cast(pl.Int64, strict=False)
-    _first_bad(frame, trial.is_null() | (trial < 0), "trial", source,
-               lambda v: f"is {_shown(v)}; expected a whole number >= 0")
+    )
+    _first_bad(
+        frame,
+        trial.is_null() | (trial < 0),
+        "trial",
+        source,
+        lambda v: f"is {_shown(v)}; expected a whole number >= 0",
+    )
     rows = frame.select(
-        _name(frame, "subject", source).alias("subject"), _day(frame, "date", source).alias("date"),
-        _name(frame, "task", source).alias("task"), trial.alias("trial"), resolved.alias("resolved"),
+        _name(frame, "subject", source).alias("subject"),
+        _day(frame, "date", source).alias("date"),
+        _name(frame, "task", source).alias("task"),
+        trial.alias("trial"),
+        resolved.alias("resolved"),
     )
     keys = ["subject", "date", "task", "trial"]
     twice = rows.with_row_index("_row").filter(pl.struct(keys).is_duplicated())
@@ -103,18 +125,26 @@ def trial_counts(frame: pl.DataFrame, source: str = "trials") -> pl.DataFrame:
                 again = row
                 break
         assert again is not None
-        raise CountsError(source, int(again["_row"]) + 1, "trial",
-                          f"repeats row {int(first['_row']) + 1}: subject {first['subject']!r}, "
-                          f"date {first['date']}, task {first['task']!r}, trial {first['trial']} twice")
+        raise CountsError(
+            source,
+            int(again["_row"]) + 1,
+            "trial",
+            f"repeats row {int(first['_row']) + 1}: subject {first['subject']!r}, "
+            f"date {first['date']}, task {first['task']!r}, trial {first['trial']} twice",
+        )
     return rows.group_by(["subject", "date", "task"]).agg(
-        successes=pl.col("resolved").cast(pl.Int64).sum(), trials=pl.len().cast(pl.Int64))
+        successes=pl.col("resolved").cast(pl.Int64).sum(), trials=pl.len().cast(pl.Int64)
+    )
 
 
 def control_rows(frame: pl.DataFrame, source: str = "controls") -> pl.DataFrame:
     """Harness controls (date, task, ok), checked like trials."""
     _need(frame, ("date", "task", "ok"), source)
-    return frame.select(_day(frame, "date", source).alias("date"), _name(frame, "task", source).alias("task"),
-                        _flag(frame, "ok", source).alias("ok"))
+    return frame.select(
+        _day(frame, "date", source).alias("date"),
+        _name(frame, "task", source).alias("task"),
+        _flag(frame, "ok", source).alias("ok"),
+    )
 
 
 @dataclass(frozen=True)
@@ -179,15 +209,22 @@ def panels(counts: pl.DataFrame, labels: dict[str, list[str]] | None = None) -> 
     labels = labels or {}
     names, subject_rank = _names(counts["subject"], labels.get("subject"))
     tasks_all, task_rank = _names(counts["task"], labels.get("task"))
-    days = counts["date"] if counts["date"].dtype == pl.Date else \
-        counts["date"].cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d")
+    days = (
+        counts["date"]
+        if counts["date"].dtype == pl.Date
+        else counts["date"].cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d")
+    )
     first_day = int(days.min().toordinal() - 719163) if len(days) else 0
     span = int(days.max().toordinal() - 719163) - first_day + 1 if len(days) else 1
 
     def chunks():
         for part in counts.iter_slices(CHUNK):
-            yield (_codes(part["subject"], names, subject_rank), _day_numbers(part["date"]) - first_day,
-                   _codes(part["task"], tasks_all, task_rank), part)
+            yield (
+                _codes(part["subject"], names, subject_rank),
+                _day_numbers(part["date"]) - first_day,
+                _codes(part["task"], tasks_all, task_rank),
+                part,
+            )
 
     on_day = np.zeros((len(names), span), dtype=bool)
     has_task = np.zeros((len(names), len(tasks_all)), dtype=bool)
@@ -196,8 +233,10 @@ def panels(counts: pl.DataFrame, labels: dict[str, list[str]] | None = None) -> 
         has_task[subject, task] = True
     rank = np.cumsum(on_day, axis=1, dtype=np.int32) - 1
     epoch = np.datetime64("1970-01-01") + first_day
-    dates = {name: [str(d) for d in (epoch + np.flatnonzero(on_day[i])).astype("datetime64[D]")]
-             for i, name in enumerate(names)}
+    dates = {
+        name: [str(d) for d in (epoch + np.flatnonzero(on_day[i])).astype("datetime64[D]")]
+        for i, name in enumerate(names)
+    }
     tasks = {name: [tasks_all[j] for j in np.flatnonzero(has_task[i])] for i, name in enumerate(names)}
     by_tasks: dict[bytes, list[int]] = {}
     for code in range(len(names)):

@@ -26,8 +26,14 @@ class CusumPath:
 
 
 def cusum_step(
-    upper: np.ndarray, lower: np.ndarray, z: np.ndarray, k: float, h: float, c: float,
-    z_day: np.ndarray | None = None, clip: float | None = None,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    z: np.ndarray,
+    k: float,
+    h: float,
+    c: float,
+    z_day: np.ndarray | None = None,
+    clip: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One day of the two-sided CUSUM: sums before any reset, alarm sign, one-day flag.
 

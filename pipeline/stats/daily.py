@@ -64,8 +64,9 @@ def known_decisions(decisions: pl.DataFrame | None) -> dict[str, dict[str, int]]
     return found
 
 
-def next_day_trials(monitor_rows: pl.DataFrame, decisions: dict[str, dict[str, int]],
-                    design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, tuple[int, str]]:
+def next_day_trials(
+    monitor_rows: pl.DataFrame, decisions: dict[str, dict[str, int]], design: MonitorDesign = DEFAULT_DESIGN
+) -> dict[str, tuple[int, str]]:
     """Extra trials per task each subject's next run takes, and why, from each subject's latest
     monitor row before that run's day (`LATEST_MONITOR_SQL`) and the decisions known so far."""
     plan = {}
@@ -83,14 +84,20 @@ def _scalar(connection, sql: str, params: dict):
 
 
 def alarm_decision(
-    connection, subject: str, day: str, direction: str, fresh_from: int,
-    decisions: dict[str, dict[str, int]] | None = None, design: MonitorDesign = DEFAULT_DESIGN,
+    connection,
+    subject: str,
+    day: str,
+    direction: str,
+    fresh_from: int,
+    decisions: dict[str, dict[str, int]] | None = None,
+    design: MonitorDesign = DEFAULT_DESIGN,
     rule: ConfirmationRule = RULE,
 ) -> Decision:
     """The decision on `subject`'s `direction` alarm of `day` from the trials numbered `fresh_from`
     on (the fresh trials the alarm bought), over the warehouse the detector just re-ran on."""
-    counts = connection.sql(SUBJECT_COUNTS_SQL, params={"subject": subject, "day": day,
-                                                        "fresh_from": fresh_from}).pl()
+    counts = connection.sql(
+        SUBJECT_COUNTS_SQL, params={"subject": subject, "day": day, "fresh_from": fresh_from}
+    ).pl()
     suspects = {d[:10] for (d,) in connection.sql(SUSPECTS_SQL).fetchall()} - {day}
     counts = counts.filter(~pl.col("date").cast(pl.String).str.slice(0, 10).is_in(list(suspects)))
     fresh = counts.filter("fresh")
@@ -99,8 +106,11 @@ def alarm_decision(
     if not fresh.height:  # nothing graded: the rule clears (decide treats a NaN z so)
         verdict = decide(sign, np.nan, still, rule)
         return Decision(NAMES[int(verdict)], None, still)
-    found = panels(pl.concat([counts.filter(~pl.col("fresh")), fresh.with_columns(trials=0, successes=0)])
-                   .with_columns(subject=pl.lit(subject)))
+    found = panels(
+        pl.concat([counts.filter(~pl.col("fresh")), fresh.with_columns(trials=0, successes=0)]).with_columns(
+            subject=pl.lit(subject)
+        )
+    )
     s, m = found.matrices(subject)
     tasks = found.tasks[subject]
     column = {task: j for j, task in enumerate(tasks)}
@@ -108,14 +118,33 @@ def alarm_decision(
     for task, successes, trials in fresh.select("task", "successes", "trials").iter_rows():
         fs[column[task]] += successes
         fm[column[task]] += trials
-    return fresh_decision(s, m, found.dates[subject], day, fs, fm, direction, still,
-                          (decisions or {}).get(subject, {}), design, rule)
+    return fresh_decision(
+        s,
+        m,
+        found.dates[subject],
+        day,
+        fs,
+        fm,
+        direction,
+        still,
+        (decisions or {}).get(subject, {}),
+        design,
+        rule,
+    )
 
 
 def fresh_decision(
-    successes: np.ndarray, trials: np.ndarray, dates: list[str], day: str, fresh_successes: np.ndarray,
-    fresh_trials: np.ndarray, direction: str, survives: bool, decisions: dict[str, int] | None = None,
-    design: MonitorDesign = DEFAULT_DESIGN, rule: ConfirmationRule = RULE,
+    successes: np.ndarray,
+    trials: np.ndarray,
+    dates: list[str],
+    day: str,
+    fresh_successes: np.ndarray,
+    fresh_trials: np.ndarray,
+    direction: str,
+    survives: bool,
+    decisions: dict[str, int] | None = None,
+    design: MonitorDesign = DEFAULT_DESIGN,
+    rule: ConfirmationRule = RULE,
 ) -> Decision:
     """The rule on one subject's arrays: its history (days x tasks over `dates`, the alarm day's
     ordinary trials only), the fresh trials of `day` (tasks) and earlier decisions (date -> code)."""
@@ -126,8 +155,9 @@ def fresh_decision(
     return Decision(NAMES[int(verdict)], float(z) if np.isfinite(z) else None, survives)
 
 
-def held_decision(connection, subject: str, next_day: str, direction: str,
-                  rule: ConfirmationRule = RULE) -> Decision:
+def held_decision(
+    connection, subject: str, next_day: str, direction: str, rule: ConfirmationRule = RULE
+) -> Decision:
     """The decision on a held alarm from the next day's own z (the z its CUSUM added)."""
     z = _scalar(connection, NEXT_Z_SQL, {"subject": subject, "day": next_day})
     z = float("nan") if z is None else float(z)

@@ -42,7 +42,14 @@ class MonitorDesign:
 # with sums clipped at 3.5 so one day alone never trips them; a warning line at 1.5 that buys 9
 # more trials per task the next day (about 4% of stable days).
 DESIGN = MonitorDesign(
-    h=3.4, c=5.0, clip=3.5, dependence_lags=7, dependence_window=365, horizon=8, tau_margin=1.0,
-    warning=1.5, warning_trials=9,
+    h=3.4,
+    c=5.0,
+    clip=3.5,
+    dependence_lags=7,
+    dependence_window=365,
+    horizon=8,
+    tau_margin=1.0,
+    warning=1.5,
+    warning_trials=9,
 )
 DEFAULT_DESIGN = DESIGN

@@ -63,8 +63,12 @@ def control_failures(controls: pl.DataFrame, dates: list[str]) -> np.ndarray:
 Group = tuple[list[str], np.ndarray, np.ndarray]  # subjects, successes and trials (streams x days x tasks)
 
 
-def _decisions(names: list[str], dates: dict[str, list[str]], days: int,
-               decisions: Mapping[str, Mapping[str, int]] | None) -> np.ndarray | None:
+def _decisions(
+    names: list[str],
+    dates: dict[str, list[str]],
+    days: int,
+    decisions: Mapping[str, Mapping[str, int]] | None,
+) -> np.ndarray | None:
     """Known confirmation decisions as a streams x days array (None when there are none)."""
     if not decisions:
         return None
@@ -103,7 +107,7 @@ def _z_table(found: Panels, runs: list[Monitor], design: MonitorDesign, all_date
             z[again] = daily_z(s[again], m[again], design).z
         for i, name in enumerate(names):
             dates = found.dates[name]
-            table[[at[d] for d in dates], column[name]] = z[i, :len(dates)]
+            table[[at[d] for d in dates], column[name]] = z[i, : len(dates)]
     return table
 
 
@@ -123,7 +127,7 @@ def _without(found: Panels, flagged: set[str]) -> tuple[dict[str, list[str]], li
         m2 = np.zeros((len(names), longest, s.shape[2]), m.dtype)
         for i, n in enumerate(names):
             kept = np.flatnonzero(keeps[n])
-            s2[i, :len(kept)], m2[i, :len(kept)] = s[i, kept], m[i, kept]
+            s2[i, : len(kept)], m2[i, : len(kept)] = s[i, kept], m[i, kept]
         groups.append((names, s2, m2))
         changed.append(True)
     return dates, groups, changed
@@ -131,17 +135,29 @@ def _without(found: Panels, flagged: set[str]) -> tuple[dict[str, list[str]], li
 
 def _slice(run: Monitor, i: int, days: int) -> Monitor:
     """Stream i's first `days` days of a stacked monitor run."""
+
     def cut(item):
         return type(item)(**{k: v[i, :days] for k, v in vars(item).items()})
 
-    return Monitor(cut(run.scores), cut(run.path), run.design, run.warning[i, :days],
-                   run.extra_trials[i, :days], run.cleared[i, :days])
+    return Monitor(
+        cut(run.scores),
+        cut(run.path),
+        run.design,
+        run.warning[i, :days],
+        run.extra_trials[i, :days],
+        run.cleared[i, :days],
+    )
 
 
 def run_detection(
-    counts: pl.DataFrame, controls: pl.DataFrame | None = None, design: MonitorDesign = DEFAULT_DESIGN,
-    recent: int = 7, baseline: int = 28, releases: Releases | None = None,
-    decisions: Mapping[str, Mapping[str, int]] | None = None, labels: dict[str, list[str]] | None = None,
+    counts: pl.DataFrame,
+    controls: pl.DataFrame | None = None,
+    design: MonitorDesign = DEFAULT_DESIGN,
+    recent: int = 7,
+    baseline: int = 28,
+    releases: Releases | None = None,
+    decisions: Mapping[str, Mapping[str, int]] | None = None,
+    labels: dict[str, list[str]] | None = None,
 ) -> Detection:
     """Harness-suspect days, then per subject (on the other days) the monitor, changepoints and a
     verdict, significant after Benjamini-Hochberg across subjects.
@@ -155,16 +171,22 @@ def run_detection(
         return Detection(design, {}, [])
     found = panels(counts, labels)
     all_dates = sorted({d for dates in found.dates.values() for d in dates})
-    runs = [monitor(s, m, design, _decisions(names, found.dates, s.shape[1], decisions))
-            for names, s, m in found.groups]
+    runs = [
+        monitor(s, m, design, _decisions(names, found.dates, s.shape[1], decisions))
+        for names, s, m in found.groups
+    ]
     z_table = _z_table(found, runs, design, all_dates)
     failures = control_failures(controls, all_dates) if controls is not None else None
     flags = harness_suspects(z_table, control_failures=failures)
     suspects = [
-        SuspectDay(day, [n for n, z in zip(found.subjects, z_table[i], strict=True) if z < -2],
-                   [n for n, z in zip(found.subjects, z_table[i], strict=True) if z > 2],
-                   None if failures is None else float(failures[i]))
-        for i, day in enumerate(all_dates) if flags[i]
+        SuspectDay(
+            day,
+            [n for n, z in zip(found.subjects, z_table[i], strict=True) if z < -2],
+            [n for n, z in zip(found.subjects, z_table[i], strict=True) if z > 2],
+            None if failures is None else float(failures[i]),
+        )
+        for i, day in enumerate(all_dates)
+        if flags[i]
     ]
     flagged = {s.date for s in suspects}
     dates, groups, changed = _without(found, flagged)
@@ -175,20 +197,34 @@ def run_detection(
         lengths = np.array([len(dates[n]) for n in names])
         long = np.flatnonzero(lengths >= 6)
         daily_s, daily_m = s.sum(axis=2), m.sum(axis=2)
-        bounds = dict(zip(long, boundaries_many(daily_s[long], daily_m[long], lengths[long]), strict=True)) \
-            if len(long) else {}
+        bounds = (
+            dict(zip(long, boundaries_many(daily_s[long], daily_m[long], lengths[long]), strict=True))
+            if len(long)
+            else {}
+        )
         for i, name in enumerate(names):
             mine = dates[name]
             if not mine:
                 continue
-            ss, mm = s[i, :len(mine)], m[i, :len(mine)]
-            changes = segment_history(name, mine, found.tasks[name], ss, mm, (releases or {}).get(name, []),
-                                      bounds=bounds[i]) if i in bounds else []
+            ss, mm = s[i, : len(mine)], m[i, : len(mine)]
+            changes = (
+                segment_history(
+                    name, mine, found.tasks[name], ss, mm, (releases or {}).get(name, []), bounds=bounds[i]
+                )
+                if i in bounds
+                else []
+            )
             since = max((mine.index(cp.date) for cp in changes), default=0)
             subjects[name] = SubjectDetection(
-                name, mine, found.tasks[name], sorted(set(found.dates[name]) & flagged), changes,
-                _slice(run, i, len(mine)), latest_verdict(ss, mm, recent, baseline, since=since),
-                float("nan"))
+                name,
+                mine,
+                found.tasks[name],
+                sorted(set(found.dates[name]) & flagged),
+                changes,
+                _slice(run, i, len(mine)),
+                latest_verdict(ss, mm, recent, baseline, since=since),
+                float("nan"),
+            )
     subjects = {name: subjects[name] for name in sorted(subjects)}
     names = list(subjects)
     q_values = benjamini_hochberg(np.array([subjects[n].verdict.p_value for n in names]))

@@ -12,8 +12,12 @@ from pipeline.stats.significance import benjamini_hochberg
 
 
 def harness_suspects(
-    z: np.ndarray, share: float = 2 / 3, min_subjects: int = 2, alpha: float = 0.05,
-    control_failures: np.ndarray | None = None, control_threshold: float = 0.2,
+    z: np.ndarray,
+    share: float = 2 / 3,
+    min_subjects: int = 2,
+    alpha: float = 0.05,
+    control_failures: np.ndarray | None = None,
+    control_threshold: float = 0.2,
 ) -> np.ndarray:
     """Days (rows of a day x subject z matrix) to blame on the harness rather than the models.
 

@@ -78,7 +78,7 @@ class OnlineMonitor:
         return self.scan.s.shape[0]
 
     def observe(
-        self, t: int, successes: np.ndarray, trials: np.ndarray, rows: np.ndarray | None = None,
+        self, t: int, successes: np.ndarray, trials: np.ndarray, rows: np.ndarray | None = None
     ) -> None:
         """Add counts (streams x tasks, or len(rows) x tasks) to day t, before it is committed."""
         pick = slice(None) if rows is None else rows
@@ -90,12 +90,14 @@ class OnlineMonitor:
         self.scan.score(t, rows)
         d = self.design
         z, z_sum = self.scan.scores["z"][:, t], self.scan.scores["z_cusum"][:, t]
-        self.pending = DayDecision(*cusum_step(self.upper, self.lower, z_sum, d.k, d.h, d.c, z_day=z,
-                                               clip=d.clip))
+        self.pending = DayDecision(
+            *cusum_step(self.upper, self.lower, z_sum, d.k, d.h, d.c, z_day=z, clip=d.clip)
+        )
         return self.pending
 
-    def commit(self, t: int, cleared: np.ndarray | None = None, resume: float = 0.0,
-               held: np.ndarray | None = None) -> DayDecision:
+    def commit(
+        self, t: int, cleared: np.ndarray | None = None, resume: float = 0.0, held: np.ndarray | None = None
+    ) -> DayDecision:
         """Make day t's decision final; `cleared` marks alarms a confirmation rejected, `held`
         alarms whose decision waits for the next day."""
         decision = self.pending if self.pending is not None else self.evaluate(t)
@@ -123,17 +125,24 @@ class OnlineMonitor:
     def result(self) -> Monitor:
         lead, days = self.scan.lead, self.scan.s.shape[1]
         shape = (*lead, days)
-        path = CusumPath(self.path["upper"].reshape(shape), self.path["lower"].reshape(shape),
-                         self.alarm.reshape(shape), self.one_day.reshape(shape),
-                         self.path["statistic"].reshape(shape))
+        path = CusumPath(
+            self.path["upper"].reshape(shape),
+            self.path["lower"].reshape(shape),
+            self.alarm.reshape(shape),
+            self.one_day.reshape(shape),
+            self.path["statistic"].reshape(shape),
+        )
         warning = self.warning.reshape(shape)
         extra = np.where(warning, self.design.warning_trials, 0)
         return Monitor(self.scan.result(), path, self.design, warning, extra, self.cleared.reshape(shape))
 
 
 def monitor(
-    successes: np.ndarray, trials: np.ndarray, design: MonitorDesign = DEFAULT_DESIGN,
-    decisions: np.ndarray | None = None, resume: float = 0.0,
+    successes: np.ndarray,
+    trials: np.ndarray,
+    design: MonitorDesign = DEFAULT_DESIGN,
+    decisions: np.ndarray | None = None,
+    resume: float = 0.0,
 ) -> Monitor:
     """The online detector over whole histories (..., days, tasks).
 

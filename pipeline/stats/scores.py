@@ -167,9 +167,9 @@ class Scan:
             spreads = np.matmul(self.inverse[rows, ring], spread[at][:, :, None])[..., 0]
             count = self.tasks[rows, a:b]
             with np.errstate(invalid="ignore", divide="ignore"):
-                gap[at, :b - a] = (self.rate_sum[rows, a:b] - dots) / count
-            binom[at, :b - a] = spreads / np.maximum(count, 1) ** 2
-            n[at, :b - a] = count
+                gap[at, : b - a] = (self.rate_sum[rows, a:b] - dots) / count
+            binom[at, : b - a] = spreads / np.maximum(count, 1) ** 2
+            n[at, : b - a] = count
         return gap, binom, n
 
     def _day_level(self, r, lo, hi, kept, base, shrunk) -> tuple[np.ndarray, np.ndarray]:
@@ -242,14 +242,26 @@ class Scan:
         baseline_error = base_binom / np.maximum(n, 1) ** 2 + tau2 / kept
         variance = binom + tau2 + baseline_error
         shared = baseline_error + b.dependence[pick] / kept  # one baseline error for all days of a sum
-        widened = (variance + b.dependence[pick] * (1 + 1 / kept) + (d.horizon - 1) * shared
-                   + d.tau_margin * b.tau2_se[pick] * (1 + d.horizon / kept))
+        widened = (
+            variance
+            + b.dependence[pick] * (1 + 1 / kept)
+            + (d.horizon - 1) * shared
+            + d.tau_margin * b.tau2_se[pick] * (1 + d.horizon / kept)
+        )
         scored = n > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(scored, diff / np.sqrt(variance), np.nan)
             z_sum = np.where(scored, diff / np.sqrt(widened), np.nan)
-        return {"difference": diff, "variance": variance, "z": z, "tau2": tau2, "baseline_days": kept,
-                "dependence": b.dependence[pick], "z_cusum": z_sum, "scored": scored}
+        return {
+            "difference": diff,
+            "variance": variance,
+            "z": z,
+            "tau2": tau2,
+            "baseline_days": kept,
+            "dependence": b.dependence[pick],
+            "z_cusum": z_sum,
+            "scored": scored,
+        }
 
     def score(self, t: int, rows: np.ndarray | None = None) -> np.ndarray:
         """Score day t (for `rows` only, when given) and record it; z for every stream (NaN: not ready)."""
@@ -290,9 +302,7 @@ class Scan:
         return DailyScores(**{name: value.reshape(shape) for name, value in self.scores.items()})
 
 
-def daily_z(
-    successes: np.ndarray, trials: np.ndarray, design: MonitorDesign = DEFAULT_DESIGN,
-) -> DailyScores:
+def daily_z(successes: np.ndarray, trials: np.ndarray, design: MonitorDesign = DEFAULT_DESIGN) -> DailyScores:
     """Each day's paired difference against a self-started, lagged baseline of the same tasks.
 
     Variance = within-task binomial variance of today's tasks + day-level tau^2 (method of

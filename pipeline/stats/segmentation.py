@@ -117,8 +117,9 @@ class Pelt:
         return sorted(bounds)
 
 
-def pelt_many(cost: Cost, lengths: np.ndarray, penalties: np.ndarray, min_size: int | None = None,
-              ) -> list[list[int]]:
+def pelt_many(
+    cost: Cost, lengths: np.ndarray, penalties: np.ndarray, min_size: int | None = None
+) -> list[list[int]]:
     """`Pelt` for many series at once: `cost` fitted on series x days x ..., its `errors(starts,
     end)` giving series x starts. Series i ends at `lengths[i]` (padding after it is ignored) and
     pays `penalties[i]` per change. Every series meets the same candidates, prunes and ties as
@@ -159,8 +160,7 @@ def pelt_many(cost: Cost, lengths: np.ndarray, penalties: np.ndarray, min_size: 
 
 
 def pelt(
-    successes: np.ndarray, trials: np.ndarray, penalty: float, min_size: int = 3,
-    dispersion: float = 1.0,
+    successes: np.ndarray, trials: np.ndarray, penalty: float, min_size: int = 3, dispersion: float = 1.0
 ) -> list[int]:
     """PELT over daily counts with the binomial cost: `Pelt(BinomialCost(...)).fit(...).predict(...)`."""
     signal = np.column_stack([np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)])
@@ -177,7 +177,7 @@ def dispersion(successes: np.ndarray, trials: np.ndarray, window: int = 14) -> f
     m = np.asarray(trials, dtype=float)
     ratios = []
     for start in range(0, len(s) - window + 1, max(1, window // 2)):
-        ws, wm = s[start:start + window], m[start:start + window]
+        ws, wm = s[start : start + window], m[start : start + window]
         p = ws.sum() / wm.sum() if wm.sum() else 0.0
         if 0 < p < 1:
             chi2 = np.sum((ws - wm * p) ** 2 / (wm * p * (1 - p)))
@@ -191,7 +191,7 @@ def penalty_for(days: int) -> float:
 
 
 def dispersions(
-    successes: np.ndarray, trials: np.ndarray, lengths: np.ndarray, window: int = 14,
+    successes: np.ndarray, trials: np.ndarray, lengths: np.ndarray, window: int = 14
 ) -> np.ndarray:
     """`dispersion` of many series at once (series x days, series i using its first lengths[i] days)."""
     s, m = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)

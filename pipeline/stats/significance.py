@@ -23,7 +23,7 @@ class PairedDifference:
 
 
 def paired_difference(
-    before: np.ndarray, after: np.ndarray, level: float = 0.95, extra_variance: float = 0.0,
+    before: np.ndarray, after: np.ndarray, level: float = 0.95, extra_variance: float = 0.0
 ) -> PairedDifference:
     """Paired t-test on per-task pass rates of two windows, over the tasks both contain.
 
@@ -57,8 +57,12 @@ def mcnemar_exact(before: np.ndarray, after: np.ndarray) -> tuple[int, int, floa
 
 
 def paired_counts(
-    s_before: np.ndarray, m_before: np.ndarray, s_after: np.ndarray, m_after: np.ndarray,
-    level: float = 0.95, extra_variance: float = 0.0,
+    s_before: np.ndarray,
+    m_before: np.ndarray,
+    s_after: np.ndarray,
+    m_after: np.ndarray,
+    level: float = 0.95,
+    extra_variance: float = 0.0,
 ) -> PairedDifference:
     """Paired test of two windows from per-task counts, on the tasks both windows graded.
 

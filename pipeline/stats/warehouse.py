@@ -40,18 +40,32 @@ def releases(connection) -> pl.DataFrame:
     for (name,), group in seen.group_by(["subject"], maintain_order=True):
         versions = group.sort("first_seen").to_dicts()
         for before, after in zip(versions, versions[1:], strict=False):
-            rows.append({"subject": name, "old_version": before["agent_version"],
-                         "new_version": after["agent_version"], "first_seen": after["first_seen"]})
-    return pl.DataFrame(rows, schema={"subject": pl.String, "old_version": pl.String,
-                                      "new_version": pl.String, "first_seen": pl.String})
+            rows.append(
+                {
+                    "subject": name,
+                    "old_version": before["agent_version"],
+                    "new_version": after["agent_version"],
+                    "first_seen": after["first_seen"],
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "subject": pl.String,
+            "old_version": pl.String,
+            "new_version": pl.String,
+            "first_seen": pl.String,
+        },
+    )
 
 
 def graded_counts(connection, batch_trials: int = 4_000_000) -> tuple[pl.DataFrame, dict]:
     """Successes and trials per subject, date and task, subjects and tasks as integer codes into
     the returned name lists. Aggregated a batch of subjects at a time (about `batch_trials`
     graded trials each) and fetched as integers, so memory stays bounded at any warehouse size."""
-    seen = {c: connection.sql(NAMES_SQL.format(column=c)).pl().sort("name")
-            for c in ("subject", "instance_id")}
+    seen = {
+        c: connection.sql(NAMES_SQL.format(column=c)).pl().sort("name") for c in ("subject", "instance_id")
+    }
     subjects, tasks = seen["subject"]["name"].to_list(), seen["instance_id"]["name"].to_list()
     parts, batch, size = [], [], 0
     for name, rows in seen["subject"].iter_rows():
@@ -62,8 +76,13 @@ def graded_counts(connection, batch_trials: int = 4_000_000) -> tuple[pl.DataFra
             reader = connection.sql(COUNTS_SQL, params=params).to_arrow_reader(1 << 20)
             parts += [pl.from_arrow(b) for b in reader]
             batch, size = [], 0
-    schema = {"subject": pl.Int32, "date": pl.Date, "task": pl.Int32, "successes": pl.Int16,
-              "trials": pl.Int16}
+    schema = {
+        "subject": pl.Int32,
+        "date": pl.Date,
+        "task": pl.Int32,
+        "successes": pl.Int16,
+        "trials": pl.Int16,
+    }
     counts = pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)
     return counts, {"subject": subjects, "task": tasks}
 
@@ -103,6 +122,12 @@ def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.D
         counts, labels = graded_counts(connection)
     finally:
         connection.execute(f"SET memory_limit = '{limit}'")
-    tables = detection_tables(counts, controls, releases=by_subject, design=design,
-                              decisions=decisions_of(connection), labels=labels)
+    tables = detection_tables(
+        counts,
+        controls,
+        releases=by_subject,
+        design=design,
+        decisions=decisions_of(connection),
+        labels=labels,
+    )
     return {**tables, "releases": known}

@@ -40,8 +40,13 @@ class WindowComparison:
 
 
 def compare_windows(
-    successes: np.ndarray, trials: np.ndarray, window: tuple[int, int], baseline: tuple[int, int],
-    level: float = 0.95, alpha: float = 0.05, power: float = 0.8,
+    successes: np.ndarray,
+    trials: np.ndarray,
+    window: tuple[int, int],
+    baseline: tuple[int, int],
+    level: float = 0.95,
+    alpha: float = 0.05,
+    power: float = 0.8,
 ) -> WindowComparison:
     """Paired test of days [a, b) against baseline days [c, d) on the tasks both graded.
 
@@ -54,13 +59,20 @@ def compare_windows(
     days_after = max(int((m[a:b].sum(axis=1) > 0).sum()), 1)
     days_before = max(int((m[c:d].sum(axis=1) > 0).sum()), 1)
     extra = tau2 * (1 / days_after + 1 / days_before)
-    test = paired_counts(s[c:d].sum(axis=0), m[c:d].sum(axis=0), s[a:b].sum(axis=0), m[a:b].sum(axis=0),
-                         level=level, extra_variance=extra)
+    test = paired_counts(
+        s[c:d].sum(axis=0),
+        m[c:d].sum(axis=0),
+        s[a:b].sum(axis=0),
+        m[a:b].sum(axis=0),
+        level=level,
+        extra_variance=extra,
+    )
     return WindowComparison(test, tau2, minimum_detectable_effect(test.se, test.df, alpha, power))
 
 
-def classify(difference: float, se: float, df: int, p_value: float, margin: float,
-             alpha: float = 0.05) -> tuple[str, float]:
+def classify(
+    difference: float, se: float, df: int, p_value: float, margin: float, alpha: float = 0.05
+) -> tuple[str, float]:
     """Verdict and equivalence p-value (two one-sided tests against +-margin).
 
     `stable` means the shift is shown to be smaller than the margin (the 1 - 2 alpha interval
@@ -97,8 +109,13 @@ class Verdict:
 
 
 def latest_verdict(
-    successes: np.ndarray, trials: np.ndarray, recent: int = 7, baseline: int = 28,
-    alpha: float = 0.05, margin: float | None = None, since: int = 0,
+    successes: np.ndarray,
+    trials: np.ndarray,
+    recent: int = 7,
+    baseline: int = 28,
+    alpha: float = 0.05,
+    margin: float | None = None,
+    since: int = 0,
 ) -> Verdict:
     """The last `recent` days with data against up to `baseline` days with data before them.
 
@@ -109,8 +126,18 @@ def latest_verdict(
     s, m = s[0], m[0]
     with_data = np.flatnonzero(m.sum(axis=1) > 0)
     if len(with_data) < recent + 3:
-        return Verdict("inconclusive", *[math.nan] * 5, 0, math.nan, math.nan, math.nan, 0,
-                       "too little history", (0, 0), (0, 0))
+        return Verdict(
+            "inconclusive",
+            *[math.nan] * 5,
+            0,
+            math.nan,
+            math.nan,
+            math.nan,
+            0,
+            "too little history",
+            (0, 0),
+            (0, 0),
+        )
     a = int(with_data[-recent])
     c = int(with_data[max(0, len(with_data) - recent - baseline)])
     if np.sum((with_data >= since) & (with_data < a)) >= recent:
@@ -119,5 +146,19 @@ def latest_verdict(
     test = result.test
     bound = result.mde if margin is None else margin
     label, equivalence = classify(test.difference, test.se, test.df, test.p_value, bound, alpha)
-    return Verdict(label, test.difference, test.ci_low, test.ci_high, test.p_value, test.se, test.df,
-                   result.mde, bound, equivalence, test.n_tasks, test.method, (a, len(s)), (c, a))
+    return Verdict(
+        label,
+        test.difference,
+        test.ci_low,
+        test.ci_high,
+        test.p_value,
+        test.se,
+        test.df,
+        result.mde,
+        bound,
+        equivalence,
+        test.n_tasks,
+        test.method,
+        (a, len(s)),
+        (c, a),
+    )

@@ -17,8 +17,9 @@ from pipeline.grading.outcomes import COUNTED_SQL
 
 CANDLES_SQL = (Path(__file__).parent / "candles.sql").read_text().format(counted=COUNTED_SQL)
 ROLLUP_SQL = (Path(__file__).parent / "rollups.sql").read_text()
-ROLLUPS_SQL = "\n".join(ROLLUP_SQL.format(period=period, view=view)
-                        for period, view in (("week", "weekly"), ("month", "monthly")))
+ROLLUPS_SQL = "\n".join(
+    ROLLUP_SQL.format(period=period, view=view) for period, view in (("week", "weekly"), ("month", "monthly"))
+)
 CANDLES_TABLE = """
 CREATE TABLE IF NOT EXISTS candles (
     date DATE, subject VARCHAR, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
@@ -43,7 +44,10 @@ ANTI JOIN candles c ON c.date = d.date::DATE AND c.subject = s.subject
 
 
 def refresh_candles(
-    connection: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, run_id: str,
+    connection: duckdb.DuckDBPyConnection,
+    start: dt.date,
+    end: dt.date,
+    run_id: str,
     subjects: list[str] | tuple[str, ...] = (),
 ) -> int:
     """Recompute the candles of [start, end] in one transaction; returns the rows written.
@@ -63,8 +67,9 @@ def refresh_candles(
             {"start": start, "end": end, "run_id": run_id},
         )
         written = connection.execute("SELECT count(*) FROM candles").fetchone()[0] - before
-        connection.execute(MISSING_SQL, {"start": start, "end": end, "run_id": run_id,
-                                         "subjects": list(subjects)})
+        connection.execute(
+            MISSING_SQL, {"start": start, "end": end, "run_id": run_id, "subjects": list(subjects)}
+        )
         connection.execute(ROLLUPS_SQL)
         faults.point("candles_transaction")
         connection.execute("COMMIT")

@@ -76,9 +76,11 @@ class Lake:
             os.replace(tmp, path)
         except (OSError, pl.exceptions.PolarsError) as err:
             if is_disk_full(err):
-                raise DiskFull(f"disk full: cannot write {table} partition {path.parent} "
-                               f"({shutil.disk_usage(path.parent).free} bytes free); the stored "
-                               "partition is unchanged") from None
+                raise DiskFull(
+                    f"disk full: cannot write {table} partition {path.parent} "
+                    f"({shutil.disk_usage(path.parent).free} bytes free); the stored "
+                    "partition is unchanged"
+                ) from None
             raise
         finally:
             tmp.unlink(missing_ok=True)
@@ -94,6 +96,7 @@ class Lake:
         attempts, evaluations = (self.partition_path(t, **keys) for t in ("attempts", "evaluations"))
         if not attempts.exists() or not evaluations.exists():
             return False
+
         def ids(path: Path) -> set[str]:
             return set(pl.read_parquet(path, columns=["attempt_id"])["attempt_id"])
 

@@ -35,8 +35,10 @@ class Swept:
         return bool(self.temporary_files or self.scratch_folders or self.artifact_folders)
 
     def __str__(self) -> str:
-        return (f"swept {self.temporary_files} temporary files, {self.scratch_folders} scratch folders "
-                f"and {self.artifact_folders} artifact folders without a verdict left by killed runs")
+        return (
+            f"swept {self.temporary_files} temporary files, {self.scratch_folders} scratch folders "
+            f"and {self.artifact_folders} artifact folders without a verdict left by killed runs"
+        )
 
 
 def sweep(home: Path, scratch: Path | None = None, now: float | None = None) -> Swept:

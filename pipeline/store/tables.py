@@ -41,11 +41,19 @@ class Table:
 
     @property
     def schema(self) -> pa.DataFrameSchema:
-        return pa.DataFrameSchema({
-            c.name: pa.Column(c.dtype, checks=list(c.checks), nullable=c.nullable, unique=c.unique,
-                              required=not c.nullable)
-            for c in self.columns
-        }, name=self.name)
+        return pa.DataFrameSchema(
+            {
+                c.name: pa.Column(
+                    c.dtype,
+                    checks=list(c.checks),
+                    nullable=c.nullable,
+                    unique=c.unique,
+                    required=not c.nullable,
+                )
+                for c in self.columns
+            },
+            name=self.name,
+        )
 
     def row(self, *sources: object, **values: object) -> dict:
         """A row from `sources` (records or mappings, read by column name) and explicit `values`."""
@@ -68,8 +76,11 @@ class Table:
     def frame(self, rows: Iterable[Mapping]) -> pl.DataFrame:
         """The rows as a frame of exactly this table's columns and types (not yet validated)."""
         schema = {c.name: c.dtype for c in self.columns}
-        return pl.DataFrame([dict(r) for r in rows], schema=schema, orient="row") if rows else \
-            pl.DataFrame(schema=schema)
+        return (
+            pl.DataFrame([dict(r) for r in rows], schema=schema, orient="row")
+            if rows
+            else pl.DataFrame(schema=schema)
+        )
 
     def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
         return self.schema.validate(frame)
@@ -96,59 +107,123 @@ def _one_of(values: Iterable[str]) -> tuple:
 
 PROVENANCE = (Column("run_id", pl.String), Column("config_hash", pl.String))
 
-TASKS = Table("tasks", ("suite",), (
-    Column("suite", pl.String),
-    *(Column(name, pl.String, unique=name == "instance_id") for name in PRO_FIELDS),
-    Column("difficulty", pl.String, nullable=True),
-))
-SAMPLES = Table("samples", ("date",), (
-    Column("date", pl.Date), Column("instance_id", pl.String), Column("position", pl.Int64, checks=_at_least(0)),
-    Column("sample_seed", pl.Int64), *PROVENANCE,
-))
-ATTEMPTS = Table("attempts", ("subject", "date"), (
-    Column("attempt_id", pl.String, unique=True), Column("date", pl.Date), Column("subject", pl.String),
-    Column("trial", pl.Int64, checks=_at_least(0)), Column("instance_id", pl.String),
-    Column("started_at", pl.Datetime("us")), Column("patch", pl.String),
-    Column("cost_usd", pl.Float64, checks=_at_least(0)), Column("input_tokens", pl.Int64, checks=_at_least(0)),
-    Column("output_tokens", pl.Int64, checks=_at_least(0)), Column("cached_tokens", pl.Int64, checks=_at_least(0)),
-    Column("turns", pl.Int64, checks=_at_least(0)), Column("duration_s", pl.Float64, checks=_at_least(0)),
-    Column("exit_class", pl.String, checks=_one_of(ExitClass)), Column("agent_version", pl.String),
-    Column("agent_sha256", pl.String, nullable=True), Column("failure_mode", pl.String),
-    Column("transcript", pl.String), Column("detail", pl.String), Column("tries", pl.Int64, checks=_at_least(0)),
-    Column("sample_seed", pl.Int64), *PROVENANCE,
-))
+TASKS = Table(
+    "tasks",
+    ("suite",),
+    (
+        Column("suite", pl.String),
+        *(Column(name, pl.String, unique=name == "instance_id") for name in PRO_FIELDS),
+        Column("difficulty", pl.String, nullable=True),
+    ),
+)
+SAMPLES = Table(
+    "samples",
+    ("date",),
+    (
+        Column("date", pl.Date),
+        Column("instance_id", pl.String),
+        Column("position", pl.Int64, checks=_at_least(0)),
+        Column("sample_seed", pl.Int64),
+        *PROVENANCE,
+    ),
+)
+ATTEMPTS = Table(
+    "attempts",
+    ("subject", "date"),
+    (
+        Column("attempt_id", pl.String, unique=True),
+        Column("date", pl.Date),
+        Column("subject", pl.String),
+        Column("trial", pl.Int64, checks=_at_least(0)),
+        Column("instance_id", pl.String),
+        Column("started_at", pl.Datetime("us")),
+        Column("patch", pl.String),
+        Column("cost_usd", pl.Float64, checks=_at_least(0)),
+        Column("input_tokens", pl.Int64, checks=_at_least(0)),
+        Column("output_tokens", pl.Int64, checks=_at_least(0)),
+        Column("cached_tokens", pl.Int64, checks=_at_least(0)),
+        Column("turns", pl.Int64, checks=_at_least(0)),
+        Column("duration_s", pl.Float64, checks=_at_least(0)),
+        Column("exit_class", pl.String, checks=_one_of(ExitClass)),
+        Column("agent_version", pl.String),
+        Column("agent_sha256", pl.String, nullable=True),
+        Column("failure_mode", pl.String),
+        Column("transcript", pl.String),
+        Column("detail", pl.String),
+        Column("tries", pl.Int64, checks=_at_least(0)),
+        Column("sample_seed", pl.Int64),
+        *PROVENANCE,
+    ),
+)
 GRADE_PROVENANCE = (  # what a grade was graded against; partitions written before them lack them
-    Column("apply_rule", pl.String, nullable=True), Column("tampered", pl.Boolean, nullable=True),
+    Column("apply_rule", pl.String, nullable=True),
+    Column("tampered", pl.Boolean, nullable=True),
     Column("image_digest", pl.String, nullable=True),
     Column("dataset_revision", pl.String, nullable=True),
     Column("run_scripts_revision", pl.String, nullable=True),
 )
-EVALUATIONS = Table("evaluations", ("subject", "date"), (
-    Column("attempt_id", pl.String, unique=True), Column("date", pl.Date), Column("subject", pl.String),
-    Column("trial", pl.Int64, checks=_at_least(0)), Column("instance_id", pl.String),
-    Column("outcome", pl.String, checks=_one_of(Outcome)), Column("resolved", pl.Boolean),
-    Column("apply_step", pl.String), Column("f2p_passed", pl.Int64, checks=_at_least(0)),
-    Column("f2p_total", pl.Int64, checks=_at_least(0)), Column("p2p_passed", pl.Int64, checks=_at_least(0)),
-    Column("p2p_total", pl.Int64, checks=_at_least(0)), Column("grade_key", pl.String), Column("cached", pl.Boolean),
-    Column("artifact_dir", pl.String), Column("grader_version", pl.String), Column("env_fingerprint", pl.String),
-    Column("sandbox", pl.String), Column("reason", pl.String, nullable=True), *PROVENANCE,
-    *GRADE_PROVENANCE,
-))
-CONTROLS_TABLE = Table("controls", ("date",), (
-    Column("date", pl.Date), Column("instance_id", pl.String), Column("control", pl.String, checks=_one_of(CONTROLS)),
-    Column("outcome", pl.String, checks=_one_of(GRADED)), Column("ok", pl.Boolean), Column("cached", pl.Boolean),
-    Column("artifact_dir", pl.String), Column("grader_version", pl.String), Column("env_fingerprint", pl.String),
-    *PROVENANCE, *GRADE_PROVENANCE,
-))
-DECISIONS = Table("decisions", ("subject", "date"), (
-    Column("subject", pl.String), Column("date", pl.String), Column("direction", pl.String,
-                                                                     checks=_one_of(("up", "down"))),
-    Column("decision", pl.String, checks=_one_of(("confirmed", "cleared", "held"))),
-    Column("extra_trials", pl.Int64, checks=_at_least(0)), Column("attempts_before", pl.Int64, checks=_at_least(0)),
-    Column("attempts_after", pl.Int64, checks=_at_least(0)), Column("decided_at", pl.Datetime("us")),
-    # the day the alarm was raised (a held alarm is decided on the next day, in that day's row)
-    Column("alarm_date", pl.String, nullable=True),
-    Column("evidence_z", pl.Float64, nullable=True),  # the z that decided: fresh trials', or the next day's
-))
+EVALUATIONS = Table(
+    "evaluations",
+    ("subject", "date"),
+    (
+        Column("attempt_id", pl.String, unique=True),
+        Column("date", pl.Date),
+        Column("subject", pl.String),
+        Column("trial", pl.Int64, checks=_at_least(0)),
+        Column("instance_id", pl.String),
+        Column("outcome", pl.String, checks=_one_of(Outcome)),
+        Column("resolved", pl.Boolean),
+        Column("apply_step", pl.String),
+        Column("f2p_passed", pl.Int64, checks=_at_least(0)),
+        Column("f2p_total", pl.Int64, checks=_at_least(0)),
+        Column("p2p_passed", pl.Int64, checks=_at_least(0)),
+        Column("p2p_total", pl.Int64, checks=_at_least(0)),
+        Column("grade_key", pl.String),
+        Column("cached", pl.Boolean),
+        Column("artifact_dir", pl.String),
+        Column("grader_version", pl.String),
+        Column("env_fingerprint", pl.String),
+        Column("sandbox", pl.String),
+        Column("reason", pl.String, nullable=True),
+        *PROVENANCE,
+        *GRADE_PROVENANCE,
+    ),
+)
+CONTROLS_TABLE = Table(
+    "controls",
+    ("date",),
+    (
+        Column("date", pl.Date),
+        Column("instance_id", pl.String),
+        Column("control", pl.String, checks=_one_of(CONTROLS)),
+        Column("outcome", pl.String, checks=_one_of(GRADED)),
+        Column("ok", pl.Boolean),
+        Column("cached", pl.Boolean),
+        Column("artifact_dir", pl.String),
+        Column("grader_version", pl.String),
+        Column("env_fingerprint", pl.String),
+        *PROVENANCE,
+        *GRADE_PROVENANCE,
+    ),
+)
+DECISIONS = Table(
+    "decisions",
+    ("subject", "date"),
+    (
+        Column("subject", pl.String),
+        Column("date", pl.String),
+        Column("direction", pl.String, checks=_one_of(("up", "down"))),
+        Column("decision", pl.String, checks=_one_of(("confirmed", "cleared", "held"))),
+        Column("extra_trials", pl.Int64, checks=_at_least(0)),
+        Column("attempts_before", pl.Int64, checks=_at_least(0)),
+        Column("attempts_after", pl.Int64, checks=_at_least(0)),
+        Column("decided_at", pl.Datetime("us")),
+        # the day the alarm was raised (a held alarm is decided on the next day, in that day's row)
+        Column("alarm_date", pl.String, nullable=True),
+        Column(
+            "evidence_z", pl.Float64, nullable=True
+        ),  # the z that decided: fresh trials', or the next day's
+    ),
+)
 
 TABLES = {t.name: t for t in (TASKS, SAMPLES, ATTEMPTS, EVALUATIONS, CONTROLS_TABLE, DECISIONS)}

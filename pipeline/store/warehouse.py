@@ -65,9 +65,11 @@ class Warehouse:
                 raise
             if snapshot.exists():
                 return self._views(duckdb.connect(str(snapshot), read_only=True))
-            raise WarehouseBusy(f"{self.db_path}: being written by another process and no read snapshot "
-                                "published yet (the first aggregation is still running); try again when "
-                                "it ends") from err
+            raise WarehouseBusy(
+                f"{self.db_path}: being written by another process and no read snapshot "
+                "published yet (the first aggregation is still running); try again when "
+                "it ends"
+            ) from err
 
     def connect(self, read_only: bool = False, wait_s: float = 60.0) -> duckdb.DuckDBPyConnection:
         """A reader (`read_only`), or a write connection waiting for the single-writer lock;
@@ -86,7 +88,9 @@ class Warehouse:
                 time.sleep(0.25)
         stale = connection.execute(  # views of older versions held the home's absolute path
             "SELECT view_name FROM duckdb_views() WHERE NOT temporary AND NOT internal AND view_name IN "
-            f"({', '.join('?' for _ in TABLES)})", list(TABLES)).fetchall()
+            f"({', '.join('?' for _ in TABLES)})",
+            list(TABLES),
+        ).fetchall()
         for (name,) in stale:
             connection.execute(f"DROP VIEW {name}")
         return self._views(connection)
@@ -97,8 +101,10 @@ class Warehouse:
         for table in TABLES:
             if self.lake.has_files(table):
                 where = self.lake.glob(table).replace("'", "''")
-                connection.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "
-                                   f"read_parquet('{where}', union_by_name = true)")
+                connection.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "
+                    f"read_parquet('{where}', union_by_name = true)"
+                )
         return connection
 
     def scan(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:

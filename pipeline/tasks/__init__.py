@@ -3,7 +3,8 @@
 `model` is the task (a SWE-Bench-Pro row) and the `TaskSource` protocol every suite meets;
 `rows` reads and writes the row and prediction files users hand over; `demo` is the built-in
 suite; `pro` tracks a file of SWE-Bench-Pro rows in their own images (`pro_images` builds those
-images offline, `checkout_cache` makes their /app work trees); `sampling` chooses the day's panel. A suite is opened by name from `SUITES`.
+images offline, `checkout_cache` makes their /app work trees); `sampling` chooses the day's
+panel. A suite is opened by name from `SUITES`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from pipeline.tasks.model import Task, TaskFormatError, TaskSource
 
 SUITES = {  # config `suite:` -> "module:class"; any other value names a rows file
-    "demo": "pipeline.tasks.demo:DemoSuite",
+    "demo": "pipeline.tasks.demo:DemoSuite"
 }
 ROWS_SUITE = "pipeline.tasks.pro:RowSuite"
 

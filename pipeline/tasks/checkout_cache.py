@@ -51,7 +51,11 @@ class ImageSource(Protocol):
 
 def _git(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["git", *SAFE_GIT, *args], cwd=workdir, capture_output=True, text=True, check=False,
+        ["git", *SAFE_GIT, *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
         env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **GIT_ENV},
     )
 
@@ -117,8 +121,12 @@ def _mount(lower: Path, upper: Path, work: Path, merged: Path) -> bool:
         raise ValueError(f"overlay paths cannot hold ',', ':' or '\\': {lower}")
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     for extra in (",metacopy=on", ""):  # metacopy: a chown copies up metadata, not data
-        done = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options + extra, str(merged)],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options + extra, str(merged)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode == 0:
             return True
     return False
@@ -131,8 +139,13 @@ def _umount(merged: Path) -> None:
 class AppCache:
     """Base trees of images' /app, keyed by image id and base commit, and overlay work trees on them."""
 
-    def __init__(self, source: ImageSource, root: Path, owner_uid: int | None = SANDBOX_UID,
-                 overlay: bool | None = None) -> None:
+    def __init__(
+        self,
+        source: ImageSource,
+        root: Path,
+        owner_uid: int | None = SANDBOX_UID,
+        overlay: bool | None = None,
+    ) -> None:
         self.source = source
         self.root = Path(root)
         self.owner_uid = owner_uid if os.geteuid() == 0 else None
@@ -165,8 +178,9 @@ class AppCache:
                     raise RuntimeError(f"git {' '.join(args)} in {image}:/app: {step.stderr.strip()}")
             if self.owner_uid is not None:
                 _chown_tree(scratch / "app", self.owner_uid)
-            (scratch / "ready.json").write_text(json.dumps(
-                {"image": image, "image_id": image_id, "base_commit": base_commit}))
+            (scratch / "ready.json").write_text(
+                json.dumps({"image": image, "image_id": image_id, "base_commit": base_commit})
+            )
             shutil.rmtree(folder, ignore_errors=True)
             scratch.rename(folder)
         finally:
@@ -178,8 +192,12 @@ class AppCache:
         self.sweep()
         dest = Path(dest)
         if not self.overlay:
-            done = subprocess.run(["cp", "-a", "--reflink=auto", f"{lower}/.", str(dest)],
-                                  capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                ["cp", "-a", "--reflink=auto", f"{lower}/.", str(dest)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"copying the base tree of {image} failed: {done.stderr.strip()}")
             return

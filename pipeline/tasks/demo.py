@@ -35,14 +35,21 @@ _GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "PATH": "/usr/local/bin:/usr/bin:/bin",
 }
-_REQUIRED = ("problem_statement", "requirements", "interface", "difficulty", "fail_to_pass",
-             "pass_to_pass", "issue_categories", "issue_specificity")
+_REQUIRED = (
+    "problem_statement",
+    "requirements",
+    "interface",
+    "difficulty",
+    "fail_to_pass",
+    "pass_to_pass",
+    "issue_categories",
+    "issue_specificity",
+)
 
 
 def _git(repo: Path, *args: str, stdin: str | None = None) -> str:
     done = subprocess.run(
-        ["git", *args], cwd=repo, input=stdin, text=True, capture_output=True, env=_GIT_ENV,
-        check=False,
+        ["git", *args], cwd=repo, input=stdin, text=True, capture_output=True, env=_GIT_ENV, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} in {repo}: {done.stderr.strip()}")
@@ -120,11 +127,10 @@ class DemoSuite:
         stamp = repo / ".git" / "candlebench-suite"
         tasks = {i: m for i, m in self._meta.items() if m["project"] == project}
         digest = _suite_digest(self.root / "projects" / project) + "".join(
-            _suite_digest(self.root / "tasks" / i) for i in sorted(tasks))
+            _suite_digest(self.root / "tasks" / i) for i in sorted(tasks)
+        )
         if stamp.exists() and stamp.read_text() == digest:
-            refs = dict(
-                reversed(line.split()) for line in _git(repo, "show-ref", "--tags").splitlines()
-            )
+            refs = dict(reversed(line.split()) for line in _git(repo, "show-ref", "--tags").splitlines())
             base = refs["refs/tags/base"]
             return {i: (base, refs[f"refs/tags/fix/{i}"]) for i in tasks}
         self.cache.mkdir(parents=True, exist_ok=True)
@@ -155,29 +161,33 @@ class DemoSuite:
             f2p, p2p = list(spec["fail_to_pass"]), list(spec["pass_to_pass"])
             test_files = sorted({node.split("::")[0] for node in f2p + p2p})
             new_tests = sorted({node.split("::")[0] for node in f2p})
-            rows.append(Task(
-                repo=f"candlebench-demo/{spec['project']}",
-                instance_id=instance_id,
-                base_commit=base,
-                patch=spec["gold"],
-                test_patch=spec["tests"],
-                problem_statement=spec["problem_statement"],
-                requirements=spec["requirements"],
-                interface=spec["interface"],
-                repo_language="python",
-                fail_to_pass=repr(f2p),
-                pass_to_pass=repr(p2p),
-                issue_specificity=repr(list(spec["issue_specificity"])),
-                issue_categories=repr(list(spec["issue_categories"])),
-                before_repo_set_cmd="\n".join([
-                    f"git reset --hard {base}",
-                    "git clean -fd",
-                    f"git checkout {base}",
-                    f"git checkout {fix} -- {' '.join(new_tests)}",
-                ]),
-                selected_test_files_to_run=repr(test_files),
-                dockerhub_tag="",
-            ))
+            rows.append(
+                Task(
+                    repo=f"candlebench-demo/{spec['project']}",
+                    instance_id=instance_id,
+                    base_commit=base,
+                    patch=spec["gold"],
+                    test_patch=spec["tests"],
+                    problem_statement=spec["problem_statement"],
+                    requirements=spec["requirements"],
+                    interface=spec["interface"],
+                    repo_language="python",
+                    fail_to_pass=repr(f2p),
+                    pass_to_pass=repr(p2p),
+                    issue_specificity=repr(list(spec["issue_specificity"])),
+                    issue_categories=repr(list(spec["issue_categories"])),
+                    before_repo_set_cmd="\n".join(
+                        [
+                            f"git reset --hard {base}",
+                            "git clean -fd",
+                            f"git checkout {base}",
+                            f"git checkout {fix} -- {' '.join(new_tests)}",
+                        ]
+                    ),
+                    selected_test_files_to_run=repr(test_files),
+                    dockerhub_tag="",
+                )
+            )
         return rows
 
     def checkout(self, task: Task, dest: Path) -> None:
@@ -186,7 +196,9 @@ class DemoSuite:
         source = self.repo_path(project)
         done = subprocess.run(
             ["git", "clone", "-q", "--shared", "--no-checkout", str(source), str(dest)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"clone of {source} failed: {done.stderr.strip()}")

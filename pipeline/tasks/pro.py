@@ -51,7 +51,11 @@ def run_parser(parser: Path, stdout: str, stderr: str, timeout_s: float = 120) -
         (folder / "stderr.log").write_text(stderr)
         done = subprocess.run(
             [sys.executable, str(parser.resolve()), "stdout.log", "stderr.log", "output.json"],
-            cwd=folder, capture_output=True, text=True, timeout=timeout_s, check=False,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
         output = folder / "output.json"
         if done.returncode != 0 or not output.exists():
@@ -96,8 +100,9 @@ class ProRunner:
         marker = f"{MARK} start"
         files = ",".join(task.test_files)
         # The marker comes from our own line, before any code of the patch can run.
-        command = "\n".join([f'echo "{marker}"', "cd /app",
-                             f'bash "$CB_WORKSPACE/run_script.sh" {shlex.quote(files)}'])
+        command = "\n".join(
+            [f'echo "{marker}"', "cd /app", f'bash "$CB_WORKSPACE/run_script.sh" {shlex.quote(files)}']
+        )
 
         def parse(run: RunResult) -> tuple[bool, dict[str, str]]:
             lines = run.stdout.splitlines(keepends=True)
@@ -120,8 +125,9 @@ class RowSuite:
 
     apply_rule = "git_apply"
 
-    def __init__(self, rows: Path, cache: Path, run_scripts: Path | None = None,
-                 daemon: DockerDaemon | None = None) -> None:
+    def __init__(
+        self, rows: Path, cache: Path, run_scripts: Path | None = None, daemon: DockerDaemon | None = None
+    ) -> None:
         from pipeline.tasks.demo import DemoSuite
 
         self.rows = Path(rows)
@@ -163,11 +169,15 @@ class RowSuite:
         """
         can = sandbox.capabilities
         if (needs := self.needs_image(tasks)) and not can.task_images:
-            raise SandboxUnavailable(f"tasks such as {needs[0]} run in their SWE-Bench-Pro image, which "
-                                     f"needs Docker; the {sandbox.name!r} sandbox was chosen")
+            raise SandboxUnavailable(
+                f"tasks such as {needs[0]} run in their SWE-Bench-Pro image, which "
+                f"needs Docker; the {sandbox.name!r} sandbox was chosen"
+            )
         if not can.app_mount and (at_app := [t.instance_id for t in tasks if self.runner.scripts(t)]):
-            raise SandboxUnavailable(f"tasks such as {at_app[0]} run their run_script.sh at /app, which "
-                                     f"needs the docker or bubblewrap sandbox, not {sandbox.name!r}")
+            raise SandboxUnavailable(
+                f"tasks such as {at_app[0]} run their run_script.sh at /app, which "
+                f"needs the docker or bubblewrap sandbox, not {sandbox.name!r}"
+            )
         self.daemon = getattr(sandbox, "daemon", None) or self.daemon
 
     def checkout(self, task: Task, dest: Path) -> None:
@@ -180,5 +190,7 @@ class RowSuite:
         elif task.repo.startswith(DEMO_REPO_PREFIX):
             self.demo.checkout(task, dest)
         else:
-            raise RuntimeError(f"{task.instance_id}: no way to get {task.repo}: the row names no "
-                               "dockerhub_tag (its SWE-Bench-Pro image holds the repository at /app)")
+            raise RuntimeError(
+                f"{task.instance_id}: no way to get {task.repo}: the row names no "
+                "dockerhub_tag (its SWE-Bench-Pro image holds the repository at /app)"
+            )

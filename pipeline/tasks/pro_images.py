@@ -111,8 +111,11 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise ProImageError(f"{path}:{number}: not JSON: {err}") from err
-        missing = [k for k in ("instance_id", "repo", "base_commit") if not isinstance(row, dict)
-                   or not isinstance(row.get(k), str) or not row.get(k)]
+        missing = [
+            k
+            for k in ("instance_id", "repo", "base_commit")
+            if not isinstance(row, dict) or not isinstance(row.get(k), str) or not row.get(k)
+        ]
         if missing:
             raise ProImageError(f"{path}:{number}: row lacks {', '.join(missing)}")
         rows.append(row)
@@ -137,9 +140,12 @@ def load_fixtures(folder: Path, instance_id: str | None = None) -> list[Fixture]
     fixtures = []
     for row in rows:
         iid, name = row["instance_id"], row["repo"].rpartition("/")[2]
-        paths = {"base Dockerfile": folder / "dockerfiles" / "base_dockerfile" / iid / "Dockerfile",
-                 "instance Dockerfile": folder / "dockerfiles" / "instance_dockerfile" / iid / "Dockerfile",
-                 "git bundle": folder / f"{name}.bundle", "shallow file": folder / f"{name}.shallow"}
+        paths = {
+            "base Dockerfile": folder / "dockerfiles" / "base_dockerfile" / iid / "Dockerfile",
+            "instance Dockerfile": folder / "dockerfiles" / "instance_dockerfile" / iid / "Dockerfile",
+            "git bundle": folder / f"{name}.bundle",
+            "shallow file": folder / f"{name}.shallow",
+        }
         for what, path in paths.items():
             if not path.is_file():
                 raise ProImageError(f"{iid}: its {what} is missing ({path})")
@@ -157,10 +163,16 @@ def _sha256(path: Path) -> str:
 
 def inputs_digest(fixture: Fixture) -> str:
     """sha256 of everything the task image is built from: Dockerfiles, bundle, shallow, builder."""
-    parts = {"builder": BUILDER_VERSION, "os": os_digest(), "instance_id": fixture.instance_id,
-             "repo": fixture.row["repo"], "base": _sha256(fixture.base_dockerfile),
-             "instance": _sha256(fixture.instance_dockerfile), "bundle": _sha256(fixture.bundle),
-             "shallow": _sha256(fixture.shallow)}
+    parts = {
+        "builder": BUILDER_VERSION,
+        "os": os_digest(),
+        "instance_id": fixture.instance_id,
+        "repo": fixture.row["repo"],
+        "base": _sha256(fixture.base_dockerfile),
+        "instance": _sha256(fixture.instance_dockerfile),
+        "bundle": _sha256(fixture.bundle),
+        "shallow": _sha256(fixture.shallow),
+    }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -172,15 +184,21 @@ def _clone_replacement(instruction: Instruction, fixture: Fixture) -> tuple[str,
     url, dest = match.group(1), match.group(2)
     repo = fixture.row["repo"]
     if url.lower().removesuffix(".git").removesuffix("/") != f"https://github.com/{repo}".lower():
-        raise ProImageError(f"line {instruction.line}: clones {url}, not the row's repository {repo}; "
-                            f"only {fixture.bundle.name} is available offline")
+        raise ProImageError(
+            f"line {instruction.line}: clones {url}, not the row's repository {repo}; "
+            f"only {fixture.bundle.name} is available offline"
+        )
     dest = dest or posixpath.basename(url.removesuffix(".git"))
     bundle, shallow = f"{BUILD_MOUNT}/{fixture.bundle.name}", f"{BUILD_MOUNT}/{fixture.shallow.name}"
-    script = "\n".join([
-        "set -e", f"git init -q {shlex.quote(dest)}", f"cp {shallow} {shlex.quote(dest)}/.git/shallow",
-        f"git -C {shlex.quote(dest)} remote add origin {shlex.quote(url)}",
-        f"git -C {shlex.quote(dest)} fetch -q {bundle} 'refs/heads/*:refs/remotes/origin/*'",
-    ])
+    script = "\n".join(
+        [
+            "set -e",
+            f"git init -q {shlex.quote(dest)}",
+            f"cp {shallow} {shlex.quote(dest)}/.git/shallow",
+            f"git -C {shlex.quote(dest)} remote add origin {shlex.quote(url)}",
+            f"git -C {shlex.quote(dest)} fetch -q {bundle} 'refs/heads/*:refs/remotes/origin/*'",
+        ]
+    )
     return script, f"the clone is filled from {fixture.bundle.name} + {fixture.shallow.name}"
 
 
@@ -214,8 +232,10 @@ def _verify(daemon: DockerDaemon, image: str, fixture: Fixture) -> None:
     check = daemon.run_container(image, ["-c", script], entrypoint=["/bin/bash"], timeout_s=120)
     head = check.stdout.split()[0] if check.stdout.split() else ""
     if check.exit_code != 0 or head != fixture.row["base_commit"]:
-        raise ProImageError(f"{image}: check failed (exit {check.exit_code}; /app at {head or '?'}, "
-                            f"expected {fixture.row['base_commit']}):\n{check.output.strip()[-2000:]}")
+        raise ProImageError(
+            f"{image}: check failed (exit {check.exit_code}; /app at {head or '?'}, "
+            f"expected {fixture.row['base_commit']}):\n{check.output.strip()[-2000:]}"
+        )
 
 
 def _present(daemon: DockerDaemon, tag: str, digest: str) -> str | None:
@@ -228,8 +248,13 @@ def _present(daemon: DockerDaemon, tag: str, digest: str) -> str | None:
     return found[0] if found else None
 
 
-def build_pro_image(fixture: Fixture, daemon: DockerDaemon | None = None, mirror: str | None = None,
-                    log: Callable[[str], None] = print, force: bool = False) -> BuiltImage:
+def build_pro_image(
+    fixture: Fixture,
+    daemon: DockerDaemon | None = None,
+    mirror: str | None = None,
+    log: Callable[[str], None] = print,
+    force: bool = False,
+) -> BuiltImage:
     """Build (or reuse) the task's image from its Dockerfiles, tagged `jefzda/sweap-images:<tag>`."""
     started = time.monotonic()
     if daemon is None:
@@ -253,9 +278,16 @@ def build_pro_image(fixture: Fixture, daemon: DockerDaemon | None = None, mirror
         output = BuildLog(Path(tempfile.gettempdir()) / f"cb-pro-build-{fixture.instance_id[:60]}.log")
         output.path.write_bytes(b"")
         log(f"building {tag} (inputs {digest[:12]}; step output in {output.path})")
-        runner = StepRunner(daemon, context, build_env, log, output,
-                            replace=lambda step: _clone_replacement(step, fixture),
-                            replaced_inputs=digest, use_cache=not force)
+        runner = StepRunner(
+            daemon,
+            context,
+            build_env,
+            log,
+            output,
+            replace=lambda step: _clone_replacement(step, fixture),
+            replaced_inputs=digest,
+            use_cache=not force,
+        )
         stage = Stage.of(daemon, build_os_image(daemon, mirror, log, force=force))
         stage = runner.run_dockerfile("base", base, stage)
         stage.cmd_set = False  # a new Dockerfile: its own CMD bookkeeping

@@ -50,8 +50,10 @@ def records(path: Path) -> Iterator[tuple[object, str, str | None]]:
         else:
             raise TaskFormatError(f"{path}: expected a JSON list or object of records")
     else:
-        raise TaskFormatError(f"{path}: unknown format {path.suffix or '(no suffix)'!r}; expected one of "
-                              f"{', '.join(ROW_SUFFIXES)}")
+        raise TaskFormatError(
+            f"{path}: unknown format {path.suffix or '(no suffix)'!r}; expected one of "
+            f"{', '.join(ROW_SUFFIXES)}"
+        )
 
 
 def load_rows(path: Path) -> list[Task]:
@@ -102,8 +104,14 @@ def read_predictions(path: Path, unique: bool = True) -> list[Prediction]:
 def write_predictions(path: Path, predictions: list[Prediction], keyed: bool = False) -> None:
     """Write predictions as .jsonl, or .json (a list, or an object keyed by id when `keyed`)."""
     path = Path(path)
-    rows = [{"instance_id": p.instance_id, "model_name_or_path": p.model_name_or_path,
-             "model_patch": p.model_patch} for p in predictions]
+    rows = [
+        {
+            "instance_id": p.instance_id,
+            "model_name_or_path": p.model_name_or_path,
+            "model_patch": p.model_patch,
+        }
+        for p in predictions
+    ]
     if path.suffix == ".jsonl":
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     elif keyed:

@@ -18,9 +18,7 @@ def panel(tasks: list[Task], size: int, seed: int) -> list[Task]:
     for task in tasks:
         by_repo[task.repo].append(task)
     for repo in by_repo:
-        by_repo[repo].sort(
-            key=lambda t: hashlib.sha256(f"{seed}|{t.instance_id}".encode()).hexdigest()
-        )
+        by_repo[repo].sort(key=lambda t: hashlib.sha256(f"{seed}|{t.instance_id}".encode()).hexdigest())
     chosen: list[Task] = []
     queues = [by_repo[repo] for repo in sorted(by_repo)]
     while len(chosen) < min(size, len(tasks)):

@@ -35,4 +35,5 @@ if _OFFSET:
     import dagster._time as _dagster_time  # its datetime.now() reads the C clock directly
 
     _dagster_time._mockable_get_current_datetime = lambda: _datetime.datetime.fromtimestamp(
-        _time.time(), _datetime.UTC)
+        _time.time(), _datetime.UTC
+    )

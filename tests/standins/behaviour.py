@@ -25,8 +25,10 @@ def record(argv: list[str]) -> int:
     before = len(path.read_text().splitlines()) if path.exists() else 0
     seen = {k: os.environ.get(k) for k in ("HOME", "IS_SANDBOX", "CODEX_HOME", "DISABLE_AUTOUPDATER")}
     with path.open("a") as handle:
-        handle.write(json.dumps({"argv": argv, "cwd": os.getcwd(), "env": seen,
-                                 "env_names": sorted(os.environ)}) + "\n")
+        handle.write(
+            json.dumps({"argv": argv, "cwd": os.getcwd(), "env": seen, "env_names": sorted(os.environ)})
+            + "\n"
+        )
     return before
 
 

@@ -17,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class StandInServer:
-    def __init__(self, script: list[str], key: str | None = None, failures: list[int] | None = None,
-                 port: int = 0) -> None:
+    def __init__(
+        self, script: list[str], key: str | None = None, failures: list[int] | None = None, port: int = 0
+    ) -> None:
         self.script = script
         self.key = key
         self.failures = list(failures or [])
@@ -43,20 +44,27 @@ class StandInServer:
         with self._lock:
             self.requests.append({"headers": headers, "body": body})
             if self.key is not None and headers.get("authorization") != f"Bearer {self.key}":
-                return 401, {"error": {"message": "Incorrect API key provided",
-                                       "type": "invalid_request_error"}}
+                return 401, {
+                    "error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}
+                }
             if self.failures:
                 status = self.failures.pop(0)
                 return status, {"error": {"message": f"stand-in failure {status}", "type": "server_error"}}
         turn = sum(m.get("role") == "assistant" for m in body.get("messages", []))
         content = self.script[min(turn, len(self.script) - 1)]
         return 200, {
-            "id": f"chatcmpl-standin-{turn}", "object": "chat.completion", "model": body.get("model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 1000 + 100 * turn, "completion_tokens": 50,
-                      "total_tokens": 1050 + 100 * turn,
-                      "prompt_tokens_details": {"cached_tokens": 800 if turn else 0}},
+            "id": f"chatcmpl-standin-{turn}",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+            ],
+            "usage": {
+                "prompt_tokens": 1000 + 100 * turn,
+                "completion_tokens": 50,
+                "total_tokens": 1050 + 100 * turn,
+                "prompt_tokens_details": {"cached_tokens": 800 if turn else 0},
+            },
         }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -45,7 +45,21 @@ from pipeline.agents.cli_cache.store import (
 from pipeline.config import cli_cache_root
 
 __all__ = [
-    "CLIS", "CliCacheError", "CliSpec", "Installed", "cached", "cli_cache_root", "file_sha256",
-    "host_platform", "install", "installed", "latest_resolutions", "packument", "platform_package",
-    "registry_for", "resolve", "spec", "version_output",
+    "CLIS",
+    "CliCacheError",
+    "CliSpec",
+    "Installed",
+    "cached",
+    "cli_cache_root",
+    "file_sha256",
+    "host_platform",
+    "install",
+    "installed",
+    "latest_resolutions",
+    "packument",
+    "platform_package",
+    "registry_for",
+    "resolve",
+    "spec",
+    "version_output",
 ]

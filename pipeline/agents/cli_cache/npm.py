@@ -41,8 +41,12 @@ def registry_for(package: str) -> str:
     """The registry npm would use for `package`: the scope's, else the default, else npmjs.org."""
     rc = _npmrc()
     scope = package.split("/")[0] if package.startswith("@") else ""
-    url = (rc.get(f"{scope}:registry") if scope else None) or _npm_env("registry") \
-        or rc.get("registry") or DEFAULT_REGISTRY
+    url = (
+        (rc.get(f"{scope}:registry") if scope else None)
+        or _npm_env("registry")
+        or rc.get("registry")
+        or DEFAULT_REGISTRY
+    )
     return url if url.endswith("/") else url + "/"
 
 
@@ -71,8 +75,9 @@ def _manifest(document: dict, package: str, version: str) -> dict:
     versions = document.get("versions") or {}
     if version not in versions:
         latest = (document.get("dist-tags") or {}).get("latest", "?")
-        raise CliCacheError(f"{package} has no version {version!r} on {registry_for(package)} "
-                            f"(latest is {latest})")
+        raise CliCacheError(
+            f"{package} has no version {version!r} on {registry_for(package)} (latest is {latest})"
+        )
     return versions[version]
 
 
@@ -84,8 +89,9 @@ def platform_package(cli: str, version: str, plat: str) -> tuple[str, str]:
     wanted = f"{wrapper}-{plat}"
     if wanted not in optional:
         shipped = sorted(name.removeprefix(f"{wrapper}-") for name in optional if name.startswith(wrapper))
-        raise CliCacheError(f"{wrapper}@{version} ships no {plat} package (platforms: "
-                            f"{', '.join(shipped) or 'none'})")
+        raise CliCacheError(
+            f"{wrapper}@{version} ships no {plat} package (platforms: {', '.join(shipped) or 'none'})"
+        )
     target = optional[wanted]
     if target.startswith("npm:"):  # an alias: npm:<name>@<version>
         name, _, aliased = target[4:].rpartition("@")
@@ -94,6 +100,7 @@ def platform_package(cli: str, version: str, plat: str) -> tuple[str, str]:
 
 
 # --- fetching and verifying -------------------------------------------------------------------
+
 
 def _sri(integrity: str) -> bytes:
     """The sha512 digest an SRI string names (npm may list several hashes; sha512 is the one used)."""
@@ -114,8 +121,10 @@ def download(url: str, integrity: str, dest: Path) -> None:
             out.write(chunk)
     if digest.digest() != expected:
         dest.unlink(missing_ok=True)
-        raise CliCacheError(f"{url}: integrity mismatch (expected {integrity[:30]}..., got "
-                            f"sha512-{base64.b64encode(digest.digest()).decode()[:22]}...)")
+        raise CliCacheError(
+            f"{url}: integrity mismatch (expected {integrity[:30]}..., got "
+            f"sha512-{base64.b64encode(digest.digest()).decode()[:22]}...)"
+        )
 
 
 def unpack(tarball: Path, dest: Path) -> None:

@@ -75,6 +75,7 @@ class Installed:
 
 # --- where things are -------------------------------------------------------------------------
 
+
 def spec(cli: str) -> CliSpec:
     if cli not in CLIS:
         raise CliCacheError(f"unknown CLI {cli!r} (known: {', '.join(CLIS)})")
@@ -85,7 +86,8 @@ def host_platform() -> str:
     """npm's platform key for this machine: linux-x64, linux-x64-musl, linux-arm64, darwin-arm64..."""
     system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}.get(platform.system(), "")
     arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), "")
+        platform.machine().lower(), ""
+    )
     if not system or not arch:
         raise CliCacheError(f"no npm platform for {platform.system()} {platform.machine()}")
     musl = system == "linux" and platform.libc_ver()[0] != "glibc" and any(Path("/lib").glob("ld-musl-*"))

@@ -39,11 +39,24 @@ from pipeline.config import cli_cache_root
 def version_output(binary: Path) -> str:
     """What `binary --version` prints, run with a scratch HOME and nothing of the host's environment."""
     with tempfile.TemporaryDirectory(prefix="cb-version-") as scratch:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch, "TMPDIR": scratch,
-               "LANG": "C.UTF-8", "DISABLE_AUTOUPDATER": "1", "CODEX_HOME": scratch}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": scratch,
+            "TMPDIR": scratch,
+            "LANG": "C.UTF-8",
+            "DISABLE_AUTOUPDATER": "1",
+            "CODEX_HOME": scratch,
+        }
         try:
-            done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, env=env,
-                                  timeout=TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                [str(binary), "--version"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=TIMEOUT_S,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise CliCacheError(f"{binary} --version: {err}") from err
     text = done.stdout.strip() or done.stderr.strip()
@@ -71,6 +84,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 # --- the cache --------------------------------------------------------------------------------
+
 
 def _load(folder: Path) -> Installed | None:
     record = folder / "install.json"
@@ -126,8 +140,13 @@ def _write_json(path: Path, values: dict) -> None:
     os.replace(tmp, path)
 
 
-def install(cli: str, version: str = "latest", plat: str | None = None, root: Path | None = None,
-            today: dt.date | None = None) -> Installed:
+def install(
+    cli: str,
+    version: str = "latest",
+    plat: str | None = None,
+    root: Path | None = None,
+    today: dt.date | None = None,
+) -> Installed:
     """The cached CLI, fetched and verified first if it is not there yet. Safe to run concurrently."""
     root = root or cli_cache_root()
     concrete = resolve(cli, version, today, root)
@@ -163,9 +182,16 @@ def _fetch(cli: str, version: str, plat: str, final: Path) -> Installed:
         if version not in said:
             raise CliCacheError(f"{binary.name} --version says {said!r}, expected {version}")
         record = Installed(
-            cli=cli, version=version, platform=plat, package=f"{name}@{package_version}",
-            tarball=dist["tarball"], integrity=dist["integrity"], registry=registry_for(name),
-            binary=str(binary.relative_to(staging)), sha256=file_sha256(binary), version_output=said,
+            cli=cli,
+            version=version,
+            platform=plat,
+            package=f"{name}@{package_version}",
+            tarball=dist["tarball"],
+            integrity=dist["integrity"],
+            registry=registry_for(name),
+            binary=str(binary.relative_to(staging)),
+            sha256=file_sha256(binary),
+            version_output=said,
             installed_at=clock.now().isoformat(timespec="seconds"),
         )
         (staging / "install.json").write_text(json.dumps(asdict(record), indent=2) + "\n")

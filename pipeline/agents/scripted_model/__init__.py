@@ -45,7 +45,6 @@ Every request is recorded with its headers, so tests can assert which key arrive
 script's, so the tokens, cost and turns a CLI reports are known in advance.
 """
 
-
 from pipeline.agents.scripted_model.plays import (
     FileDiff,
     Hunk,
@@ -71,7 +70,24 @@ from pipeline.agents.scripted_model.script import (
 from pipeline.agents.scripted_model.server import Exchange, ScriptedModel
 
 __all__ = [
-    "SCRIPTS", "Exchange", "FileDiff", "Hunk", "Script", "ScriptError", "ScriptedModel", "Step", "Turn",
-    "Usage", "codex_patch", "edit_as_diff", "load_script", "parse_diff", "parse_script", "script_for_task",
-    "suite_scripts", "test_command", "turns", "write_as_diff",
+    "SCRIPTS",
+    "Exchange",
+    "FileDiff",
+    "Hunk",
+    "Script",
+    "ScriptError",
+    "ScriptedModel",
+    "Step",
+    "Turn",
+    "Usage",
+    "codex_patch",
+    "edit_as_diff",
+    "load_script",
+    "parse_diff",
+    "parse_script",
+    "script_for_task",
+    "suite_scripts",
+    "test_command",
+    "turns",
+    "write_as_diff",
 ]

@@ -43,8 +43,13 @@ def parse_diff(patch: str) -> list[FileDiff]:
         new = re.search(r"(?m)^\+\+\+ (?:b/)?(.+)$", section)
         if not old or not new:
             continue  # a mode-only change: nothing to edit
-        status = "added" if old.group(1) == "/dev/null" else "deleted" if new.group(1) == "/dev/null" \
+        status = (
+            "added"
+            if old.group(1) == "/dev/null"
+            else "deleted"
+            if new.group(1) == "/dev/null"
             else "modified"
+        )
         path = old.group(1) if status == "deleted" else new.group(1)
         hunks = []
         for body in re.split(r"(?m)^@@[^\n]*\n", section)[1:]:
@@ -91,6 +96,7 @@ def write_as_diff(path: str, content: str) -> FileDiff:
 
 # --- scripts from tasks -----------------------------------------------------------------------
 
+
 def test_command(task: Task) -> str:
     """The task's graded tests that exist before the fix (pass_to_pass), for pytest suites."""
     files = sorted({test.split("::")[0] for test in task.p2p if test.split("::")[0].endswith(".py")})
@@ -125,6 +131,7 @@ def suite_scripts(tasks: Iterable[Task], folder: Path = SCRIPTS) -> list[Script]
 
 
 # --- turns: what each CLI is sent, one per model response --------------------------------------
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -179,6 +186,7 @@ def _expand(step: Step, api: str, read: set[str]) -> list[Step]:
 
 
 # --- what a request says ----------------------------------------------------------------------
+
 
 def _strings(value: object) -> Iterator[str]:
     if isinstance(value, str):

@@ -34,17 +34,33 @@ class Request:
     def anthropic(cls, body: dict, headers: dict[str, str]) -> Request:
         messages = body.get("messages") or []
         opening = "\n".join(_strings(messages[0].get("content"))) if messages else ""
-        calls = sum(1 for m in messages if m.get("role") == "assistant" and isinstance(m.get("content"), list)
-                    for block in m["content"] if block.get("type") == "tool_use")
-        results = [block for m in messages if m.get("role") == "user" and isinstance(m.get("content"), list)
-                   for block in m["content"] if block.get("type") == "tool_result"]
+        calls = sum(
+            1
+            for m in messages
+            if m.get("role") == "assistant" and isinstance(m.get("content"), list)
+            for block in m["content"]
+            if block.get("type") == "tool_use"
+        )
+        results = [
+            block
+            for m in messages
+            if m.get("role") == "user" and isinstance(m.get("content"), list)
+            for block in m["content"]
+            if block.get("type") == "tool_result"
+        ]
         context = opening + "\n" + "\n".join(_strings(body.get("system")))
         cwd = re.search(r"Primary working directory: ([^\n]+)", context)
-        return cls("anthropic", str(body.get("model") or ""), bool(body.get("stream")),
-                   {t.get("name", ""): t for t in body.get("tools") or []}, opening, calls,
-                   "\n".join(_strings(results[-1].get("content"))) if results else "",
-                   cwd.group(1).strip() if cwd else "",
-                   headers.get("x-claude-code-session-id") or hashlib.sha256(opening.encode()).hexdigest())
+        return cls(
+            "anthropic",
+            str(body.get("model") or ""),
+            bool(body.get("stream")),
+            {t.get("name", ""): t for t in body.get("tools") or []},
+            opening,
+            calls,
+            "\n".join(_strings(results[-1].get("content"))) if results else "",
+            cwd.group(1).strip() if cwd else "",
+            headers.get("x-claude-code-session-id") or hashlib.sha256(opening.encode()).hexdigest(),
+        )
 
     @classmethod
     def responses(cls, body: dict, headers: dict[str, str]) -> Request:
@@ -61,15 +77,24 @@ class Request:
         prompt = "\n".join(opening)
         cwd = re.search(r"<cwd>([^<]+)</cwd>", prompt)
         tools = {t.get("name") or t.get("type", ""): t for t in body.get("tools") or []}
-        return cls("responses", str(body.get("model") or ""), bool(body.get("stream")), tools, prompt,
-                   sum(1 for i in items if i.get("type") in CALL_KINDS),
-                   "\n".join(_strings(results[-1].get("output"))) if results else "",
-                   cwd.group(1).strip() if cwd else "",
-                   headers.get("session-id") or headers.get("session_id") or headers.get("thread-id")
-                   or hashlib.sha256(prompt.encode()).hexdigest())
+        return cls(
+            "responses",
+            str(body.get("model") or ""),
+            bool(body.get("stream")),
+            tools,
+            prompt,
+            sum(1 for i in items if i.get("type") in CALL_KINDS),
+            "\n".join(_strings(results[-1].get("output"))) if results else "",
+            cwd.group(1).strip() if cwd else "",
+            headers.get("session-id")
+            or headers.get("session_id")
+            or headers.get("thread-id")
+            or hashlib.sha256(prompt.encode()).hexdigest(),
+        )
 
 
 # --- responses: a turn rendered for each API --------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Call:
@@ -117,9 +142,11 @@ def codex_reply(step: Step, request: Request) -> Reply:
     if step.action in ("shell", "test", "read"):
         command = step.command if step.action != "read" else f"cat -- {step.path}"
         return Reply(step.text, _codex_shell(command, request.tools))
-    files = {"patch": lambda: parse_diff(step.patch),
-             "edit": lambda: [edit_as_diff(step.path, step.old, step.new)],
-             "write": lambda: [write_as_diff(step.path, step.content)]}[step.action]()
+    files = {
+        "patch": lambda: parse_diff(step.patch),
+        "edit": lambda: [edit_as_diff(step.path, step.old, step.new)],
+        "write": lambda: [write_as_diff(step.path, step.content)],
+    }[step.action]()
     patch = codex_patch(files)
     tool = request.tools.get("apply_patch")
     if tool is None:

@@ -13,11 +13,24 @@ ACTIONS = ("shell", "test", "read", "edit", "write", "patch", "finish", "error",
 OPTIONS = ("say", "expect", "usage", "times", "repeat", "in_stream", "retry_after_ms", "retry")
 RETRYABLE = (408, 409, 429)  # the client errors worth another try
 CALL_KINDS = ("function_call", "custom_tool_call", "local_shell_call")
-ANTHROPIC_ERRORS = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-                    500: "api_error", 503: "api_error", 529: "overloaded_error"}
-OPENAI_ERRORS = {400: "invalid_request_error", 401: "invalid_api_key", 429: "rate_limit_exceeded",
-                 500: "server_error", 503: "server_error"}
+ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "api_error",
+    529: "overloaded_error",
+}
+OPENAI_ERRORS = {
+    400: "invalid_request_error",
+    401: "invalid_api_key",
+    429: "rate_limit_exceeded",
+    500: "server_error",
+    503: "server_error",
+}
 
 
 class ScriptError(ValueError):
@@ -25,6 +38,7 @@ class ScriptError(ValueError):
 
 
 # --- scripts ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -36,8 +50,12 @@ class Usage:
     cache_write: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
-                     self.cache_read + other.cache_read, self.cache_write + other.cache_write)
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read + other.cache_read,
+            self.cache_write + other.cache_write,
+        )
 
 
 @dataclass(frozen=True)
@@ -82,8 +100,10 @@ def _step(raw: object, where: str) -> list[Step]:
     actions = [key for key in raw if key in ACTIONS]
     unknown = sorted(set(raw) - set(ACTIONS) - set(OPTIONS))
     if len(actions) != 1 or unknown:
-        raise ScriptError(f"{where}: a step has exactly one of {', '.join(ACTIONS)} (and options "
-                          f"{', '.join(OPTIONS)}); got {', '.join(map(str, raw))}")
+        raise ScriptError(
+            f"{where}: a step has exactly one of {', '.join(ACTIONS)} (and options "
+            f"{', '.join(OPTIONS)}); got {', '.join(map(str, raw))}"
+        )
     action, value = actions[0], raw[actions[0]]
     fields: dict = {"action": action, "expect": str(raw.get("expect") or "")}
     if "usage" in raw:
@@ -97,8 +117,11 @@ def _step(raw: object, where: str) -> list[Step]:
             fields["text"] = str(raw.get("say") or "")
     elif action in ("edit", "write"):
         needed = ("path", "old", "new") if action == "edit" else ("path", "content")
-        if not isinstance(value, dict) or set(value) != set(needed) or not all(
-                isinstance(value[k], str) for k in needed):
+        if (
+            not isinstance(value, dict)
+            or set(value) != set(needed)
+            or not all(isinstance(value[k], str) for k in needed)
+        ):
             raise ScriptError(f"{where}: {action} takes {{{', '.join(needed)}}} (strings)")
         fields.update(value, text=str(raw.get("say") or ""))
     else:  # error
@@ -107,8 +130,13 @@ def _step(raw: object, where: str) -> list[Step]:
         times = raw.get("times")
         if times is not None and (not isinstance(times, int) or times < 1):
             raise ScriptError(f"{where}: times must be a positive integer")
-        fields.update(status=value, times=times, in_stream=bool(raw.get("in_stream")),
-                      retry_after_ms=raw.get("retry_after_ms"), retry=raw.get("retry", True) is not False)
+        fields.update(
+            status=value,
+            times=times,
+            in_stream=bool(raw.get("in_stream")),
+            retry_after_ms=raw.get("retry_after_ms"),
+            retry=raw.get("retry", True) is not False,
+        )
     repeat = raw.get("repeat", 1)
     if not isinstance(repeat, int) or repeat < 1:
         raise ScriptError(f"{where}: repeat must be a positive integer")
@@ -125,8 +153,9 @@ def parse_script(raw: object, name: str = "script") -> Script:
         raise ScriptError(f"{name}: unknown field {unknown[0]!r} (known: name, match, usage, steps)")
     steps = [s for i, entry in enumerate(raw["steps"]) for s in _step(entry, f"{name}: step {i + 1}")]
     usage = _usage(raw["usage"], f"{name}: usage") if "usage" in raw else Usage()
-    return Script(name=str(raw.get("name") or name), steps=tuple(steps), match=str(raw.get("match") or ""),
-                  usage=usage)
+    return Script(
+        name=str(raw.get("name") or name), steps=tuple(steps), match=str(raw.get("match") or ""), usage=usage
+    )
 
 
 def load_script(path: Path) -> Script:

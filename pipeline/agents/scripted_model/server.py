@@ -62,8 +62,7 @@ class ScriptedModel:
         self._lock = threading.Lock()
         self._server = http.server.ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="scripted-model")
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="scripted-model")
 
     # lifecycle
     def __enter__(self) -> ScriptedModel:
@@ -113,16 +112,24 @@ class ScriptedModel:
 
     def answer(self, exchange: Exchange) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) for one request."""
-        api = "anthropic" if exchange.path.split("?")[0].endswith("/messages") else \
-            "responses" if exchange.path.split("?")[0].endswith("/responses") else ""
+        api = (
+            "anthropic"
+            if exchange.path.split("?")[0].endswith("/messages")
+            else "responses"
+            if exchange.path.split("?")[0].endswith("/responses")
+            else ""
+        )
         exchange.api = api
         if exchange.method != "POST" or not api or not isinstance(exchange.body, dict):
             if exchange.path.split("?")[0].endswith("/count_tokens") and isinstance(exchange.body, dict):
                 return _json(200, {"input_tokens": Usage().input_tokens})
             return _json(404, {"error": {"type": "not_found_error", "message": f"no route {exchange.path}"}})
         headers = exchange.headers
-        request = Request.anthropic(exchange.body, headers) if api == "anthropic" else \
-            Request.responses(exchange.body, headers)
+        request = (
+            Request.anthropic(exchange.body, headers)
+            if api == "anthropic"
+            else Request.responses(exchange.body, headers)
+        )
         if not request.tools:  # a side request (a title, a summary): answer it, play no step
             exchange.action = "side"
             return self._reply(exchange, request, Reply("OK."), Usage(10, 2))
@@ -146,13 +153,16 @@ class ScriptedModel:
         exchange.action = step.action
         previous = plan[request.calls - 1].step if 0 < request.calls <= len(plan) else None
         if previous is not None and previous.expect and not re.search(previous.expect, request.last_result):
-            note = (f"{script.name}: step {request.calls} expected /{previous.expect}/ in its tool result, "
-                    f"got: {request.last_result[-300:]!r}")
+            note = (
+                f"{script.name}: step {request.calls} expected /{previous.expect}/ in its tool result, "
+                f"got: {request.last_result[-300:]!r}"
+            )
             with self._lock:
                 self._state.mismatches.append(note)
             exchange.action = "mismatch"
-            return self._reply(exchange, request, Reply(f"scripted model: {note}"),
-                               step.usage or script.usage)
+            return self._reply(
+                exchange, request, Reply(f"scripted model: {note}"), step.usage or script.usage
+            )
         try:
             reply = claude_reply(step, request) if api == "anthropic" else codex_reply(step, request)
         except ScriptError as err:
@@ -163,8 +173,9 @@ class ScriptedModel:
         exchange.tool = reply.call.name if reply.call else ""
         return self._reply(exchange, request, reply, step.usage or script.usage, fail=failure)
 
-    def _reply(self, exchange: Exchange, request: Request, reply: Reply, usage: Usage,
-               fail: Step | None = None) -> tuple[int, dict[str, str], bytes]:
+    def _reply(
+        self, exchange: Exchange, request: Request, reply: Reply, usage: Usage, fail: Step | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         ident = uuid.uuid4().hex[:16]
         exchange.usage = usage
         if request.api == "anthropic":
@@ -177,8 +188,9 @@ class ScriptedModel:
             return _json(200, response)
         return 200, {"content-type": "text/event-stream"}, responses_stream(response, fail)
 
-    def _error(self, exchange: Exchange, api: str, step: Step,
-               note: str) -> tuple[int, dict[str, str], bytes]:
+    def _error(
+        self, exchange: Exchange, api: str, step: Step, note: str
+    ) -> tuple[int, dict[str, str], bytes]:
         exchange.status = step.status
         # the CLI's own retry policy decides, unless the script says to give up or the status is a
         # client error no retry can cure (an API says so with x-should-retry: false)
@@ -224,8 +236,11 @@ def _handler(model: ScriptedModel) -> type[http.server.BaseHTTPRequestHandler]:
             with model._lock:
                 model._state.exchanges.append(exchange)
             self.send_response(status)
-            for name, value in {**headers, "content-length": str(len(data)),
-                                "request-id": f"req_{uuid.uuid4().hex[:12]}"}.items():
+            for name, value in {
+                **headers,
+                "content-length": str(len(data)),
+                "request-id": f"req_{uuid.uuid4().hex[:12]}",
+            }.items():
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
