@@ -382,11 +382,18 @@ def queue_a_regrade(instance, env: dict, daemon: Daemon, log: Path) -> None:
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), describe(instance, runs)
     graded = max(instance.get_run_record_by_id(r.run_id).end_time for r in runs)
 
-    def aggregated():  # the sensor waited for the whole backfill: the window's candles are one run
+    def aggregated():  # the sensor waited for the whole backfill: the window's candles are one run,
+        # then changepoints and the report follow them
         newest = [materializations(instance, "candles", day.isoformat())[0].timestamp for day in DAYS]
-        return settled(instance) and min(newest) > graded
+        reported = materializations(instance, "changepoints")
+        return (
+            settled(instance)
+            and min(newest) > graded
+            and bool(reported)
+            and reported[0].timestamp > max(newest)
+        )
 
-    wait_for(aggregated, "the window's candles after the backfill", daemon, log)
+    wait_for(aggregated, "the window's candles and report after the backfill", daemon, log)
     new = [instance.get_run_by_id(run_id) for run_id in candles_runs() - before]
     assert len(new) == 1, describe(instance, new)  # three days of candles, one run
 
