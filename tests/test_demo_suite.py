@@ -82,5 +82,5 @@ def test_scenario_pass_rates_at_the_bounds_and_beyond(suite, tmp_path):
     day = dt.date(2026, 11, 5)
     assert {SimulatedAgent("always", scenario, tasks).success_probability(t, day) for t in tasks} == {1.0}
     assert {SimulatedAgent("never", scenario, tasks).success_probability(t, day) for t in tasks} == {0.0}
-    with pytest.raises(ValueError, match="subject 'bad', day 1: pass_rate must be between 0 and 1"):
+    with pytest.raises(ValueError, match="subject 'bad', phase 1: pass_rate must be between 0 and 1"):
         SimulatedAgent("bad", scenario, tasks)
