@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
+from pipeline.store.warehouse import Warehouse
 from tests.conftest import DEMO_END
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +21,7 @@ def day(number: int) -> dt.date:
 
 
 def read(home: Path, sql: str):
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as connection:
+    with Warehouse(home).reader() as connection:  # the lake's tables are the reader's own views
         return connection.execute(sql).fetchall()
 
 
