@@ -103,7 +103,7 @@ GOOD_PHASES = "subjects:\n  a:\n    - {day: 1, version: v1, pass_rate: 0.4}\n"
         ),
         ("subjects:\n  b:\n    - {day: 1, version: v1, pass_rate: 0.4}\n", "no phases for subject 'a'"),
         ("noise: -0.1\n" + GOOD_PHASES, "noise must be a number >= 0"),
-        ("start_date: 2026-13-01\n" + GOOD_PHASES, "scenario.yaml: a date is not a calendar date .month must be in 1..12."),
+        ("start_date: 2026-13-01\n" + GOOD_PHASES, "a date is not a calendar date .month must be in 1..12."),
         ("start_date: 'soon'\n" + GOOD_PHASES, "start_date 'soon' is not a date"),
         ("subjects: [unclosed\n", "scenario .*scenario.yaml: while parsing"),
     ],
