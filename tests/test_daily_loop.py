@@ -226,3 +226,10 @@ def test_query_prints_full_strings_csv_and_json(demo_home, capsys):
     assert capsys.readouterr().out == f"n,s\n1,{long}\n"
     assert main(["query", "SELECT * FROM t", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"n": 1, "s": long}]
+    # lists (changepoints' flipped tasks) have no CSV form: their cells are JSON text
+    assert main(["query", "SELECT ['t1', 't2'] AS flipped, {'a': 1} AS s", "--format", "csv"]) == 0
+    import csv
+    import io
+
+    (row,) = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert json.loads(row["flipped"]) == ["t1", "t2"] and json.loads(row["s"]) == {"a": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from pipeline.cli.errors import UsageError
@@ -28,7 +29,11 @@ def _query(args: argparse.Namespace) -> int:
         return 1
     except duckdb.Error as err:
         raise UsageError(f"query {args.sql!r}: {str(err).strip().splitlines()[0]}") from None
-    if args.format == "csv":
+    if args.format == "csv":  # CSV has no lists or structs: those cells are written as JSON text
+        nested = [name for name, kind in frame.schema.items() if kind.is_nested()]
+        frame = frame.with_columns(
+            pl.Series(name, [json.dumps(v, default=str) for v in frame[name].to_list()]) for name in nested
+        )
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
         sys.stdout.write(frame.write_json() + "\n")
