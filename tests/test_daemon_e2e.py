@@ -270,9 +270,20 @@ def check_day(instance, home: Path, day: dt.date, index: int, daemon: Daemon, lo
         return found and "pass_rate/sim-steady" in metadata(found[0]) and found
 
     wait_for(candles_of_the_day, f"the candles of {key}", daemon, log)
+
+    def caught_up() -> bool:  # the day's last candles (after its extra trials) and the report after them
+        candles, changepoints = (
+            materializations(instance, "candles", key),
+            materializations(instance, "changepoints"),
+        )
+        report = materializations(instance, "tracker_report")
+        return bool(candles and changepoints and report) and (
+            report[0].timestamp > changepoints[0].timestamp > candles[0].timestamp
+        )
+
     wait_for(
-        lambda: decision_path.exists() and settled(instance),
-        f"the confirmation decision on {dropped}'s {key} alarm, and quiet",
+        lambda: decision_path.exists() and settled(instance) and caught_up(),
+        f"the confirmation decision on {dropped}'s {key} alarm, the aggregates after it, and quiet",
         daemon,
         log,
     )
