@@ -167,3 +167,12 @@ def test_a_real_cli_adapter_runs_once_per_attempt_across_reruns(suite, tmp_path)
         attempts = solve_all(agent, plan(suite, trials=1), DAY, ledger=ledger, paid=paid)
     assert paid and [a.exit_class for a in attempts] == ["submitted"] * 3
     assert bills.read_text().splitlines() == ["billed"] * 3
+
+
+def test_a_free_agent_runs_again_on_a_rerun(suite, tmp_path):
+    """Replayed predictions may arrive late: `--redo` must see them, and rerunning costs nothing."""
+    agent, ledger = CountingAgent(subject="free"), Ledger(tmp_path / "ledger")
+    task = suite.tasks()[0]
+    for _ in range(2):
+        ledger.solve("free", task, DAY, 0, "v1", False, lambda: agent.solve(task, DAY, 0))
+    assert len(agent.calls) == 2

@@ -5,7 +5,8 @@ schedule tick submitted again under load, two runs racing. The guard sits where 
 spent, not in the orchestration: an attempt is keyed by subject, day, task, trial and the
 agent's version, and
 
-- a recorded attempt is returned as it was recorded: the agent is not asked again;
+- a recorded attempt of a paid agent is returned as it was recorded: the agent is not asked
+  again (a free one, simulated or replay, runs again: `--redo` after late predictions must see them);
 - an attempt another process is running now (its claim is locked) is waited for, then returned;
 - an attempt whose claim exists but whose run died before recording it (kill -9, OOM, reboot)
   is not re-run for a paid agent: it comes back `skipped` (never graded, never counted) with the
@@ -54,7 +55,7 @@ class Ledger:
         """The attempt for this key: the recorded one, else `run()`'s, recorded before it returns."""
         record, claim = self._paths(subject, task.instance_id, day, trial, version)
         with self._locked(claim) as claimed_before:
-            if record.exists():
+            if record.exists() and paid:
                 return load(record)
             if claimed_before and paid:
                 attempt = skipped(
