@@ -44,6 +44,8 @@ from pathlib import Path
 
 from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
 
+from pipeline.tasks.model import PRO_FIELDS
+
 ROOT = Path(__file__).resolve().parents[1]
 CANDLEBENCH = [sys.executable, "-m", "pipeline.cli"]
 LAKE_TABLES = ("tasks", "samples", "controls", "attempts", "evaluations")
@@ -810,34 +812,7 @@ def bad_inputs(setup: Setup) -> list[BadInput]:
     rows = [
         ("not JSON", "{oops\n", "rows.jsonl"),
         ("missing columns", '{"instance_id": "x", "repo": "r"}\n', "rows.jsonl"),
-        (
-            "list column not a list",
-            json.dumps(
-                {
-                    c: "x"
-                    for c in (
-                        "repo",
-                        "instance_id",
-                        "base_commit",
-                        "patch",
-                        "test_patch",
-                        "problem_statement",
-                        "requirements",
-                        "interface",
-                        "repo_language",
-                        "fail_to_pass",
-                        "pass_to_pass",
-                        "issue_specificity",
-                        "issue_categories",
-                        "before_repo_set_cmd",
-                        "selected_test_files_to_run",
-                        "dockerhub_tag",
-                    )
-                }
-            )
-            + "\n",
-            "fail_to_pass",
-        ),
+        ("list column not a list", json.dumps({c: "x" for c in PRO_FIELDS}) + "\n", "fail_to_pass"),
         ("empty file", "", "rows.jsonl"),
     ]
     cases += [
