@@ -64,6 +64,7 @@ class AgentWorld:
     wrong_patch: Callable[[str], str] = lambda instance_id: ""  # noqa: E731 - no hand-written wrong fixes
     label_of: Callable[[str], str] = lambda instance_id: ""  # noqa: E731 - no difficulty labels
     default_start: dt.date | None = None  # where a scenario without start_date begins (None: today)
+    sandbox: Callable[[], object] | None = None  # the grading sandbox (agent containers use its Docker)
 
 
 def adapter(name: str) -> type:
