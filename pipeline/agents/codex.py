@@ -84,7 +84,11 @@ class Codex(VendorCli):
             argv.append("--ephemeral")
         config = dict(s["config"])
         if runtime.name != "host":
-            config |= self.relayed_provider(runtime.endpoint(self.upstream()))
+            # nothing but the model API is reachable: the plugin marketplace sync codex starts
+            # would only wait out its timeouts (4 s per attempt, measured) before failing
+            config = {"features.plugins": False, **config} | self.relayed_provider(
+                runtime.endpoint(self.upstream())
+            )
         for key, value in config.items():
             argv += ["-c", f"{key}={json.dumps(value)}"]  # JSON scalars and lists are TOML too
         argv.append("-" if via_stdin else session.prompt)

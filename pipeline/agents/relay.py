@@ -6,7 +6,7 @@ made there by a thread that joins the namespace, then serves from the host's), a
 HTTP request to one upstream, the vendor's API or the subject's `base_url`, adding the API key
 on the way out. The key never enters the container: the CLI inside holds a placeholder, and the
 relay drops every credential header it sends and adds the real one. Nothing but that one
-upstream can be reached from inside.
+upstream can be reached from inside; names resolve to nothing, at once (`refuse_names`).
 
 HTTP/1.1 as the CLIs speak it to a plain `http://` base URL: each request is forwarded with its
 head rewritten (Host, credentials, `Connection: close`) and its body and the (streamed) response
@@ -62,6 +62,7 @@ class Relay:
         self.headers = dict(headers)
         self.requests: list[str] = []  # "POST /v1/messages -> 200", for the transcript
         self._listener: socket.socket | None = None
+        self._resolver: socket.socket | None = None
         self._lock = threading.Lock()
 
     def open_in(self, pid: int) -> None:
@@ -85,6 +86,9 @@ class Relay:
                 listener.bind(("127.0.0.1", RELAY_PORT))
                 listener.listen(16)
                 made["listener"] = listener
+                resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                resolver.bind(("127.0.0.1", 53))
+                made["resolver"] = resolver
             except OSError as err:
                 made["error"] = f"cannot listen in the container: {err}"
             finally:
@@ -96,9 +100,14 @@ class Relay:
         if "listener" not in made:
             raise RelayError(str(made.get("error", "unknown failure")))
         self._listener = made["listener"]  # type: ignore[assignment]
+        self._resolver = made["resolver"]  # type: ignore[assignment]
         threading.Thread(target=self._accept, name="relay-accept", daemon=True).start()
+        threading.Thread(target=refuse_names, args=(self._resolver,), name="relay-dns", daemon=True).start()
 
     def close(self) -> None:
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
@@ -160,6 +169,26 @@ class Relay:
         method, _, rest = start.partition(" ")
         with self._lock:
             self.requests.append(f"{method} {rest.rpartition(' ')[0] or rest} -> {outcome}")
+
+
+def refuse_names(resolver: socket.socket) -> None:
+    """Answer every DNS query at once with "no such name" (the container's resolv.conf names
+    127.0.0.1): with no answer at all, resolvers such as musl's wait out their timeouts (codex
+    spent 4-5 s per attempt so, measured), where a host without internet fails at once."""
+    while True:
+        try:
+            query, peer = resolver.recvfrom(4096)
+        except OSError:
+            return  # closed
+        if len(query) < 12:
+            continue
+        end = 12
+        while end < len(query) and query[end]:  # the question's name: length-prefixed labels
+            end += 1 + query[end]
+        question = query[12 : end + 5]  # the name, its terminator, QTYPE, QCLASS
+        flags = bytes([0x80 | (query[2] & 0x79), 0x83])  # a response, RD kept, RA, NXDOMAIN
+        with contextlib.suppress(OSError):
+            resolver.sendto(query[:2] + flags + query[4:6] + bytes(6) + question, peer)
 
 
 def read_head(sock: socket.socket) -> tuple[bytes | None, bytes]:

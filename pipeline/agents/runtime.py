@@ -152,6 +152,7 @@ class ContainerRuntime:
             os.path.realpath(workspace.path): {"bind": APP, "mode": "rw"},
             str(workspace.home): {"bind": HOME, "mode": "rw"},
             str(package_root(host_binary)): {"bind": CLI, "mode": "ro"},
+            str(_resolv_conf(workspace)): {"bind": "/etc/resolv.conf", "mode": "ro"},
         }
         inside = {
             "PATH": IMAGE_PATH,
@@ -241,6 +242,13 @@ class Tee:
     def line(self, text: str) -> str:
         self.transcript.write(text)
         return self.on_line(text) if self.on_line else ""
+
+
+def _resolv_conf(workspace: Workspace) -> Path:
+    """The container's resolver: the relay's, which knows no name (no DNS leaves the container)."""
+    path = workspace.root / "resolv.conf"
+    path.write_text("nameserver 127.0.0.1\n")
+    return path
 
 
 def package_root(executable: str) -> Path:
