@@ -16,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ import yaml
 
 from pipeline.agents import AgentWorld, build_agent, cli_cache
 from pipeline.agents import scripted_model as sm
+from pipeline.agents.scripted_model.replies import Request
 from pipeline.config import PROJECT_ROOT, load_config
 
 CLAUDE_VERSION = "2.1.328"
@@ -99,8 +102,10 @@ def claude_subject(tmp_path: Path, url: str, **settings):
     )
 
 
-def codex_subject(tmp_path: Path, url: str, retries: int | None = None, **settings):
-    """Codex on the scripted model: a custom provider, set key by key through `-c`."""
+def codex_subject(
+    tmp_path: Path, url: str, retries: int | None = None, config: dict | None = None, **settings
+):
+    """Codex on the scripted model: a custom provider, set key by key through `-c` (`config` adds keys)."""
     provider = {
         "model_provider": "scripted",
         "model_providers.scripted.name": "scripted",
@@ -113,6 +118,7 @@ def codex_subject(tmp_path: Path, url: str, retries: int | None = None, **settin
             "model_providers.scripted.request_max_retries": retries,
             "model_providers.scripted.stream_max_retries": retries,
         }
+    provider |= config or {}
     return subject(
         tmp_path,
         {
@@ -140,6 +146,13 @@ def by_id(suite, instance_id: str):
 
 def script_for(task) -> sm.Script:
     return sm.suite_scripts([task])[0]
+
+
+def claude_cost(used: sm.Usage) -> float:
+    """Dollars claude's own price table charges for `used` on CLAUDE_MODEL."""
+    return (
+        used.input_tokens * 3 + used.output_tokens * 15 + used.cache_read * 0.3 + used.cache_write * 3.75
+    ) / 1e6
 
 
 # --- solving ----------------------------------------------------------------------------------
@@ -203,13 +216,16 @@ def test_the_clis_hand_the_key_to_their_commands_and_it_is_redacted(
     """On the host both CLIs pass the API key to the commands they run (the agent container's
     relay will keep it out); whatever the agent does with it, the record never holds it."""
     for make, variable in ((claude_subject, "ANTHROPIC_API_KEY"), (codex_subject, "OPENAI_API_KEY")):
-        script = sm.parse_script([{"shell": f"echo key=${{{variable}:-unset}} > leak.txt"}, {"finish": "ok"}])
+        script = sm.parse_script(
+            [{"shell": f"echo key=${{{variable}:-unset}} | tee leak.txt"}, {"finish": "ok"}]
+        )
         folder = tmp_path / variable
         folder.mkdir()
         with sm.ScriptedModel(script) as server:
             attempt = attempt_of(make(folder, server.url), suite, task_001, folder)
         assert attempt.exit_class == "submitted", attempt.detail
         assert "+key=[REDACTED]" in attempt.patch  # the command saw the key ...
+        assert "key=[REDACTED]" in Path(attempt.transcript).read_text()  # ... and printed it
         kept = "".join(p.read_text() for p in (folder / "attempt").glob("*.*") if p.is_file())
         for text in (kept, json.dumps(attempt.record())):  # ... and nothing candlebench keeps does
             assert KEY not in text
@@ -218,6 +234,94 @@ def test_the_clis_hand_the_key_to_their_commands_and_it_is_redacted(
 @pytest.fixture
 def task_001(suite):
     return by_id(suite, "demo__calcexpr-001")
+
+
+# --- what the CLIs are given ------------------------------------------------------------------
+
+
+def echo_env(seen: dict[str, str]) -> dict:
+    """A shell step printing the variables its command sees, expected to read `seen` (unset: "unset")."""
+    command = "echo " + " ".join(f'{name}="${{{name}:-unset}}"' for name in seen)
+    return {"shell": command, "expect": re.escape(" ".join(f"{k}={v}" for k, v in seen.items()))}
+
+
+def test_real_claude_code_is_started_as_configured(claude_cli, host, suite, task_001, tmp_path, monkeypatch):
+    """The flags, environment and prompt the adapter hands claude, as the CLI shows them: its init
+    event, its requests, what its commands see, what it leaves in its private HOME. The prompt
+    starts with "-": it goes through stdin (as an argument the CLI would take it for a flag)."""
+    monkeypatch.setenv("CB_PASSED", "handed-over")
+    task = replace(task_001, problem_statement="-2 ^ 2 must parse as -(2 ^ 2).")
+    home, workspace = tmp_path / "attempt" / "home", tmp_path / "attempt" / "workspace"
+    seen = {
+        "HOME": str(home),
+        "IS_SANDBOX": "1"
+        if os.geteuid() == 0
+        else "unset",  # claude refuses to bypass permissions as root without it
+        "DISABLE_AUTOUPDATER": "1",
+        "CB_PASSED": "handed-over",  # named in settings.env
+        "PYTEST_CURRENT_TEST": "unset",  # nothing else of the host's environment
+    }
+    settings = {
+        "max_turns": 7,
+        "max_budget_usd": 1.5,
+        "allowed_tools": ["Bash", "Edit"],
+        "disallowed_tools": ["WebFetch"],
+        "env": ["CB_PASSED"],
+    }
+    with sm.ScriptedModel(sm.parse_script([echo_env(seen), {"finish": "ok"}])) as server:
+        attempt = attempt_of(claude_subject(tmp_path, server.url, **settings), suite, task, tmp_path)
+    assert attempt.exit_class == "submitted", attempt.detail
+    assert server.mismatches == []  # its command saw exactly `seen`
+    init = cli_events(Path(attempt.transcript))[0]
+    assert (init["model"], init["permissionMode"]) == (CLAUDE_MODEL, "bypassPermissions")
+    assert init["cwd"] == str(workspace) and "Bash" in init["tools"] and "WebFetch" not in init["tools"]
+    first = server.played()[0]
+    assert task.prompt().strip() in Request.anthropic(first.body, first.headers).prompt
+    (command,) = [
+        line for line in Path(attempt.transcript).read_text().splitlines() if line.startswith("# $ ")
+    ]
+    assert " -p --output-format stream-json --verbose " in command  # no prompt argument
+    for flags in (
+        "--max-turns 7",
+        "--max-budget-usd 1.5",
+        "--allowedTools Bash,Edit",
+        "--no-session-persistence",
+    ):
+        assert flags in command  # the limits' effects: test_real_claude_code_failures
+    assert (home / ".claude").is_dir() and list((home / ".claude" / "projects").rglob("*.jsonl")) == []
+
+
+def test_real_codex_is_started_as_configured(codex_cli, host, suite, task_001, tmp_path, monkeypatch):
+    """The flags, environment and prompt the adapter hands codex, as the CLI shows them: its
+    requests, what its commands see, the files it writes. The prompt is longer than one argument
+    may be (128 KiB): it goes through stdin."""
+    monkeypatch.setenv("CB_PASSED", "handed-over")
+    task = replace(
+        task_001, problem_statement=task_001.problem_statement.strip() + " " + "x" * 150_000 + " (end)"
+    )
+    home, workspace = tmp_path / "attempt" / "home", tmp_path / "attempt" / "workspace"
+    seen = {
+        "HOME": str(home),
+        "CODEX_HOME": str(home / ".codex"),
+        "CB_PASSED": "handed-over",
+        "PYTEST_CURRENT_TEST": "unset",
+    }
+    script = sm.parse_script([echo_env(seen), {"finish": "Nothing to fix."}])
+    with sm.ScriptedModel(script) as server:
+        spec = codex_subject(
+            tmp_path, server.url, config={"model_reasoning_effort": "high"}, env=["CB_PASSED"]
+        )
+        attempt = attempt_of(spec, suite, task, tmp_path)
+    assert attempt.exit_class == "submitted", attempt.detail
+    assert server.mismatches == []
+    first = server.played()[0]
+    request = Request.responses(first.body, first.headers)
+    assert (first.body["model"], first.body["reasoning"]["effort"]) == (CODEX_MODEL, "high")  # -m, -c
+    assert task.prompt().strip() in request.prompt and request.cwd == str(workspace)  # stdin, -C
+    metadata = json.loads(first.body["client_metadata"]["x-codex-turn-metadata"])
+    assert metadata["sandbox_mode"] == "workspace-write"  # -s
+    assert (tmp_path / "attempt" / "last_message.txt").read_text().strip() == "Nothing to fix."  # -o
+    assert (home / ".codex").is_dir() and not (home / ".codex" / "sessions").exists()  # --ephemeral
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -256,6 +360,7 @@ def test_real_claude_code_failures(
         assert [e.status for e in server.exchanges if e.api][:3] == [429, 429, 200]
     if name == "overloaded":
         assert attempt.detail.startswith("HTTP 529") and attempt.cost_usd == 0
+        assert len({e.headers["x-claude-code-session-id"] for e in server.exchanges if e.api}) == 3  # 3 runs
     if name == "turn limit":
         assert result["subtype"] == "error_max_turns" and len(server.played()) == 3
         assert attempt.turns == result["num_turns"] and attempt.patch == ""
@@ -278,12 +383,21 @@ def test_real_claude_code_failures(
             1,
         ),
         ("rate limited", [{"error": 429}], None, {}, "api_error", 3),  # codex does not retry a bare 429
+        ("bad key", [{"error": 401}], 0, {}, "api_error", 1),  # codex's own retries would try it 5 more times
         ("server error", [{"error": 500}], 0, {}, "api_error", 3),
         ("stream broken", [{"error": 500, "in_stream": True}], 0, {}, "api_error", 3),
         ("turn limit", LONG, None, {"max_turns": 3}, "budget_exhausted", 1),
         # codex reports usage only when a turn completes: the budget is seen at the end of the turn
         ("budget limit", PRICEY, None, {"max_budget_usd": 0.5}, "budget_exhausted", 1),
         ("refusal", [{"refuse": "I can't help with that."}], 0, {}, "agent_error", 1),
+        (
+            "bad config",
+            [{"finish": "never reached"}],
+            0,
+            {"config": {"sandbox_mode": "none"}},
+            "agent_error",
+            1,
+        ),
     ],
 )
 def test_real_codex_failures(
@@ -303,3 +417,9 @@ def test_real_codex_failures(
         assert attempt.cost_usd >= 0.5 and "max_budget_usd 0.5" in attempt.detail
     if name == "refusal":
         assert attempt.detail.startswith("refusal: ") and "content_filter" in attempt.detail
+    if name == "bad key":
+        assert "401" in attempt.detail and [e.status for e in server.exchanges if e.api] == [
+            401
+        ]  # not retried
+    if name == "bad config":  # codex stops before asking the model anything
+        assert "Error loading config" in attempt.detail and server.exchanges == []
