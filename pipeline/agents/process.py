@@ -1,5 +1,5 @@
 """An agent's process: a minimal environment, secrets redacted, output teed to the transcript,
-its process group killed at the end; and the small facts drivers read off their CLIs (version,
+its process tree killed at the end; and the small facts drivers read off their CLIs (version,
 executable digest, failure class)."""
 
 from __future__ import annotations
@@ -182,7 +182,8 @@ def run_process(
     """Run an agent's process, copying its stdout to the transcript line by line as it comes.
 
     `on_line` sees every stdout line and may return a reason to stop the run early (a budget).
-    The whole process group is killed at the end, so nothing the agent started outlives it.
+    Its process group and everything below it are killed at the end, so nothing the agent
+    started outlives it.
     """
     try:
         proc = subprocess.Popen(
@@ -202,9 +203,13 @@ def run_process(
         transcript.write(line)
         return on_line(line) if on_line else ""
 
-    def kill() -> None:  # the whole group: nothing the agent started may outlive the attempt
+    def kill() -> None:  # nothing the agent started may outlive the attempt
+        below = descendants(proc.pid)  # found before the kill: orphans lose their parent
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     run = supervise(
         proc,
@@ -218,6 +223,23 @@ def run_process(
         transcript.note("stderr:")
         transcript.write(run.stderr if run.stderr.endswith("\n") else run.stderr + "\n")
     return Finished(run.exit_code, run.timed_out, run.stopped, run.stdout, run.stderr)
+
+
+def descendants(root: int) -> list[int]:
+    """The live processes below `root`, whatever group or session they moved to (Claude Code runs
+    each Bash command in a session of its own, out of reach of a group kill); Linux /proc only."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                parents[int(stat.parent.name)] = int(parent)
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return sorted(found)
 
 
 def describe(argv: list[str], prompt: str) -> str:
