@@ -1,57 +1,51 @@
-"""Every adapter end to end on a demo task, with stand-ins for the paid CLIs and the chat API.
+"""Every adapter end to end on a demo task, and what the adapters do around an agent.
 
-The stand-ins (`tests/standins/`) accept the documented flags, edit the workspace for real and
-print the documented formats; the tests check the patch (graded), cost, tokens, turns, exit
-class, version, transcript, retries, budgets, the daily cost cap and that keys never leak.
-Last, a claude-code subject runs through a real Dagster materialization.
+Claude Code here is the real, pinned CLI against the scripted model (as in test_real_clis.py,
+which tests each CLI's own flags, output and failures): the tests check what the adapter adds,
+retries from a clean workspace, the time limit, the daily cost cap, a Dagster materialization.
+They skip outside CI without the CLI cache, saying so. The openai-compatible adapter talks to a
+stand-in chat server (`tests/standins/openai_server.py`), since it has no vendor binary to run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from test_real_clis import CACHE, CLAUDE_MODEL, CLAUDE_VERSION, claude_cost, pinned  # tests/ on sys.path
 
-from pipeline.agents import AgentWorld, build_agent, solve_all
+from pipeline.agents import AgentWorld, build_agent, cli_cache, solve_all
+from pipeline.agents import scripted_model as sm
+from pipeline.agents.claude_code import ClaudeCode, parse
+from pipeline.agents.codex import Codex
 from pipeline.agents.command import number
-from pipeline.agents.process import backoff, classify_failure
+from pipeline.agents.process import Finished, backoff, classify_failure
+from pipeline.agents.session import Session
+from pipeline.agents.workspace import Workspace
 from pipeline.config import ConfigError, Subject, load_config
 
-STANDINS = Path(__file__).parent / "standins"
-PASS = ["STANDIN_MODE", "STANDIN_PLAN", "STANDIN_LOG", "STANDIN_FAILURES", "STANDIN_ERROR"]
 TASK = "demo__calcexpr-001"
 DAY = dt.date(2026, 11, 20)
 KEY = "sk-standin-0123456789-SECRET"
 PRICES = {"gpt-standin": {"input": 1.25, "cached_input": 0.125, "output": 10.0}}
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def plan(suite, tmp_path_factory) -> Path:
-    """What the CLI stand-ins apply: each task's gold patch, found by the prompt they are given."""
-    path = tmp_path_factory.mktemp("plan") / "plan.json"
-    path.write_text(json.dumps({sha(t.prompt()): t.patch for t in suite.tasks()}))
-    return path
+VERSION = f"claude-code {CLAUDE_VERSION} / {CLAUDE_MODEL}"
 
 
 @pytest.fixture
-def calls(monkeypatch, plan, tmp_path) -> Path:
-    """Stand-ins first on PATH; returns the log of their invocations."""
-    monkeypatch.setenv("PATH", f"{STANDINS}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("STANDIN_PLAN", str(plan))
-    monkeypatch.setenv("STANDIN_LOG", str(tmp_path / "calls.jsonl"))
-    for name in ("STANDIN_MODE", "STANDIN_FAILURES", "STANDIN_ERROR"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "calls.jsonl"
+def claude_cli(monkeypatch) -> cli_cache.Installed:
+    """The pinned claude (a skip, under CI a failure, without it), its key, the venv's python3 first."""
+    entry = pinned("claude-code", CLAUDE_VERSION)
+    monkeypatch.setenv("CANDLEBENCH_CLIS", str(CACHE))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return entry
 
 
 @pytest.fixture
@@ -65,36 +59,16 @@ def subject(tmp_path: Path, entry: dict, **top) -> Subject:
     return load_config(path).subjects[0]
 
 
-def claude(tmp_path: Path, **settings) -> Subject:
-    return subject(
-        tmp_path,
-        {
-            "name": "cc",
-            "adapter": "claude-code",
-            "model": "sonnet",
-            "backoff_s": 0.01,
-            "retries": 2,
-            "settings": {"env": PASS, **settings},
-        },
-    )
+def claude(tmp_path: Path, url: str, **fields) -> Subject:
+    """The real claude on the host (the agent container: test_agent_container.py), on the scripted model."""
+    settings = {"cli_version": CLAUDE_VERSION, "base_url": url, "runtime": "host"}
+    entry = {"name": "cc", "adapter": "claude-code", "model": CLAUDE_MODEL, "settings": settings}
+    return subject(tmp_path, {**entry, "backoff_s": 0.01, "retries": 2, **fields})
 
 
-def codex(tmp_path: Path, **settings) -> Subject:
-    return subject(
-        tmp_path,
-        {
-            "name": "cx",
-            "adapter": "codex",
-            "model": "gpt-standin",
-            "backoff_s": 0.01,
-            "retries": 2,
-            "settings": {"env": PASS, **settings},
-        },
-    )
-
-
-def invocations(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()]
+def sessions(server: sm.ScriptedModel) -> set[str]:
+    """The CLI runs the scripted model served: each has a session of its own."""
+    return {e.headers["x-claude-code-session-id"] for e in server.played()}
 
 
 @functools.cache
@@ -115,90 +89,36 @@ def solve(spec: Subject, suite, task, tmp_path: Path, folder: Path | None = None
     )
 
 
-# --- claude-code ------------------------------------------------------------------------------
+# --- the vendor CLIs: what the adapters add ---------------------------------------------------
 
 
-def test_claude_code_solves_for_real(suite, grader, task, calls, tmp_path):
-    spec = claude(tmp_path, max_turns=7, max_budget_usd=1.5, allowed_tools=["Bash", "Edit"])
-    attempt = solve(spec, suite, task, tmp_path)
-    assert attempt.exit_class == "submitted" and attempt.tries == 1
-    assert '+_NUMBER = re.compile(r"(?:\\d+(?:\\.\\d*)?|\\.\\d+)' in attempt.patch
-    assert grader.grade(task, attempt.patch, trusted=True).outcome == "resolved"
-    assert attempt.cost_usd == pytest.approx(0.1234)
-    assert (attempt.input_tokens, attempt.cached_tokens, attempt.output_tokens) == (6500, 5000, 800)
-    assert attempt.turns == 6 and attempt.agent_version == "claude-code 2.1.0 / sonnet"
-    transcript = Path(attempt.transcript)
-    assert transcript.is_relative_to(tmp_path / "transcripts" / "subject=cc" / f"date={DAY}")
-    assert '"total_cost_usd": 0.1234' in transcript.read_text()
-    [call] = invocations(calls)
-    argv = call["argv"]
-    assert argv[:2] == ["-p", task.prompt()]
-    for flag, value in [
-        ("--output-format", "stream-json"),
-        ("--model", "sonnet"),
-        ("--max-turns", "7"),
-        ("--max-budget-usd", "1.5"),
-        ("--permission-mode", "bypassPermissions"),
-        ("--allowedTools", "Bash,Edit"),
-    ]:
-        assert argv[argv.index(flag) + 1] == value
-    assert "--no-session-persistence" in argv and "--verbose" in argv
-    assert call["env"]["HOME"] != os.environ.get("HOME") and call["env"]["DISABLE_AUTOUPDATER"] == "1"
-    assert call["env"]["IS_SANDBOX"] == ("1" if os.geteuid() == 0 else None)
-    assert "PYTEST_CURRENT_TEST" not in call["env_names"]  # only named variables reach the agent
+def test_claude_code_retries_from_a_clean_workspace(claude_cli, suite, grader, task, tmp_path):
+    """Overloaded after leaving WIP.md behind, claude gives up; the adapter retries from the base state."""
+    clean = {"shell": "test -e WIP.md && echo dirty || echo clean", "expect": "^clean"}
+    wip = {"write": {"path": "WIP.md", "content": "half done\n"}}
+    overloaded = sm.parse_script([clean, wip, {"error": 529, "retry": False}], "overloaded")
+    recovered = sm.parse_script([clean, {"patch": task.patch}, {"finish": "Fixed."}], "recovered")
+    with sm.ScriptedModel(overloaded) as server:
+        agent = build_agent(
+            claude(tmp_path, server.url), AgentWorld(suite.checkout, tmp_path / "transcripts")
+        )
 
+        def recover(delay: float) -> None:  # the back-off: by the retry, a new conversation, it is over
+            del delay
+            server.scripts[:] = [recovered]
 
-@pytest.mark.parametrize(
-    "mode, settings, exit_class, tries",
-    [
-        ("max_turns", {"max_turns": 3}, "budget_exhausted", 1),
-        ("max_budget", {"max_budget_usd": 0.5}, "budget_exhausted", 1),
-        ("crash", {}, "agent_error", 1),
-        ("auth_error", {}, "api_error", 1),
-        ("api_error", {}, "api_error", 3),  # transient: retried twice, then recorded
-    ],
-)
-def test_claude_code_failures(suite, task, calls, tmp_path, monkeypatch, mode, settings, exit_class, tries):
-    monkeypatch.setenv("STANDIN_MODE", mode)
-    attempt = solve(claude(tmp_path, **settings), suite, task, tmp_path)
-    assert (attempt.exit_class, attempt.tries) == (exit_class, tries)
-    assert len(invocations(calls)) == tries
-    if mode == "max_turns":
-        assert "+++ b/WIP.md" in attempt.patch and attempt.turns == 3  # new files are in the patch
-    if mode == "max_budget":
-        assert attempt.cost_usd == pytest.approx(0.51)
-    if mode == "api_error":
-        assert attempt.cost_usd == pytest.approx(0.03) and "overloaded" in attempt.detail
-
-
-def test_claude_code_retries_from_a_clean_workspace(suite, grader, task, calls, tmp_path, monkeypatch):
-    monkeypatch.setenv("STANDIN_MODE", "max_turns")  # leaves WIP.md behind ...
-    monkeypatch.setenv("STANDIN_FAILURES", "1")  # ... once; then solves
-    spec = subject(
-        tmp_path,
-        {
-            "name": "cc",
-            "adapter": "claude-code",
-            "model": "sonnet",
-            "backoff_s": 0.01,
-            "settings": {"env": PASS},
-        },
-    )
-    attempt = solve(spec, suite, task, tmp_path)
-    assert attempt.exit_class == "budget_exhausted" and attempt.tries == 1  # not an API error: no retry
-    monkeypatch.setenv("STANDIN_MODE", "api_error")
-    monkeypatch.setenv("STANDIN_LOG", str(tmp_path / "calls2.jsonl"))
-    attempt = solve(spec, suite, task, tmp_path)
-    assert attempt.exit_class == "submitted" and attempt.tries == 2
-    assert attempt.cost_usd == pytest.approx(0.01 + 0.1234) and attempt.turns == 7
-    assert "WIP.md" not in attempt.patch
-    assert grader.grade(task, attempt.patch, trusted=True).resolved
-    assert "retry 1 of 3" in Path(attempt.transcript).read_text()
+        agent.sleep = recover
+        attempt = agent.solve(task, DAY, 0)
+    assert (attempt.exit_class, attempt.tries) == ("submitted", 2), attempt.detail
+    assert server.mismatches == []  # the retry's first command found no WIP.md
+    assert [e.script for e in server.played()][-1] == "recovered" and len(sessions(server)) == 2
+    assert "WIP.md" not in attempt.patch and grader.grade(task, attempt.patch, trusted=True).resolved
+    assert attempt.cost_usd == pytest.approx(claude_cost(server.usage()), abs=2e-6)  # both runs count
+    assert "retry 1 of 2" in Path(attempt.transcript).read_text()
 
 
 def test_a_retry_keeps_ignored_dependencies(suite, task, tmp_path):
     """Reset for a retry drops the agent's files but keeps ignored ones (a Pro /app's node_modules)."""
-    from pipeline.agents.workspace import Workspace
 
     def checkout(task, dest):
         suite.checkout(task, dest)
@@ -215,79 +135,50 @@ def test_a_retry_keeps_ignored_dependencies(suite, task, tmp_path):
     assert not (workspace.path / "WIP.md").exists() and workspace.diff() == ""
 
 
-def test_claude_code_timeout(suite, task, calls, tmp_path, monkeypatch):
-    monkeypatch.setenv("STANDIN_MODE", "hang")
-    spec = subject(
-        tmp_path,
-        {
-            "name": "cc",
-            "adapter": "claude-code",
-            "model": "sonnet",
-            "timeout_s": 1,
-            "settings": {"env": PASS},
-        },
-    )
-    attempt = solve(spec, suite, task, tmp_path)
-    assert attempt.exit_class == "timeout" and 1 <= attempt.duration_s < 10
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
-def test_keys_are_never_logged_or_stored(suite, task, calls, tmp_path, monkeypatch):
-    monkeypatch.setenv("STANDIN_MODE", "leak")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    attempt = solve(claude(tmp_path), suite, task, tmp_path, folder=tmp_path / "kept")
-    transcript = Path(attempt.transcript).read_text()
-    assert "debug: using key [REDACTED]" in transcript  # the agent had the key and printed it
-    assert "key=[REDACTED]" in attempt.patch  # and wrote it into the repository
-    kept = "".join(p.read_text() for p in (tmp_path / "kept").glob("*.*") if p.is_file())
-    for text in (transcript, json.dumps(attempt.record()), kept):
-        assert KEY not in text
+def test_claude_code_timeout(claude_cli, suite, task, tmp_path):
+    """Killed at the time limit with everything it started: claude runs each command in a session
+    of its own, out of reach of a kill of its process group."""
+    script = sm.parse_script([{"shell": "echo $$ > sleeper.pid && exec sleep 600"}, {"finish": "never"}])
+    with sm.ScriptedModel(script) as server:
+        spec = claude(tmp_path, server.url, timeout_s=6)
+        attempt = solve(spec, suite, task, tmp_path, folder=tmp_path / "kept")
+    assert attempt.exit_class == "timeout" and 6 <= attempt.duration_s < 15, attempt.detail
+    sleeper = int((tmp_path / "kept" / "workspace" / "sleeper.pid").read_text())
+    deadline = time.monotonic() + 5
+    while running(sleeper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(sleeper)
 
 
-# --- codex ------------------------------------------------------------------------------------
-
-
-def test_codex_solves_for_real(suite, grader, task, calls, tmp_path):
-    spec = codex(tmp_path, config={"model_reasoning_effort": "high"})
-    attempt = solve(spec, suite, task, tmp_path, folder=tmp_path / "kept")
-    assert attempt.exit_class == "submitted"
-    assert grader.grade(task, attempt.patch, trusted=True).outcome == "resolved"
-    assert (attempt.input_tokens, attempt.cached_tokens, attempt.output_tokens) == (20000, 15000, 1500)
-    assert attempt.cost_usd == pytest.approx((5000 * 1.25 + 15000 * 0.125 + 1500 * 10.0) / 1e6)
-    assert attempt.turns == 3  # command, file change, message; reasoning is not a turn
-    assert attempt.agent_version == "codex 0.63.0 / gpt-standin"
-    assert (tmp_path / "kept" / "last_message.txt").read_text() == "Fixed it.\n"
-    assert '"type": "turn.completed"' in Path(attempt.transcript).read_text()
-    [call] = invocations(calls)
-    argv = call["argv"]
-    assert argv[:2] == ["exec", "--json"] and argv[-1] == task.prompt()
-    for flag, value in [
-        ("-m", "gpt-standin"),
-        ("-s", "workspace-write"),
-        ("-C", str(tmp_path / "kept" / "workspace")),
-        ("-c", 'model_reasoning_effort="high"'),
-    ]:
-        assert argv[argv.index(flag) + 1] == value
-    assert "--skip-git-repo-check" in argv and "--ephemeral" in argv
-    assert call["env"]["CODEX_HOME"].startswith(str(tmp_path / "kept" / "home"))
+def test_claude_code_that_dies_without_a_result_event():
+    """A crash before the result event (the real CLI cannot be made to crash): classed from stderr."""
+    crash = parse(Finished(1, False, "", "", "TypeError: Cannot read properties of undefined\n"), None)
+    assert (crash.exit_class, crash.transient) == ("agent_error", False)
+    assert crash.detail == "no result event (exit 1): TypeError: Cannot read properties of undefined"
+    offline = parse(Finished(1, False, "", "", "API Error: Connection error."), None)
+    assert (offline.exit_class, offline.transient) == ("api_error", True)
 
 
 @pytest.mark.parametrize(
-    "mode, error, settings, exit_class, tries",
-    [
-        ("fail", None, {}, "api_error", 3),
-        ("fail", "unexpected status 401 Unauthorized: invalid api key", {}, "api_error", 1),
-        ("fail", "sandbox denied the command", {}, "agent_error", 1),
-        ("loop", None, {"max_turns": 4}, "budget_exhausted", 1),
-    ],
+    "prompt, via_stdin",
+    [("Fix the tokenizer.\n", False), ("-2 ^ 2 parses wrong\n", True), ("x" * 100_001, True)],
 )
-def test_codex_failures(suite, task, calls, tmp_path, monkeypatch, mode, error, settings, exit_class, tries):
-    monkeypatch.setenv("STANDIN_MODE", mode)
-    if error:
-        monkeypatch.setenv("STANDIN_ERROR", error)
-    attempt = solve(codex(tmp_path, **settings), suite, task, tmp_path)
-    assert (attempt.exit_class, attempt.tries) == (exit_class, tries)
-    if mode == "loop":
-        assert attempt.turns == 5 and "max_turns 4" in attempt.detail
+def test_prompts_too_long_for_an_argument_or_like_a_flag_go_through_stdin(tmp_path, prompt, via_stdin):
+    """Both CLIs read such a prompt from stdin: test_real_clis runs each with one."""
+    cc = ClaudeCode(subject(tmp_path, {"name": "cc", "adapter": "claude-code", "model": "m"}))
+    cx = Codex(subject(tmp_path, {"name": "cx", "adapter": "codex", "model": "gpt-standin"}))
+    workspace = Workspace(tmp_path, tmp_path / "workspace", tmp_path / "home", "HEAD")
+    cc_argv, cc_stdin = cc.command(prompt)
+    cx_argv, cx_stdin = cx.command(Session(prompt, workspace, None, 60))
+    assert cc_stdin == cx_stdin == (prompt if via_stdin else None)
+    assert (prompt in cc_argv, cx_argv[-1]) == ((False, "-") if via_stdin else (True, prompt))
 
 
 # --- openai-compatible ------------------------------------------------------------------------
@@ -505,16 +396,32 @@ def test_replay_reads_every_predictions_layout(suite, task, tmp_path):
 # --- budgets, config, shared pieces -----------------------------------------------------------
 
 
-def test_daily_cost_cap_skips_the_rest(suite, task, calls, tmp_path):
-    spec = claude(tmp_path)
-    agent = build_agent(spec, AgentWorld(suite.checkout, tmp_path / "transcripts"))
+def test_daily_cost_cap_skips_the_rest(claude_cli, suite, tmp_path):
+    # $0.06 a response, two responses an attempt: the second attempt passes the $0.2 cap
+    script = sm.parse_script(
+        {
+            "usage": {"input_tokens": 20_000, "output_tokens": 0},
+            "steps": [{"shell": "true"}, {"finish": "ok"}],
+        }
+    )
     tasks = suite.tasks()[:2]
-    plan = [(t, trial) for trial in range(2) for t in tasks]
-    attempts = solve_all(agent, plan, DAY, daily_cost_cap_usd=0.2)
+    with sm.ScriptedModel(script) as server:
+        agent = build_agent(
+            claude(tmp_path, server.url), AgentWorld(suite.checkout, tmp_path / "transcripts")
+        )
+        attempts = solve_all(
+            agent, [(t, trial) for trial in range(2) for t in tasks], DAY, daily_cost_cap_usd=0.2
+        )
     assert [a.exit_class for a in attempts] == ["submitted", "submitted", "skipped", "skipped"]
-    assert attempts[2].patch == "" and attempts[2].cost_usd == 0 and "cost cap $0.2" in attempts[2].detail
-    assert attempts[2].agent_version == "claude-code 2.1.0 / sonnet"
-    assert len(invocations(calls)) == 2
+    assert len(sessions(server)) == 2  # the CLI ran twice
+    first, second, skipped = attempts[:3]
+    assert first.cost_usd + second.cost_usd == pytest.approx(claude_cost(server.usage()), abs=2e-6)
+    assert first.cost_usd < 0.2 <= first.cost_usd + second.cost_usd
+    assert skipped.patch == "" and skipped.cost_usd == 0 and "cost cap $0.2" in skipped.detail
+    assert skipped.agent_version == VERSION
+    # an attempt without a folder keeps its transcript under the subject's and the day's partition
+    kept = tmp_path / "transcripts" / "subject=cc" / f"date={DAY}" / f"{tasks[0].instance_id}.trial0.log"
+    assert Path(first.transcript) == kept and '"type":"result"' in kept.read_text()
 
 
 def test_retry_backoff_and_failure_classes():
@@ -613,8 +520,9 @@ def test_subject_fields_and_defaults(tmp_path):
 # --- through Dagster --------------------------------------------------------------------------
 
 
-def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
-    """A claude-code subject, with a daily cost cap, through a real materialization."""
+def test_claude_code_through_dagster(claude_cli, suite, tmp_path, monkeypatch):
+    """A claude-code subject, with a daily cost cap, through a real materialization: the first
+    attempt's cost reaches the cap, the second is skipped (the agent container: test_agent_container.py)."""
     import dagster as dg
 
     from assets.grading import agent_attempts
@@ -625,58 +533,63 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
     docker = _docker_ready()
     home = tmp_path / "home"
     config = tmp_path / "tracking.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "suite": "demo",
-                "sample": {"size": 2, "seed": 1},
-                "trials": 1,
-                "sandbox": "docker" if docker else "process",
-                "subjects": [
-                    {
-                        "name": "claude-standin",
-                        "adapter": "claude-code",
-                        "model": "sonnet",
-                        "trials": 2,
-                        "daily_cost_cap_usd": 0.3,
-                        "settings": {"env": PASS},
-                    }
-                ],
-            }
-        )
-    )
-    monkeypatch.setenv("CANDLEBENCH_HOME", str(home))
-    monkeypatch.setenv("CANDLEBENCH_CONFIG", str(config))
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("subject", ["claude-standin"])
-        key = dg.MultiPartitionKey({"date": DAY.isoformat(), "subject": "claude-standin"})
-        if docker:  # untrusted patches are graded only in Docker
-            job = defs.resolve_job_def("evaluation_job")
-            result = job.execute_in_process(instance=instance, partition_key=key)
-        else:
-            result = dg.materialize(
-                [agent_attempts],
-                instance=instance,
-                partition_key=key,
-                resources={"tracker": TrackerResource()},
+    with sm.ScriptedModel(sm.suite_scripts(suite.tasks())) as server:
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "suite": "demo",
+                    "sample": {"size": 2, "seed": 1},
+                    "trials": 1,
+                    "sandbox": "docker" if docker else "process",
+                    "subjects": [
+                        {
+                            "name": "claude-real",
+                            "adapter": "claude-code",
+                            "model": CLAUDE_MODEL,
+                            "daily_cost_cap_usd": 0.001,
+                            "settings": {
+                                "cli_version": CLAUDE_VERSION,
+                                "base_url": server.url,
+                                "runtime": "host",
+                            },
+                        }
+                    ],
+                }
             )
+        )
+        monkeypatch.setenv("CANDLEBENCH_HOME", str(home))
+        monkeypatch.setenv("CANDLEBENCH_CONFIG", str(config))
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("subject", ["claude-real"])
+            key = dg.MultiPartitionKey({"date": DAY.isoformat(), "subject": "claude-real"})
+            if docker:  # untrusted patches are graded only in Docker
+                job = defs.resolve_job_def("evaluation_job")
+                result = job.execute_in_process(instance=instance, partition_key=key)
+            else:
+                result = dg.materialize(
+                    [agent_attempts],
+                    instance=instance,
+                    partition_key=key,
+                    resources={"tracker": TrackerResource()},
+                )
     assert result.success
     warehouse = Warehouse(home)
-    attempts = warehouse.lake.read_partition("attempts", subject="claude-standin", date=DAY.isoformat())
-    rows = attempts.sort("trial", "instance_id").to_dicts()
-    assert [r["exit_class"] for r in rows].count("skipped") == 1 and len(rows) == 4  # 0.37 > cap 0.3
-    ran = [r for r in rows if r["exit_class"] == "submitted"]
-    assert len(ran) == 3
-    for row in ran:
-        assert row["cost_usd"] == pytest.approx(0.1234) and row["turns"] == 6
-        assert (row["input_tokens"], row["output_tokens"], row["cached_tokens"]) == (6500, 800, 5000)
-        assert row["agent_version"] == "claude-code 2.1.0 / sonnet" and Path(row["transcript"]).exists()
-        assert row["patch"].startswith("diff --git")
+    attempts = warehouse.lake.read_partition("attempts", subject="claude-real", date=DAY.isoformat())
+    ran, skipped = sorted(attempts.to_dicts(), key=lambda r: r["exit_class"] == "skipped")
+    assert (ran["exit_class"], skipped["exit_class"]) == ("submitted", "skipped"), ran["detail"]
+    assert server.mismatches == [] and len(sessions(server)) == 1
+    played, used = server.played(), server.usage()
+    assert ran["cost_usd"] == pytest.approx(claude_cost(used), abs=1e-6) and ran["turns"] == len(played)
+    assert ran["input_tokens"] == used.input_tokens + used.cache_read + used.cache_write
+    assert (ran["cached_tokens"], ran["output_tokens"]) == (used.cache_read, used.output_tokens)
+    assert ran["agent_version"] == VERSION and ran["agent_sha256"] == claude_cli.sha256
+    assert Path(ran["transcript"]).exists() and ran["patch"].startswith("diff --git")
+    assert skipped["cost_usd"] == 0 and "daily cost cap $0.001 reached" in skipped["detail"]
     if docker:
         evaluations = warehouse.lake.read_partition(
-            "evaluations", subject="claude-standin", date=DAY.isoformat()
+            "evaluations", subject="claude-real", date=DAY.isoformat()
         )
         graded = dict(zip(evaluations["attempt_id"], evaluations["outcome"], strict=True))
-        assert all(graded[r["attempt_id"]] == "resolved" for r in ran)
+        assert graded[ran["attempt_id"]] == "resolved"
         (skip,) = evaluations.filter(evaluations["outcome"] == "skipped").to_dicts()
-        assert skip["reason"].startswith("not launched: daily cost cap $0.3 reached")
+        assert skip["reason"].startswith("not launched: daily cost cap $0.001 reached")
