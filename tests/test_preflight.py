@@ -5,19 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from test_real_clis import CACHE, CLAUDE_VERSION, CODEX_VERSION, pinned  # tests/ on sys.path
 
 from pipeline.cli import main as cli
 from pipeline.preflight import preflight
 
-STANDINS = Path(__file__).parent / "standins"
 KEYS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "CODEX_API_KEY", "OPENAI_API_KEY", "LOCAL_KEY")
+HOST = "runtime host: the CLI runs on this machine with its toolchain, not the task image's"
 
 
 def config(tmp_path: Path, monkeypatch, subjects: list[dict], **fields) -> Path:
+    """The config; no agent on PATH; pinned CLIs (`cli_version`) read the real CLI cache."""
     path = tmp_path / "tracking.yaml"
     path.write_text(yaml.safe_dump({"trials": 1, "sandbox": "process", "subjects": subjects, **fields}))
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PATH", f"{STANDINS}:{Path('/usr/bin')}:{Path('/bin')}")
+    monkeypatch.setenv("CANDLEBENCH_CLIS", str(CACHE))
+    monkeypatch.setenv("PATH", f"{Path('/usr/bin')}:{Path('/bin')}")
     for key in KEYS:
         monkeypatch.delenv(key, raising=False)
     return path
@@ -44,6 +47,7 @@ def test_the_demo_config_is_ready(tmp_path, monkeypatch, capsys):
 
 
 def test_what_would_fail_is_named_with_its_subject(tmp_path, monkeypatch, capsys):
+    codex = pinned("codex", CODEX_VERSION)
     path = config(
         tmp_path,
         monkeypatch,
@@ -60,6 +64,7 @@ def test_what_would_fail_is_named_with_its_subject(tmp_path, monkeypatch, capsys
                 "model": "gpt-5-codex",
                 "daily_cost_cap_usd": 5,
                 "price": {"input": 1, "output": 2},
+                "settings": {"cli_version": CODEX_VERSION},
             },
             {
                 "name": "local",
@@ -76,23 +81,34 @@ def test_what_would_fail_is_named_with_its_subject(tmp_path, monkeypatch, capsys
     assert ("fail", "claude-code: 'claude-nowhere' is not on PATH") in found["subject cc"]
     assert ("fail", "none of ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN is set") in found["subject cc"]
     assert ("warn", "no daily_cost_cap_usd: a bad day can cost without limit") in found["subject cc"]
-    assert ("ok", "codex, version codex 0.63.0 / gpt-5-codex") in found["subject cx"]  # the stand-in
+    cached = f"codex {CODEX_VERSION} cached ({codex.platform}, sha256 {codex.sha256[:12]}): {codex.binary}"
+    assert found["subject cx"][0] == ("ok", cached)  # the real CLI cache
+    assert ("ok", f"codex, version codex {CODEX_VERSION} / gpt-5-codex") in found["subject cx"]
+    for name in ("cc", "cx"):
+        assert any(s == "warn" and d.startswith(HOST) for s, d in found[f"subject {name}"])
     assert ("fail", "none of CODEX_API_KEY, OPENAI_API_KEY is set") in found["subject cx"]
     assert ("fail", "environment variable(s) LOCAL_KEY not set") in found["subject local"]
     assert any(s == "warn" and "does not answer now" in d for s, d in found["subject local"])
     assert cli(["check", "--config", str(path)]) == 1
-    assert "5 failed, 3 warning(s): the scheduled run would fail or refuse work" in capsys.readouterr().out
+    assert "5 failed, 5 warning(s): the scheduled run would fail or refuse work" in capsys.readouterr().out
 
 
 def test_keys_set_and_a_live_endpoint_pass(tmp_path, monkeypatch):
     from standins.openai_server import StandInServer
 
+    pinned("claude-code", CLAUDE_VERSION)
     with StandInServer([], key="k") as server:
         path = config(
             tmp_path,
             monkeypatch,
             [
-                {"name": "cc", "adapter": "claude-code", "model": "sonnet", "daily_cost_cap_usd": 5},
+                {
+                    "name": "cc",
+                    "adapter": "claude-code",
+                    "model": "sonnet",
+                    "daily_cost_cap_usd": 5,
+                    "settings": {"cli_version": CLAUDE_VERSION},
+                },
                 {
                     "name": "local",
                     "adapter": "openai-compatible",
@@ -112,7 +128,9 @@ def test_keys_set_and_a_live_endpoint_pass(tmp_path, monkeypatch):
     found = verdicts(checks)
     ((status, detail),) = found["sandbox"]
     assert status == "warn" and "untrusted patches run UNSANDBOXED" in detail
-    assert found["subject cc"][0][0] == "ok" and "claude-code" in found["subject cc"][0][1]
+    status, detail = found["subject cc"][0]
+    assert status == "ok" and detail.startswith(f"claude-code {CLAUDE_VERSION} cached")
+    assert ("ok", f"claude-code, version claude-code {CLAUDE_VERSION} / sonnet") in found["subject cc"]
     assert any(s == "ok" and "answers" in d for s, d in found["subject local"])
     assert found["alerts"] == [("ok", "slack -> hooks.slack.com")]  # never the webhook's secret path
 
