@@ -90,7 +90,9 @@ def _tasks(which: list[str], scratch: Path, daemon):
 def _one(cli, runtime, suite, task, sandbox, scratch: Path, n: int) -> dict:
     with sm.ScriptedModel(sm.script_for_task(task)) as server:
         spec = _subject(cli, server.url, runtime, scratch)
-        world = AgentWorld(suite.checkout, scratch / "transcripts", image_of=suite.image, sandbox=lambda: sandbox)
+        world = AgentWorld(
+            suite.checkout, scratch / "transcripts", image_of=suite.image, sandbox=lambda: sandbox
+        )
         agent = build_agent(spec, world)
         folder = scratch / f"{cli}-{runtime}-{task.instance_id[:24]}-{n}"
         started = time.monotonic()
