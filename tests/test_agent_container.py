@@ -25,7 +25,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_real_clis import CACHE, CLAUDE_VERSION, CODEX_PRICE, CODEX_VERSION, KEY, pinned  # tests/ on sys.path
+from test_real_clis import (  # tests/ on sys.path
+    CACHE,
+    CLAUDE_VERSION,
+    CODEX_PRICE,
+    CODEX_VERSION,
+    KEY,
+    pinned,
+)
 
 from pipeline.agents import scripted_model as sm
 from pipeline.agents.relay import RELAY_PORT
@@ -60,7 +67,7 @@ def docker():
 
 
 def _leftover_containers(sandbox) -> list[str]:
-    from pipeline.sandbox.daemon import CONTAINER_LABEL, OWNER_LABEL, _OWNER
+    from pipeline.sandbox.daemon import _OWNER, CONTAINER_LABEL, OWNER_LABEL
 
     found = sandbox.daemon.client.containers.list(all=True, filters={"label": CONTAINER_LABEL})
     return [c.id for c in found if c.labels.get(OWNER_LABEL) == _OWNER]
@@ -95,7 +102,8 @@ try:
     seen["dns"] = "resolved"
 except OSError as err:
     seen["dns"] = type(err).__name__
-request = urllib.request.Request("http://127.0.0.1:%d/v1/echo" % PORT, data=b"{}", headers={"x-api-key": os.environ.get("ANTHROPIC_API_KEY", "")})
+held = {"x-api-key": os.environ.get("ANTHROPIC_API_KEY", "")}
+request = urllib.request.Request("http://127.0.0.1:%d/v1/echo" % PORT, data=b"{}", headers=held)
 seen["relayed"] = json.loads(urllib.request.urlopen(request, timeout=10).read())
 print(json.dumps(seen))
 """
@@ -217,7 +225,8 @@ def _materialize(tmp_path: Path, monkeypatch, config: dict, subject: str):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("subject", [subject])
         key = dg.MultiPartitionKey({"date": DAY.isoformat(), "subject": subject})
-        result = defs.resolve_job_def("evaluation_job").execute_in_process(instance=instance, partition_key=key)
+        job = defs.resolve_job_def("evaluation_job")
+        result = job.execute_in_process(instance=instance, partition_key=key)
     assert result.success
     lake = Warehouse(home).lake
     (attempt,) = lake.read_partition("attempts", subject=subject, date=DAY.isoformat()).to_dicts()
@@ -247,7 +256,9 @@ def _check(cli: str, attempt: dict, evaluation: dict, server: sm.ScriptedModel, 
 
 
 @pytest.mark.parametrize("cli", ["claude-code", "codex"])
-def test_real_cli_solves_a_demo_task_in_its_container_through_dagster(cli, docker, keys, suite, tmp_path, monkeypatch):
+def test_real_cli_solves_a_demo_task_in_its_container_through_dagster(
+    cli, docker, keys, suite, tmp_path, monkeypatch
+):
     pinned(cli, CLAUDE_VERSION if cli == "claude-code" else CODEX_VERSION)
     scripts = [_tested(s) for s in sm.suite_scripts(suite.tasks())]
     with sm.ScriptedModel(scripts) as server:
