@@ -313,3 +313,46 @@ def test_real_cli_solves_the_pro_task_in_its_image_through_dagster(
     _check(cli, attempt, evaluation, server, image)
     assert evaluation["image_digest"] == docker.daemon.image_id(image)
     assert _leftover_containers(docker) == []
+
+
+# --- choosing and failing to start ---------------------------------------------------------------
+
+
+def test_the_runtime_asked_for_is_given_or_refused_in_one_line():
+    from pipeline.agents.process import AgentUnavailable
+    from pipeline.agents.runtime import HOST, choose_runtime
+
+    class Process:
+        name = "process"
+
+    assert choose_runtime("host", None, "s") is HOST
+    assert choose_runtime("auto", lambda: Process(), "s") is HOST  # no Docker: the host, warned by check
+    with pytest.raises(AgentUnavailable, match=r"^subject s: settings.runtime is container, but grading"):
+        choose_runtime("container", lambda: Process(), "s")
+
+
+def test_a_container_that_cannot_start_is_unavailable_not_an_agent_failure(suite, tmp_path):
+    """A missing image raises AgentUnavailable before the CLI starts (the ledger then frees the
+    attempt to run later), rather than recording a failure of the agent."""
+    from pipeline.agents.process import AgentUnavailable
+    from pipeline.sandbox.base import ImageUnavailable
+
+    class NoImage:
+        name = "docker"
+
+        def resolve(self, image):
+            raise ImageUnavailable(f"image {image} not found")
+
+    task = suite.tasks()[0]
+    workspace = Workspace.create(tmp_path / "a", task, suite.checkout)
+    transcript = Transcript(tmp_path / "a" / "transcript.log", ())
+    runtime = ContainerRuntime(NoImage())
+    with pytest.raises(AgentUnavailable, match="cannot start: image missing/image not found"):
+        runtime.execute(
+            Session("p", workspace, transcript, 60.0, "missing/image", runtime),
+            [sys.executable],
+            {},
+            keys=(),
+            api=None,
+        )
+    transcript.close()
