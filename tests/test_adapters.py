@@ -337,6 +337,11 @@ def test_openai_compatible_bash_loop(suite, grader, task, tmp_path, monkeypatch)
     fresh = attempt.input_tokens - 3200
     assert attempt.cost_usd == pytest.approx((fresh * 1.25 + 3200 * 0.125 + 250 * 10.0) / 1e6)
     assert attempt.agent_version == "bash-loop/1 / gpt-standin"
+    # behaviour from the loop's transcript: cat (a read), git apply (the edit), the python one-liner
+    # (neither, to the heuristics); the submission is no command; the loop shows no thinking apart
+    behaviour = (attempt.tool_calls, attempt.shell_commands, attempt.test_runs, attempt.edits)
+    assert behaviour == (3, 3, 0, 1)
+    assert (attempt.files_read_before_first_edit, attempt.thinking_chars) == (1, None)
     messages = server.requests[-1]["body"]["messages"]
     assert "_NUMBER = re.compile" in messages[3]["content"]  # `cat` ran in the workspace
     assert "exactly one ```bash code block" in messages[5]["content"]

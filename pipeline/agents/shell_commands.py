@@ -22,7 +22,7 @@ TEST_RUN = re.compile(
         |(?:uv|poetry|pipenv|hatch|pdm|rye)\s+run|npx|bunx|(?:ba|z)?sh)\s+)*
     (?:\S*/)?                                         # ./, .venv/bin/, /app/
     (?:py\.?test|nosetests|nose2|tox|nox|ctest|rspec|phpunit|jest|vitest|mocha|ava|tap
-      |python[\d.]*\s+(?:-\S+\s+)*-m\s+(?:pytest|unittest|nose2?|tox|nox)
+      |python[\d.]*\s+(?:[^\s;&|]+\s+)*?-m\s+(?:pytest|unittest|nose2?|tox|nox)
       |python[\d.]*\s+(?:-\S+\s+)*\S*(?:manage\.py\s+test|runtests?\.py|setup\.py\s+test)
       |(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?test(?::\S+)?
       |go\s+test|cargo\s+(?:test|nextest)|make\s+(?:test|check)\w*|dotnet\s+test|deno\s+test
