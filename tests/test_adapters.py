@@ -677,6 +677,9 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
         assert (row["input_tokens"], row["output_tokens"], row["cached_tokens"]) == (6500, 800, 5000)
         assert row["agent_version"] == "claude-code 2.1.0 / sonnet" and Path(row["transcript"]).exists()
         assert row["patch"].startswith("diff --git")
+        # the stand-in prints no tool call: behaviour read, and nothing in it (not unknown)
+        assert (row["tool_calls"], row["test_runs"], row["thinking_chars"]) == (0, 0, 0)
+    assert [r["tool_calls"] for r in rows if r["exit_class"] == "skipped"] == [None]  # not launched
     if docker:
         evaluations = warehouse.lake.read_partition(
             "evaluations", subject="claude-standin", date=DAY.isoformat()

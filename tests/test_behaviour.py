@@ -236,3 +236,38 @@ def test_the_report_charts_behaviour_beside_the_candles_and_renders_without_any(
     plain = write_report(bare, config).index.read_text()
     assert not any(html.escape(title) in plain for title in BEHAVIOUR_TITLES.values())
     assert png_size(bare.reports / f"{REAL}.png") == png_size(bare.reports / f"{SIMULATED}.png")
+
+
+def test_the_candles_metadata_carries_behaviour_only_for_subjects_that_have_it(history):
+    from assets.aggregates import DAY_SQL, day_metadata
+
+    day = START + dt.timedelta(days=3)
+    rows = history.query(DAY_SQL.replace("$start", "$1").replace("$end", "$2"), [day, day]).to_dicts()
+    metadata = day_metadata(rows, [])
+    means = history.query("SELECT * FROM behaviour WHERE subject = $1 AND date = $2", [REAL, day])
+    for name in ("tool_calls", "test_runs", "files_read_before_first_edit"):
+        assert metadata[f"{name}/{REAL}"] == pytest.approx(means[name][0], abs=1e-3)
+    simulated = {key.split("/")[0] for key in metadata if key.endswith(f"/{SIMULATED}")}
+    assert simulated == {"pass_rate", "graded"}  # no behaviour: no entries, not zeros
+
+
+def test_a_strip_is_drawn_for_each_measure_with_values_and_thinking_only_when_shown():
+    import altair as alt
+
+    from pipeline.report.charts import behaviour_panels
+
+    days = pl.DataFrame({"date": [START + dt.timedelta(days=n) for n in range(4)]})
+    rows = pl.DataFrame(
+        {
+            "date": [START, START + dt.timedelta(days=2)],
+            "attempts": [3, 3],
+            "tool_calls": [8.0, 5.0],
+            "test_runs": [1.0, 0.0],  # zero tests is behaviour: drawn
+            "files_read_before_first_edit": [None, None],  # nothing to draw
+            "thinking_chars": [0.0, 0.0],  # a model that does not think: not drawn
+        }
+    )
+    panels = behaviour_panels(days, rows, alt.Axis())
+    assert [p.title.text for p in panels] == [BEHAVIOUR_TITLES["tool_calls"], BEHAVIOUR_TITLES["test_runs"]]
+    thinking = rows.with_columns(thinking_chars=pl.Series([0.0, 120.0]))
+    assert len(behaviour_panels(days, thinking, alt.Axis())) == 3

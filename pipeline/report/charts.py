@@ -158,7 +158,7 @@ def behaviour_panels(days: pl.DataFrame, behaviour: pl.DataFrame, axis: alt.Axis
     """One strip per measure of `BEHAVIOUR` that has data: its mean per attempt each day, on the
     candles' days; a day without behaviour (a simulated agent, a day of API errors) is a gap."""
     daily = days.join(behaviour, on="date", how="left").sort("date")
-    shown = [c for c in BEHAVIOUR if c in daily.columns and daily[c].drop_nulls().len()]
+    shown = [c for c in BEHAVIOUR if _drawn(daily, c)]
     base = alt.Chart(_values(daily))
     panels = []
     for column in shown:
@@ -176,6 +176,13 @@ def behaviour_panels(days: pl.DataFrame, behaviour: pl.DataFrame, axis: alt.Axis
             ).properties(width=WIDTH, height=46, title=title)
         )
     return panels
+
+
+def _drawn(daily: pl.DataFrame, column: str) -> bool:
+    """A measure is drawn when it has a value; thinking only when some was shown (a model that
+    does not think would draw a line at zero)."""
+    values = daily[column].drop_nulls() if column in daily.columns else pl.Series([])
+    return values.len() > 0 and (column != "thinking_chars" or values.max() > 0)
 
 
 def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerChart:
