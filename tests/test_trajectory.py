@@ -75,10 +75,15 @@ def test_malformed_lines_notes_and_stderr_are_skipped():
         "Traceback (most recent call last):",
         assistant("not a block", tool("t1", "Bash", command="ls")),
         assistant(tool("t2", "Bash")),  # no input at all
+        assistant({"type": "tool_use", "name": "Glob"}, {"type": "tool_use", "name": "Glob"}),  # no ids
         {"type": "assistant", "message": {"content": "text, not blocks"}},
+        {"type": "assistant", "message": "not a message"},
+        {"type": "result", "usage": ["not", "usage"]},
     )
     found = trajectory.read("claude-code", text)
-    assert (found.tool_calls, found.shell_commands, found.edits) == (2, 2, 0)
+    assert (found.tool_calls, found.shell_commands, found.edits) == (4, 2, 0)
+    odd = lines({"type": "turn.completed", "usage": 3}, {"type": "item.completed", "item": {"type": 5}})
+    assert trajectory.read("codex", odd).tool_calls == 1
 
 
 def test_no_tool_calls_is_zeros_and_no_events_is_nothing():

@@ -17,6 +17,7 @@ reasoning tokens billed with no text shown) or when the CLI never says whether i
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
@@ -33,7 +34,7 @@ NOT_CALLS = ("agent_message", "reasoning", "error")  # codex items that are not 
 class Behaviour:
     """One attempt's behaviour (its last run's, when it was retried)."""
 
-    tool_calls: int  # every call of a tool: shell, read, edit, search, plan, sub-agent ...
+    tool_calls: int  # every call of a tool: shell, read, edit, search, plan, sub-agent (and its calls)
     shell_commands: int
     test_runs: int  # shell commands that run tests (`shell_commands.TEST_RUN`)
     edits: int  # edit/write/apply_patch calls, and shell commands that write files
@@ -103,6 +104,10 @@ def events(text: str) -> Iterator[dict]:
             yield event
 
 
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def claude_code(text: str) -> Behaviour | None:
     """Claude Code `stream-json`: `tool_use` and `thinking` blocks of the assistant messages."""
     tally, seen, any_event = Tally(), set(), False
@@ -112,11 +117,11 @@ def claude_code(text: str) -> Behaviour | None:
         if kind == "system" and event.get("subtype") == "init":
             tally.cwd = str(event.get("cwd") or "").rstrip("/")
         elif kind == "result":
-            details = (event.get("usage") or {}).get("output_tokens_details") or {}
+            details = _dict(_dict(event.get("usage")).get("output_tokens_details"))
             if isinstance(details.get("thinking_tokens"), int):
                 tally.reported = details["thinking_tokens"]
         elif kind == "assistant":
-            content = (event.get("message") or {}).get("content")
+            content = _dict(event.get("message")).get("content")
             for block in content if isinstance(content, list) else []:
                 if not isinstance(block, dict):
                     continue
@@ -124,9 +129,11 @@ def claude_code(text: str) -> Behaviour | None:
                     tally.thought(str(block.get("thinking") or ""))
                 elif block.get("type") == "redacted_thinking":
                     tally.hidden = True
-                elif block.get("type") == "tool_use" and block.get("id") not in seen:
-                    seen.add(block.get("id"))
-                    _claude_tool(tally, str(block.get("name") or ""), block.get("input"))
+                elif block.get("type") == "tool_use":
+                    ident = block.get("id") or id(block)  # a block echoed again is still one call
+                    if ident not in seen:
+                        seen.add(ident)
+                        _claude_tool(tally, str(block.get("name") or ""), block.get("input"))
     return tally.behaviour(shows_all_thinking=True) if any_event else None
 
 
@@ -154,7 +161,7 @@ def codex(text: str) -> Behaviour | None:
             key = str(item.get("id") or f"item-{len(items)}")
             items[key] = {**items.get(key, {}), **item}  # insertion order: when it started
         elif kind == "turn.completed":
-            reasoning = (event.get("usage") or {}).get("reasoning_output_tokens")
+            reasoning = _dict(event.get("usage")).get("reasoning_output_tokens")
             if isinstance(reasoning, int):
                 tally.reported = (tally.reported or 0) + reasoning
     for item in items.values():
@@ -200,7 +207,13 @@ def read(driver: str, text: str) -> Behaviour | None:
     """The behaviour in a transcript kept by the driver named `driver`; None when there is no
     reader for it or the CLI printed nothing to read (it did not start)."""
     reader = READERS.get(driver)
-    return reader(text) if reader else None
+    if reader is None:
+        return None
+    try:
+        return reader(text)
+    except (AttributeError, TypeError, ValueError) as err:  # never lose a paid attempt to its log
+        logging.getLogger(__name__).warning("%s transcript not read: %r", driver, err)
+        return None
 
 
 def columns(found: Behaviour | None) -> dict[str, int | None]:
