@@ -241,6 +241,11 @@ def _check(cli: str, attempt: dict, evaluation: dict, server: sm.ScriptedModel, 
     assert evaluation["outcome"] == "resolved", evaluation["reason"]
     played, used = server.played(), server.usage()
     assert attempt["turns"] == len(played)  # from the CLI's own output
+    # behaviour read from the transcript the CLI wrote in its container (paths under /app)
+    assert attempt["tool_calls"] == len([e for e in played if e.tool])
+    assert attempt["test_runs"] == sum(e.action == "test" for e in played) >= 1
+    assert attempt["edits"] == sum(e.action in ("edit", "write", "patch") for e in played) >= 1
+    assert attempt["files_read_before_first_edit"] >= 1
     assert attempt["input_tokens"] == used.input_tokens + used.cache_read + used.cache_write
     assert (attempt["cached_tokens"], attempt["output_tokens"]) == (used.cache_read, used.output_tokens)
     model = CLAUDE_MODEL if cli == "claude-code" else CODEX_MODEL
