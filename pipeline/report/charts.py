@@ -71,7 +71,10 @@ def candle_chart(
     # Past ~200 days single candles blur into texture: draw the weekly mean rate over them.
     smooth = 7 if days > 200 and period == "date" else 1
     candles = candles.with_columns(line=pl.col("rate").rolling_mean(smooth, min_samples=1))
-    axis = alt.Axis(format="%b %d" if days < 200 else "%b %Y")
+    # at most one tick a day: a short history would otherwise repeat each date's label (6-hour ticks)
+    axis = alt.Axis(
+        format="%b %d" if days < 200 else "%b %Y", tickCount={"interval": "day", "step": max(1, days // 12)}
+    )
     x = alt.X(f"{period}:T", title=None, axis=axis)
     y_scale = alt.Scale(domain=[0, 1])
     base = alt.Chart(_values(candles)).encode(x=x)
