@@ -228,6 +228,11 @@ def test_openai_compatible_bash_loop(suite, grader, task, tmp_path, monkeypatch)
     fresh = attempt.input_tokens - 3200
     assert attempt.cost_usd == pytest.approx((fresh * 1.25 + 3200 * 0.125 + 250 * 10.0) / 1e6)
     assert attempt.agent_version == "bash-loop/1 / gpt-standin"
+    # behaviour from the loop's transcript: cat (a read), git apply (the edit), the python one-liner
+    # (neither, to the heuristics); the submission is no command; the loop shows no thinking apart
+    behaviour = (attempt.tool_calls, attempt.shell_commands, attempt.test_runs, attempt.edits)
+    assert behaviour == (3, 3, 0, 1)
+    assert (attempt.files_read_before_first_edit, attempt.thinking_chars) == (1, None)
     messages = server.requests[-1]["body"]["messages"]
     assert "_NUMBER = re.compile" in messages[3]["content"]  # `cat` ran in the workspace
     assert "exactly one ```bash code block" in messages[5]["content"]
@@ -585,6 +590,10 @@ def test_claude_code_through_dagster(claude_cli, suite, tmp_path, monkeypatch):
     assert ran["agent_version"] == VERSION and ran["agent_sha256"] == claude_cli.sha256
     assert Path(ran["transcript"]).exists() and ran["patch"].startswith("diff --git")
     assert skipped["cost_usd"] == 0 and "daily cost cap $0.001 reached" in skipped["detail"]
+    # behaviour read from the real transcript: what the script played; none for the skipped one
+    calls = [e for e in played if e.tool]
+    assert (ran["tool_calls"], ran["test_runs"]) == (len(calls), sum(e.action == "test" for e in played))
+    assert ran["test_runs"] >= 1 and skipped["tool_calls"] is None
     if docker:
         evaluations = warehouse.lake.read_partition(
             "evaluations", subject="claude-real", date=DAY.isoformat()

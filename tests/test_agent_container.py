@@ -25,7 +25,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_real_clis import CACHE, CLAUDE_VERSION, CODEX_PRICE, CODEX_VERSION, KEY, pinned  # tests/ on sys.path
+from test_real_clis import (  # tests/ on sys.path
+    CACHE,
+    CLAUDE_VERSION,
+    CODEX_PRICE,
+    CODEX_VERSION,
+    KEY,
+    pinned,
+)
 
 from pipeline.agents import scripted_model as sm
 from pipeline.agents.relay import RELAY_PORT
@@ -60,7 +67,7 @@ def docker():
 
 
 def _leftover_containers(sandbox) -> list[str]:
-    from pipeline.sandbox.daemon import CONTAINER_LABEL, OWNER_LABEL, _OWNER
+    from pipeline.sandbox.daemon import _OWNER, CONTAINER_LABEL, OWNER_LABEL
 
     found = sandbox.daemon.client.containers.list(all=True, filters={"label": CONTAINER_LABEL})
     return [c.id for c in found if c.labels.get(OWNER_LABEL) == _OWNER]
@@ -95,7 +102,8 @@ try:
     seen["dns"] = "resolved"
 except OSError as err:
     seen["dns"] = type(err).__name__
-request = urllib.request.Request("http://127.0.0.1:%d/v1/echo" % PORT, data=b"{}", headers={"x-api-key": os.environ.get("ANTHROPIC_API_KEY", "")})
+held = {"x-api-key": os.environ.get("ANTHROPIC_API_KEY", "")}
+request = urllib.request.Request("http://127.0.0.1:%d/v1/echo" % PORT, data=b"{}", headers=held)
 seen["relayed"] = json.loads(urllib.request.urlopen(request, timeout=10).read())
 print(json.dumps(seen))
 """
@@ -217,7 +225,8 @@ def _materialize(tmp_path: Path, monkeypatch, config: dict, subject: str):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("subject", [subject])
         key = dg.MultiPartitionKey({"date": DAY.isoformat(), "subject": subject})
-        result = defs.resolve_job_def("evaluation_job").execute_in_process(instance=instance, partition_key=key)
+        job = defs.resolve_job_def("evaluation_job")
+        result = job.execute_in_process(instance=instance, partition_key=key)
     assert result.success
     lake = Warehouse(home).lake
     (attempt,) = lake.read_partition("attempts", subject=subject, date=DAY.isoformat()).to_dicts()
@@ -232,6 +241,11 @@ def _check(cli: str, attempt: dict, evaluation: dict, server: sm.ScriptedModel, 
     assert evaluation["outcome"] == "resolved", evaluation["reason"]
     played, used = server.played(), server.usage()
     assert attempt["turns"] == len(played)  # from the CLI's own output
+    # behaviour read from the transcript the CLI wrote in its container (paths under /app)
+    assert attempt["tool_calls"] == len([e for e in played if e.tool])
+    assert attempt["test_runs"] == sum(e.action == "test" for e in played) >= 1
+    assert attempt["edits"] == sum(e.action in ("edit", "write", "patch") for e in played) >= 1
+    assert attempt["files_read_before_first_edit"] >= 1
     assert attempt["input_tokens"] == used.input_tokens + used.cache_read + used.cache_write
     assert (attempt["cached_tokens"], attempt["output_tokens"]) == (used.cache_read, used.output_tokens)
     model = CLAUDE_MODEL if cli == "claude-code" else CODEX_MODEL
@@ -247,7 +261,9 @@ def _check(cli: str, attempt: dict, evaluation: dict, server: sm.ScriptedModel, 
 
 
 @pytest.mark.parametrize("cli", ["claude-code", "codex"])
-def test_real_cli_solves_a_demo_task_in_its_container_through_dagster(cli, docker, keys, suite, tmp_path, monkeypatch):
+def test_real_cli_solves_a_demo_task_in_its_container_through_dagster(
+    cli, docker, keys, suite, tmp_path, monkeypatch
+):
     pinned(cli, CLAUDE_VERSION if cli == "claude-code" else CODEX_VERSION)
     scripts = [_tested(s) for s in sm.suite_scripts(suite.tasks())]
     with sm.ScriptedModel(scripts) as server:
@@ -302,3 +318,46 @@ def test_real_cli_solves_the_pro_task_in_its_image_through_dagster(
     _check(cli, attempt, evaluation, server, image)
     assert evaluation["image_digest"] == docker.daemon.image_id(image)
     assert _leftover_containers(docker) == []
+
+
+# --- choosing and failing to start ---------------------------------------------------------------
+
+
+def test_the_runtime_asked_for_is_given_or_refused_in_one_line():
+    from pipeline.agents.process import AgentUnavailable
+    from pipeline.agents.runtime import HOST, choose_runtime
+
+    class Process:
+        name = "process"
+
+    assert choose_runtime("host", None, "s") is HOST
+    assert choose_runtime("auto", lambda: Process(), "s") is HOST  # no Docker: the host, warned by check
+    with pytest.raises(AgentUnavailable, match=r"^subject s: settings.runtime is container, but grading"):
+        choose_runtime("container", lambda: Process(), "s")
+
+
+def test_a_container_that_cannot_start_is_unavailable_not_an_agent_failure(suite, tmp_path):
+    """A missing image raises AgentUnavailable before the CLI starts (the ledger then frees the
+    attempt to run later), rather than recording a failure of the agent."""
+    from pipeline.agents.process import AgentUnavailable
+    from pipeline.sandbox.base import ImageUnavailable
+
+    class NoImage:
+        name = "docker"
+
+        def resolve(self, image):
+            raise ImageUnavailable(f"image {image} not found")
+
+    task = suite.tasks()[0]
+    workspace = Workspace.create(tmp_path / "a", task, suite.checkout)
+    transcript = Transcript(tmp_path / "a" / "transcript.log", ())
+    runtime = ContainerRuntime(NoImage())
+    with pytest.raises(AgentUnavailable, match="cannot start: image missing/image not found"):
+        runtime.execute(
+            Session("p", workspace, transcript, 60.0, "missing/image", runtime),
+            [sys.executable],
+            {},
+            keys=(),
+            api=None,
+        )
+    transcript.close()

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from pipeline.agents.process import DEFAULT_PATH, AgentUnavailable, Finished, agent_env, run_process
-from pipeline.agents.relay import Relay, RelayError, inside_url
+from pipeline.agents.relay import Relay, inside_url
 from pipeline.sandbox.base import SANDBOX_UID, Limits
 from pipeline.sandbox.supervisor import hand_over
 
@@ -138,7 +138,10 @@ class ContainerRuntime:
         timings = self.last = Timings()
         clock = time.monotonic()
         workspace, transcript = session.workspace, session.transcript
-        tag, _ = self.sandbox.resolve(session.image)
+        try:
+            tag, _ = self.sandbox.resolve(session.image)
+        except Exception as err:  # no image, no daemon: nothing ran, nothing was paid
+            raise AgentUnavailable(f"the agent container cannot start: {err}") from err
         found = shutil.which(argv[0], path=os.environ.get("PATH", DEFAULT_PATH))
         if not found:
             return Finished(127, False, "", "", f"{argv[0]}: not found")
@@ -169,10 +172,13 @@ class ContainerRuntime:
         relay = Relay(api.upstream, api.headers) if api else None
         started = time.monotonic()
 
+        launched = []  # set once the CLI may start: an error before it cost nothing
+
         def on_start(container_id: str) -> None:
             if relay is not None:
                 relay.open_in(self.sandbox.daemon.container_pid(container_id))
             (workspace.home / READY).write_text("")
+            launched.append(time.monotonic())
             timings.start_s = time.monotonic() - started
 
         tee = Tee(transcript, on_line)
@@ -192,9 +198,11 @@ class ContainerRuntime:
                 on_line=tee.line,
                 stop_at_cap=False,
             )
-        except RelayError as err:
-            transcript.note(f"relay: {err}")
-            return Finished(127, False, "", "", f"candlebench relay: {err}")
+        except Exception as err:
+            if launched:
+                raise  # the CLI ran: whatever it spent stands (the ledger never re-runs it)
+            transcript.note(f"the agent container could not start: {err}")
+            raise AgentUnavailable(f"the agent container could not start: {err}") from err
         finally:
             if relay is not None:
                 relay.close()

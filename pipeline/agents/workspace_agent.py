@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+from pipeline.agents import trajectory
 from pipeline.agents.exits import ExitClass
 from pipeline.agents.model import Attempt, now
 from pipeline.agents.process import (
@@ -135,6 +136,7 @@ class WorkspaceAgent:
                 f"exit class {run.exit_class} after {tries} run(s); patch {len(patch.splitlines())} lines"
             )
             transcript.close()
+            behaviour = trajectory.read(self.driver.name, transcript.path.read_text(errors="replace"))
             kept = transcript.path
             if folder is None:
                 kept = self.transcript_path(task, day, trial)
@@ -160,6 +162,7 @@ class WorkspaceAgent:
             failure_mode="",
             detail=redact(run.detail, secrets)[:2000],
             tries=tries,
+            **trajectory.columns(behaviour),
         )
 
 
