@@ -89,6 +89,7 @@ class PrivateDocker:
         self.containerd: subprocess.Popen | None = None
         (self.root / "containerd.toml").write_text(CONTAINERD_CONFIG.format(root=self.root))
         (self.root / "daemon.json").write_text("{}\n")  # never the machine's /etc/docker/daemon.json
+        (self.root / "owner").write_text(_process_id(os.getpid()))  # for `sweep` if we are killed
         atexit.register(self.remove)
 
     def _spawn(self, argv: list[str], log: str) -> subprocess.Popen:
@@ -152,51 +153,77 @@ class PrivateDocker:
                 process.wait()
 
     def sandbox_containers(self) -> list[dict]:
-        """Our sandbox containers on this daemon: id, state, owner."""
-        found = self.client().containers.list(all=True, filters={"label": CONTAINER_LABEL})
-        return [{"id": c.id, "state": c.status, "owner": c.labels.get(OWNER_LABEL, "")} for c in found]
+        """Our sandbox containers on this daemon: id, state, owner (one call: no inspect races)."""
+        found = self.client().api.containers(all=True, filters={"label": CONTAINER_LABEL})
+        return [{"id": c["Id"], "state": c["State"], "owner": c["Labels"].get(OWNER_LABEL)} for c in found]
 
     def remove_containers(self) -> None:
-        client = self.client()
-        for container in client.containers.list(all=True):
+        api = self.client().api
+        for container in api.containers(all=True):
             with contextlib.suppress(Exception):
-                container.remove(force=True, v=True)
+                api.remove_container(container["Id"], force=True, v=True)
 
     def remove(self) -> None:
-        """Stop it, kill what a crash left (shims, container processes), unmount, delete."""
+        """Stop it (containers first), then kill, unmount and delete whatever a crash left."""
         if not self.root.exists():
             return
         if self.dockerd is not None and self.dockerd.poll() is None:
             with contextlib.suppress(Exception):
                 self.remove_containers()
             _stop(self.dockerd, 60)
-        for pid in self._leftovers():
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
         if self.containerd is not None:
             _stop(self.containerd, 30)
-        mounts = [m for m in _mounts() if m == str(self.root) or m.startswith(f"{self.root}/")]
-        for mount in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mount], capture_output=True)
-        for top in Path("/sys/fs/cgroup").glob(f"*/{self.root.name}"):
-            for folder, _, _ in sorted(os.walk(top), key=lambda walked: -len(walked[0])):
-                with contextlib.suppress(OSError):
-                    os.rmdir(folder)
-        shutil.rmtree(self.root, ignore_errors=True)
+        tear_down(self.root)
 
-    def _leftovers(self) -> list[int]:
-        """Processes a crash leaves: shims of our containerd and the processes in our cgroups."""
-        pids = set()
-        for procs in Path("/sys/fs/cgroup").glob(f"*/{self.root.name}/**/cgroup.procs"):
+
+def sweep() -> list[str]:
+    """Tear down the private daemons of suites that died without doing it (kill -9)."""
+    swept = []
+    for owner in Path("/tmp").glob("cbd-*/owner"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(owner.read_text().split()[0])
+            if _process_id(pid) != owner.read_text():
+                tear_down(owner.parent)
+                swept.append(str(owner.parent))
+    return swept
+
+
+def tear_down(root: Path) -> None:
+    """Kill what is left of the private daemon under `root`: its dockerd and containerd, their
+    shims, the processes in its cgroups; unmount what it mounted; delete it all."""
+    for pid in _leftovers(root):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    mounts = [m for m in _mounts() if m == str(root) or m.startswith(f"{root}/")]
+    for mount in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+    for top in Path("/sys/fs/cgroup").glob(f"*/{root.name}"):
+        for folder, _, _ in sorted(os.walk(top), key=lambda walked: -len(walked[0])):
             with contextlib.suppress(OSError):
-                pids |= {int(p) for p in procs.read_text().split()}
-        address = f"{self.root}/containerd.sock"
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    if address in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                        pids.add(int(entry.name))
-        return sorted(pids - {os.getpid()})
+                os.rmdir(folder)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _leftovers(root: Path) -> list[int]:
+    """Processes in the daemon's cgroups, and those naming its folder (dockerd, containerd, shims)."""
+    pids = set()
+    for procs in Path("/sys/fs/cgroup").glob(f"*/{root.name}/**/cgroup.procs"):
+        with contextlib.suppress(OSError, ValueError):
+            pids |= {int(p) for p in procs.read_text().split()}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if f"{root}/" in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.add(int(entry.name))
+    return sorted(pids - {os.getpid()})
+
+
+def _process_id(pid: int) -> str:
+    """A pid with its start time (tells a live process from a reused pid); "" when gone."""
+    try:
+        return f"{pid} {Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]}"
+    except (OSError, IndexError):
+        return ""
 
 
 def _stop(process: subprocess.Popen, grace: float) -> None:
@@ -240,7 +267,8 @@ class SharedDaemon:
         def of_ours(labels: dict) -> bool:
             return any(labels.get(OWNER_LABEL, "").startswith(m) for m in mine)
 
-        found = [c.id[:12] for c in self.client.containers.list(all=True) if of_ours(c.labels)]
+        listed = self.client.api.containers(all=True)  # one call: others' containers come and go
+        found = [c["Id"][:12] for c in listed if of_ours(c.get("Labels") or {})]
         events = self.client.events(
             since=self.since, until=int(time.time()) + 1, decode=True, filters={"type": "container"}
         )
@@ -282,9 +310,15 @@ class DockerFaults:
                 f"{DEMO_IMAGE} is not on the shared daemon (candlebench build-image): {saved.stderr}"
             )
             return self.failed
+        sweep()
         self.daemon = PrivateDocker()
-        self.daemon.start()
-        self.daemon.load(tarball)
+        try:
+            self.daemon.start()
+            self.daemon.load(tarball)
+        except Exception as err:  # a daemon that cannot start here is a fault not reached, said why
+            self.daemon.remove()
+            self.daemon, self.failed = None, f"the private daemon did not start: {err}"[:400]
+            return self.failed
         tarball.unlink()
         shutil.copytree(self.setup.built, self.base, symlinks=True)
         config = self.base / "tracking.yaml"
@@ -332,12 +366,16 @@ def daemon_dies(faults: DockerFaults, during: str, containerd: bool = False) -> 
     what = "dockerd and its containerd" if containerd else "dockerd"
     result = Result(f"{what} killed -9 while a container runs ({during})", "docker")
     with faults.lock:
+        began = time.monotonic()
         if why := faults.prepare():
             result.outcome, result.note = "not reached", why
             return result
+        prepared = time.monotonic()
         daemon = faults.daemon
         assert daemon is not None
-        daemon.remove_containers()  # what an earlier fault may have left: each starts clean
+        if not daemon.answers():  # an earlier fault may have left it dead, or with containers
+            daemon.start()
+        daemon.remove_containers()
         shared = SharedDaemon()
         home = fresh_copy(faults.base, faults.setup.scratch, f"docker-{during[:8]}-{containerd}")
         before, log = lake_partitions(home), home.parent / "run.log"
@@ -358,7 +396,8 @@ def daemon_dies(faults: DockerFaults, during: str, containerd: bool = False) -> 
 
             reached = wait_for(running, process)
             in_flight = [c["id"][:12] for c in daemon.sandbox_containers() if c["state"] == "running"]
-            daemon.kill(containerd)
+            if reached:
+                daemon.kill(containerd)
             try:
                 status = process.wait(timeout=BOUND_S)
             except subprocess.TimeoutExpired:
@@ -400,7 +439,8 @@ def daemon_dies(faults: DockerFaults, during: str, containerd: bool = False) -> 
             if result.outcome == "survived":
                 result.note = (
                     f"{len(in_flight)} in flight, {len(cut)} recorded harness_error and re-graded, "
-                    f"{len(orphans)} orphans reaped; " + result.note
+                    f"{len(orphans)} orphans reaped; {time.monotonic() - prepared:.0f} s after "
+                    f"{prepared - began:.0f} s of setup; " + result.note
                 )
             return result
         finally:
