@@ -22,6 +22,7 @@ import dagster as dg
 import yaml
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+from dagster._utils.error import SerializableErrorInfo
 
 from pipeline import clock
 from pipeline.config import PROJECT_ROOT, home, load_config, pin_demo_config
@@ -99,7 +100,7 @@ def prepare_dagster_home() -> Path:
     return dagster_home
 
 
-def step_error(error) -> str:
+def step_error(error: SerializableErrorInfo) -> str:
     """A failed step's error as one line: our exception's message, without Dagster's wrapper or
     the exception's module path."""
     while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pipeline.sandbox.base import ImageUnavailable, SandboxLost, SandboxUnavailable
@@ -73,7 +73,7 @@ class DockerDaemon(ContainerRuns):
             return False
 
     @contextlib.contextmanager
-    def answering(self):
+    def answering(self) -> Iterator[None]:
         """Calls in this block that fail because the daemon is gone raise `SandboxLost`; other
         errors (the daemon still answers) stay what they were."""
         try:
