@@ -14,7 +14,8 @@ GROUPS = (history, data, grade, agents)
 
 def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
-    from pipeline.orchestration.history import HistoryError
+    from pipeline.orchestration.plan import HistoryError
+    from pipeline.sandbox import SandboxUnavailable
     from pipeline.tasks import TaskFormatError
 
     parser = argparse.ArgumentParser(
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError, HistoryError, TaskFormatError) as err:  # bad input: named, one line
         print(f"candlebench {args.command}: {one_line(err)}", file=sys.stderr)
         return 2
+    except SandboxUnavailable as err:  # no Docker daemon, or it went away: the machine's, one line
+        print(f"candlebench {args.command}: {one_line(err)}", file=sys.stderr)
+        return 1
     except Exception as err:
         from pipeline.config import home
 

@@ -13,10 +13,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline.grading.artifacts import GRADER_VERSION, ArtifactStore, Verdict, grade_key
+from pipeline.grading.batch import grade_batch
 from pipeline.grading.channel import write_changed
 from pipeline.grading.outcomes import Outcome, RunFacts, classify
 from pipeline.grading.patches import (
@@ -32,7 +32,7 @@ from pipeline.grading.patches import (
 )
 from pipeline.grading.runners import PytestRunner, TestRunner
 from pipeline.grading.tamper import patch_paths, restore_runner_files
-from pipeline.sandbox import Limits, Sandbox, SandboxUnavailable
+from pipeline.sandbox import Limits, Sandbox, SandboxLost, SandboxUnavailable
 from pipeline.tasks.model import Task
 
 Checkout = Callable[[Task, Path], None]
@@ -45,11 +45,12 @@ _APPLY_SHOWN = {
 
 
 class _Stop(Exception):
-    """A grading that ends before its tests are classified: its outcome, why, and the script."""
+    """A grading that ends before its tests are classified: its outcome, why, and the script;
+    `lost` when the sandbox itself went away (the grading is recorded, then the batch stops)."""
 
-    def __init__(self, outcome: Outcome, reason: str, script: str = "") -> None:
+    def __init__(self, outcome: Outcome, reason: str, script: str = "", lost: SandboxLost | None = None):
         super().__init__(reason)
-        self.outcome, self.reason, self.script = outcome, reason, script
+        self.outcome, self.reason, self.script, self.lost = outcome, reason, script, lost
 
 
 class Grader:
@@ -116,6 +117,8 @@ class Grader:
         graded = patch if (run_empty or not is_empty(patch)) else ""
         try:
             environment = self.environment(task)
+        except SandboxLost:
+            raise
         except SandboxUnavailable as err:  # e.g. the task's image is missing: say which and how
             key = grade_key(task, graded, "unavailable")
             verdict = self._verdict(
@@ -133,15 +136,8 @@ class Grader:
         return verdict
 
     def grade_many(self, items: Iterable[tuple[Task, str]], workers: int = 2, **options) -> list[Verdict]:
-        """Grade (task, patch) pairs concurrently; identical pairs are graded once."""
-        items = list(items)
-        unique: dict[tuple[str, str], tuple[Task, str]] = {}
-        for task, patch in items:
-            unique.setdefault((task.instance_id, patch), (task, patch))
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {k: pool.submit(self.grade, t, p, **options) for k, (t, p) in unique.items()}
-            done = {k: f.result() for k, f in futures.items()}
-        return [done[(task.instance_id, patch)] for task, patch in items]
+        """Grade (task, patch) pairs concurrently, identical pairs once (`batch.grade_batch`)."""
+        return grade_batch(self.grade, items, workers, **options)
 
     def not_run(self, task: Task, outcome: str, reason: str) -> Verdict:
         """The verdict of an attempt that never reached a sandbox (e.g. `skipped`): nothing stored."""
@@ -223,6 +219,9 @@ class Grader:
                 verdict = self._verdict(
                     task, key, stop.outcome, reason=stop.reason, duration_s=duration, **known, **fail
                 )
+                if stop.lost is not None:  # recorded as the harness's failure, then the batch stops
+                    self.store.store(key, patch, verdict, stop.script)
+                    raise stop.lost from stop
                 return verdict, stop.script
             finally:
                 if self.release is not None:
@@ -278,8 +277,9 @@ class Grader:
                 workdir, plan.command, self.limits, image=self.image_of(task), workspace=workspace,
                 readonly=graded, env=plan.env, stdin=plan.stdin,
             )  # fmt: skip
-        except Exception as err:  # the sandbox failed to run at all: never the patch's fault
-            raise _Stop(Outcome.HARNESS_ERROR, f"sandbox {self.sandbox.name}: {err}", script) from err
+        except Exception as err:  # the sandbox failed to run, or went away mid-run: never the patch's fault
+            lost = err if isinstance(err, SandboxLost) else None
+            raise _Stop(Outcome.HARNESS_ERROR, f"sandbox {self.sandbox.name}: {err}", script, lost) from err
         changed = before != digest_tree(workdir, graded)
         try:
             runner_started, tests = plan.parse(run)

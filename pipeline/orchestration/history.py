@@ -10,6 +10,7 @@ hands the same plan to the daemon as one asset backfill, the way the UI's "Mater
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 import time
@@ -20,27 +21,21 @@ from pathlib import Path
 import dagster as dg
 import yaml
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    REPOSITORY_LABEL_TAG,
-)
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+from dagster._utils.error import SerializableErrorInfo
 
 from pipeline import clock
-from pipeline.config import PROJECT_ROOT, TrackingConfig, home, load_config, pin_demo_config
+from pipeline.config import PROJECT_ROOT, home, load_config, pin_demo_config
+from pipeline.orchestration.plan import Plan, plan_history
 from pipeline.orchestration.runs import reap_dead_runs
 from pipeline.store.sweep import sweep
-from pipeline.store.warehouse import Warehouse
 
-# The console shows warnings only; every event still lands in the instance's event log (the UI).
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's console stays quiet: a failed step is one line of ours (its stack trace is in the run's
+# event log, the UI) and our own warnings are printed from that log (`build_history`).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 WAREHOUSE_POOL = "warehouse"  # the assets that write the DuckDB file
-
-
-class HistoryError(ValueError):
-    """A window or subject the config cannot build; raised before any work starts."""
 
 
 def repository_label() -> str:
@@ -77,29 +72,6 @@ class Timings:
         return sum(self.stages.values()) - sum(self.steps.values())
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What a window needs: its days, its subjects, and the partitions to run (the rest are kept)."""
-
-    start: dt.date
-    end: dt.date
-    subjects: list[str]
-    partitions: list[dg.MultiPartitionKey]
-    kept: int
-    regrade_only: bool
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def window_tags(self) -> dict[str, str]:
-        return {
-            ASSET_PARTITION_RANGE_START_TAG: self.start.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: self.end.isoformat(),
-        }
-
-
 def prepare_dagster_home() -> Path:
     """DAGSTER_HOME = <home>/dagster, holding a link to the repository's dagster.yaml.
 
@@ -128,52 +100,14 @@ def prepare_dagster_home() -> Path:
     return dagster_home
 
 
-def plan_history(
-    instance: dg.DagsterInstance,
-    config: TrackingConfig,
-    end: dt.date,
-    days: int,
-    subjects: list[str] | None = None,
-    regrade_only: bool = False,
-    redo: bool = False,
-) -> Plan:
-    """Check the window and subjects against the config, then list the partitions to run: those
-    not graded yet, and those whose evaluations do not grade exactly their stored attempts (the
-    ledger makes running them again free: recorded attempts are not paid twice)."""
-    start = end - dt.timedelta(days=days - 1)
-    if days < 1:
-        raise HistoryError(f"the window is empty: it ends on {end}, before it starts")
-    if start < config.start_date:
-        raise HistoryError(
-            f"{start} is before start_date {config.start_date} in {config.path}: "
-            "set start_date earlier to track older days"
-        )
-    today = clock.today(config.timezone)
-    if end > today:
-        raise HistoryError(f"{end} is in the future (today is {today} in {config.timezone})")
-    configured = [s.name for s in config.subjects]
-    unknown = [s for s in subjects or [] if s not in configured]
-    if unknown:
-        raise HistoryError(
-            f"subject {unknown[0]!r} is not in {config.path} (configured: {', '.join(configured)})"
-        )
-    subjects = list(dict.fromkeys(subjects or configured))
-    done = set() if redo else instance.get_materialized_partitions(dg.AssetKey("patch_evaluations"))
-    attempted = instance.get_materialized_partitions(dg.AssetKey("agent_attempts"))
-    lake = Warehouse(home()).lake
-    partitions, kept = [], 0
-    for offset in range(days):
-        day = (start + dt.timedelta(days=offset)).isoformat()
-        for name in subjects:
-            key = dg.MultiPartitionKey({"date": day, "subject": name})
-            if regrade_only:
-                if str(key) in attempted:
-                    partitions.append(key)
-            elif str(key) in done and lake.graded_consistently(subject=name, date=day):
-                kept += 1  # a stale one (evaluations of attempts no longer stored) runs again
-            else:
-                partitions.append(key)
-    return Plan(start, end, subjects, partitions, kept, regrade_only)
+def step_error(error: SerializableErrorInfo) -> str:
+    """A failed step's error as one line: our exception's message, without Dagster's wrapper or
+    the exception's module path."""
+    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    first = (error.message.strip().splitlines() or [error.cls_name or "the step failed"])[0]
+    named, _, said = first.partition(": ")
+    return said if said and named.rpartition(".")[2] == error.cls_name else first
 
 
 def _duration(seconds: float) -> str:
@@ -215,13 +149,12 @@ def build_history(
             **options,
         )
         timings.add(stage, result, time.monotonic() - began)
+        for entry in instance.all_logs(result.run_id):
+            if not entry.is_dagster_event and entry.level >= logging.WARNING:
+                progress(f"      warning: {entry.user_message}")
         if not result.success:
             failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-            reason = (
-                failed[0].event_specific_data.error.message.strip().splitlines()[0]
-                if failed
-                else "the run failed"
-            )
+            reason = step_error(failed[0].event_specific_data.error) if failed else "the run failed"
             where = options.get("partition_key", f"{plan.start}..{plan.end}")
             timings.failures.append(f"{stage} {where}: {reason}")
             progress(f"      FAILED {where}: {reason} (run {result.run_id})")

@@ -28,6 +28,7 @@ from pipeline.sandbox.base import (
     Limits,
     RunResult,
     Sandbox,
+    SandboxLost,
     SandboxUnavailable,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "Limits",
     "RunResult",
     "Sandbox",
+    "SandboxLost",
     "SandboxUnavailable",
     "backend",
     "names",

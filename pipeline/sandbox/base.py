@@ -25,6 +25,11 @@ class ImageUnavailable(SandboxUnavailable):
     """A task's Docker image is neither present locally nor pullable from a registry."""
 
 
+class SandboxLost(SandboxUnavailable):
+    """The sandbox stopped answering mid-run (its Docker daemon died or restarted): the run's
+    outcome is unknown, the grader's failure, never the patch's."""
+
+
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 120.0

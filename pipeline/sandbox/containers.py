@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import socket
 import tarfile
 import tempfile
@@ -18,8 +19,20 @@ from pipeline.sandbox.base import OUTPUT_CAP_BYTES, Limits, RunResult
 from pipeline.sandbox.supervisor import Capture, Lines, bounded
 
 
+def answering(method: Callable) -> Callable:
+    """Run `method` in the gateway's `answering()`: a daemon gone mid-call raises `SandboxLost`."""
+
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        with self.answering():
+            return method(self, *args, **kwargs)
+
+    return wrapped
+
+
 class ContainerRuns:
-    """The container runs of `DockerDaemon` (which provides `client`, `_create`, `_remove`, `_kill`)."""
+    """The container runs of `DockerDaemon` (which provides `client`, `answering`, `answers`,
+    `_create`, `_remove`, `_kill`)."""
 
     def commit_step(
         self,
@@ -67,6 +80,7 @@ class ContainerRuns:
             with contextlib.suppress(self.errors.NotFound):
                 self.client.api.remove_container(container, force=True, v=True)
 
+    @answering
     def run_container(
         self,
         image: str,
@@ -96,7 +110,9 @@ class ContainerRuns:
             timed_out, exit_code = False, None
             try:
                 exit_code = container.wait(timeout=timeout_s).get("StatusCode")
-            except Exception:  # a read timeout: it ran past its time
+            except Exception:  # a read timeout: it ran past its time, unless the daemon is gone
+                if not self.answers():
+                    raise
                 timed_out = True
                 self._kill(container)
             capture = Capture(OUTPUT_CAP_BYTES)
@@ -106,6 +122,7 @@ class ContainerRuns:
             self._remove(container)
         return capture.result(exit_code, timed_out, started)
 
+    @answering
     def export_dir(self, image: str, path: str, dest: Path) -> None:
         """Copy folder `path` of `image` to `dest` (e.g. a SWE-Bench-Pro image's /app)."""
         container = self._create(image, ["true"], labels={}, timeout_s=600)
@@ -128,6 +145,7 @@ class ContainerRuns:
         finally:
             self._remove(container)
 
+    @answering
     def run(
         self,
         image: str,
@@ -226,7 +244,8 @@ class ContainerRuns:
                 remaining = max(limits.timeout_s - (time.monotonic() - started), 0.1)
                 exit_code = self.client.api.wait(container.id, timeout=remaining).get("StatusCode")
             except requests.exceptions.RequestException:  # a read timeout: it ran past its time
-                if time.monotonic() - started < limits.timeout_s - 1 and not capture.truncated:
+                early = time.monotonic() - started < limits.timeout_s - 1 and not capture.truncated
+                if early or not self.answers():
                     raise  # the daemon failed, not the run: the grader's problem, not the patch's
                 timed_out = not capture.truncated
                 self._kill(container)

@@ -2,7 +2,8 @@
 
 Images (present, pulled, imported, tagged, labelled), container lifecycle (labelled with their
 owner and deadline, removed in every path, orphans of killed processes reaped) here; the ways
-containers are run live in `containers.py`, mixed into the same gateway.
+containers are run live in `containers.py`, mixed into the same gateway. A daemon that stops
+answering mid-run (killed, restarted) is `SandboxLost`, said once, here.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pipeline.sandbox.base import ImageUnavailable, SandboxUnavailable
+from pipeline.sandbox.base import ImageUnavailable, SandboxLost, SandboxUnavailable
 from pipeline.sandbox.containers import ContainerRuns
 
 CONTAINER_LABEL = "candlebench.sandbox"
@@ -51,21 +52,46 @@ class DockerDaemon(ContainerRuns):
         import docker
 
         self.errors = docker.errors
+        self.address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"  # docker-py's default
         try:
             self.client = docker.from_env(timeout=timeout)
             self.client.ping()
         except Exception as err:  # docker raises several unrelated types here
-            raise SandboxUnavailable(f"no Docker daemon reachable: {err}") from err
+            raise SandboxUnavailable(
+                f"no Docker daemon reachable at {self.address} ({_cause(err)}): start it, or point "
+                "DOCKER_HOST at one"
+            ) from err
         self._live: set[str] = set()
         self._lock = threading.Lock()
         atexit.register(self._remove_live)
 
+    def answers(self) -> bool:
+        """Whether the daemon still answers (a refused or broken connection means it is gone)."""
+        try:
+            return bool(self.client.ping())
+        except Exception:  # refused, reset, its socket gone, a hung daemon's timeout
+            return False
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Calls in this block that fail because the daemon is gone raise `SandboxLost`; other
+        errors (the daemon still answers) stay what they were."""
+        try:
+            yield
+        except (SandboxUnavailable, self.errors.NotFound):
+            raise
+        except Exception as err:
+            if self.answers():
+                raise
+            raise SandboxLost(f"the Docker daemon at {self.address} went away ({_cause(err)})") from err
+
     # images
     def image_id(self, tag: str) -> str | None:
-        try:
-            return self.client.images.get(tag).id
-        except self.errors.ImageNotFound:
-            return None
+        with self.answering():
+            try:
+                return self.client.images.get(tag).id
+            except self.errors.ImageNotFound:
+                return None
 
     def ensure_image(self, tag: str, pull: bool = True) -> str:
         """The image's id: present locally, else pulled; otherwise an error saying how to load it."""
@@ -130,8 +156,14 @@ class DockerDaemon(ContainerRuns):
         return container
 
     def _remove(self, container) -> None:
-        with contextlib.suppress(self.errors.NotFound):
+        try:
             container.remove(force=True, v=True)
+        except self.errors.NotFound:
+            pass
+        except Exception:
+            if self.answers():
+                raise
+            return  # the daemon is gone: an orphan now, reaped when a daemon answers again
         with self._lock:
             self._live.discard(container.id)
 
@@ -159,3 +191,18 @@ class DockerDaemon(ContainerRuns):
     def _kill(self, container) -> None:
         with contextlib.suppress(Exception):  # already gone, or the daemon is slow: removal follows
             container.kill()
+
+
+def _cause(err: BaseException) -> str:
+    """Why a call to the daemon failed, in a few words: the socket's error (refused, no such file)
+    when one is in the chain of docker-py / requests errors, else that the connection broke."""
+    seen, chain = err, {id(err)}
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror.lower()
+        inner = next((a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)), None)
+        seen = inner or seen.__cause__ or seen.__context__
+        if seen is not None and id(seen) in chain:
+            break
+        chain.add(id(seen))
+    return "its connection broke"
