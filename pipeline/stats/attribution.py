@@ -169,7 +169,8 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
         return window[0] - NEAR_DAYS <= _day(day) <= window[1] + NEAR_DAYS
 
     def named(names) -> str:
-        return ", ".join(f"{n} ({when[n].source} {when[n].date})" if n in when else n for n in sorted(names))
+        shown = [f"{n} ({when[n].source} {when[n].date})" if n in when else n for n in sorted(names)]
+        return ", ".join(shown[:4]) + (f" and {len(shown) - 4} more" if len(shown) > 4 else "")
 
     controls = [s for s in evidence.suspects if s.controls_failed and nearby(s.date)]
     if controls:
@@ -214,7 +215,9 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
     if partners & movers:
         change = str(model[0]) if model else "no model version change recorded (a silent change)"
         return Attribution(
-            "model", f"both lanes of {lane.model} moved {way}: {named(partners & movers)}; {change}"
+            "model",
+            f"both lanes of {lane.model} moved {way}: {shift.subject} and "
+            f"{named(partners & movers)}; {change}",
         )
     if cli and not model and not partners:
         return Attribution(
