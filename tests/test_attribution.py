@@ -123,3 +123,31 @@ def test_an_alarms_onset_is_its_own_changepoint():
     shift = down("opus-latest", "2026-02-10")
     late = (down("opus-frozen", "2026-02-16", "alarm"), down("opus-frozen", "2026-02-12"))
     assert attribute(shift, world(shift, *late)).label == "model"
+
+
+def test_a_lane_without_an_alarm_yet_moved_when_its_own_z_scores_say_so():
+    """On the day the first lane's alert is confirmed the other lane often has no alarm yet."""
+    confirmed = down("opus-latest", "2026-02-12", "confirmed")
+    moves = (confirmed, down("opus-latest", "2026-02-10"))
+    days = ("2026-02-10", "2026-02-11", "2026-02-12")
+
+    def scored(*z: float) -> Evidence:
+        return Evidence(LANES, moves, (), (), SEEN, {"opus-frozen": dict(zip(days, z, strict=True))})
+
+    found = attribute(confirmed, scored(-1.5, -1.6, -1.4))
+    assert found.label == "model" and "opus-frozen (z -2.6 over 3 days)" in found.reason
+    assert attribute(confirmed, scored(-0.4, 0.3, -0.9)).label == "agent harness"
+    assert attribute(confirmed, scored(1.5, 1.6, 1.4)).label == "agent harness"  # the other way
+
+
+def test_the_provider_needs_another_model_moved_on_every_lane():
+    lanes = {**LANES, "sonnet-frozen": Lane("anthropic", "sonnet", "claude-code", "frozen", "2.1.300")}
+    seen = dict.fromkeys(lanes, ("2026-01-01", "2026-03-31"))
+    moves = (
+        down("opus-latest", "2026-02-10"),
+        down("opus-frozen", "2026-02-11"),
+        down("sonnet-latest", "2026-02-09"),
+    )
+    assert attribute(moves[0], Evidence(lanes, moves, observed=seen)).label == "model"  # sonnet: its CLI
+    moves += (down("sonnet-frozen", "2026-02-10"),)
+    assert attribute(moves[0], Evidence(lanes, moves, observed=seen)).label == "provider"

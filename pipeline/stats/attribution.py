@@ -4,25 +4,30 @@ subject alone. A pure rule over what the detector and the config already know.
 Inputs: the shift (a subject, a day, a direction), every subject's lane (vendor, model, CLI, and
 whether that CLI is `frozen` at a pinned version or follows `latest`), the moves the detector
 saw (confirmed shifts, alarms that were not cleared, offline changepoints with p < 0.05, and the
-subjects that moved on a harness-suspect day), the harness-suspect days, and the releases (the
-CLI part and the model part of each subject's version string, separately).
+subjects that moved on a harness-suspect day), each subject's daily z-scores (the monitor's),
+the harness-suspect days, and the releases (the CLI part and the model part of each subject's
+version string, separately).
 
 **The window.** A move spans from its onset to the day it was seen: an offline changepoint is
 one day; an alarm or confirmed shift starts at its subject's own offline changepoint the same
 way in the `ONSET_DAYS` before it (the segmentation places onsets, alarms come after them), else
-on its own day. Two moves are the same event when they point the same way and their spans come
-within `NEAR_DAYS` of each other; a release or a suspect day belongs to a shift when it falls
-within `NEAR_DAYS` of the shift's span. A subject can only speak against a shift (a lane that
-"did not move") when it has data from the shift's onset to its day.
+on its own day. Another subject moved with the shift when one of its moves points the same way
+and their spans come within `NEAR_DAYS` of each other, or when its own daily z-scores over the
+shift's days (from its onset, at least `SPAN_DAYS` days) add up (sum / sqrt(days)) to `Z_MOVED`
+or more the same way: a lane hit by the same change often has no alarm of its own yet on the
+day the first lane's alert is confirmed. A release or a suspect day belongs to a shift when it
+falls within `NEAR_DAYS` of the shift's span. A subject can speak against a shift (a lane that
+"did not move") only when it has data from the shift's onset to its day.
 
 **The rule**, first match wins (this order is the tie-breaking):
 1. `evaluation harness`: the gold/empty controls failed on a harness-suspect day in the window;
    or subjects of at least two vendors moved together, covering at least two thirds of the
    (vendor, model) groups observed: the one thing they share is our harness.
-2. `agent harness`: the shift is on a `latest` lane, other lanes of the models that moved on
-   that CLI's latest lane were observed (a frozen lane of the same model, or the same model
-   under another CLI), and none of them moved. Names the CLI release in the window, if any.
-3. `provider`: subjects of the shift's vendor serving at least two different models moved.
+2. `agent harness`: the shift is on a `latest` lane and its model's other lanes (a frozen lane
+   of the same model, or the same model under another CLI) were observed and did not move; when
+   its model has no other lane, the other models that moved on the same CLI's latest lane are
+   the comparison. Names the CLI release in the window, if any.
+3. `provider`: another model of the shift's vendor moved on every lane observed.
 4. `model`: another lane of the same vendor and model moved the same way (both lanes moved).
    Names the model change in the window, or says there was none (a silent change).
 5. No other lane to compare: the subject's own releases decide: only the CLI part changed in the
@@ -33,11 +38,15 @@ within `NEAR_DAYS` of the shift's span. A subject can only speak against a shift
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 NEAR_DAYS = 3  # moves whose spans come this close are one event (the changepoints' "release nearby")
 ONSET_DAYS = 14  # an alarm's onset: its subject's own changepoint the same way this far back
+SPAN_DAYS = 3  # a lane's z-scores are read over at least this many days from the shift's onset
+Z_MOVED = 2.0  # their sum / sqrt(days) beyond this, the shift's way, is a move (one-sided p 0.023)
 SIGNIFICANT = 0.05  # an offline changepoint counts as a move below this paired p-value
 SHARE = 2 / 3  # of the (vendor, model) groups: as many as the harness-suspect rule asks of subjects
 
@@ -101,9 +110,43 @@ class Evidence:
     suspects: Sequence[Suspect] = ()
     releases: Sequence[Release] = ()
     observed: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # subject -> first, last day
+    scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # subject -> day -> z
 
     def lane(self, subject: str) -> Lane:
         return self.lanes.get(subject, Lane())
+
+    @cached_property
+    def onsets(self) -> dict[tuple[str, int], list[int]]:
+        """(subject, direction) -> the days of its offline changepoints that way."""
+        found: dict[tuple[str, int], list[int]] = {}
+        for m in self.moves:
+            if m.source == "changepoint":
+                found.setdefault((m.subject, m.direction), []).append(_day(m.date))
+        return found
+
+    def span(self, move: Move) -> tuple[int, int]:
+        """(onset, seen) as day numbers: a changepoint is one day; an alarm starts at its subject's
+        own changepoint the same way in the ONSET_DAYS before it, else on its day."""
+        seen = _day(move.date)
+        if move.source == "changepoint":
+            return seen, seen
+        near = [d for d in self.onsets.get((move.subject, move.direction), []) if 0 <= seen - d <= ONSET_DAYS]
+        return max(near, default=seen), seen
+
+    @cached_property
+    def spans(self) -> dict[str, list[tuple[Move, tuple[int, int]]]]:
+        """subject -> its moves with their spans."""
+        found: dict[str, list[tuple[Move, tuple[int, int]]]] = {}
+        for m in self.moves:
+            found.setdefault(m.subject, []).append((m, self.span(m)))
+        return found
+
+    @cached_property
+    def days(self) -> dict[str, dict[int, float]]:
+        return {
+            n: {_day(d): z for d, z in by_day.items() if z is not None and math.isfinite(z)}
+            for n, by_day in self.scores.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -116,23 +159,6 @@ def _day(text: str) -> int:
     return dt.date.fromisoformat(str(text)[:10]).toordinal()
 
 
-def span(move: Move, moves: Sequence[Move]) -> tuple[int, int]:
-    """(onset, seen) as day numbers: a changepoint is one day; an alarm starts at its subject's own
-    changepoint the same way in the ONSET_DAYS before it, else on its day."""
-    seen = _day(move.date)
-    if move.source == "changepoint":
-        return seen, seen
-    onsets = [
-        _day(m.date)
-        for m in moves
-        if m.subject == move.subject
-        and m.source == "changepoint"
-        and m.direction == move.direction
-        and 0 <= seen - _day(m.date) <= ONSET_DAYS
-    ]
-    return max(onsets, default=seen), seen
-
-
 def _near(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] <= b[1] + NEAR_DAYS and a[1] >= b[0] - NEAR_DAYS
 
@@ -141,36 +167,44 @@ def _group(name: str, lane: Lane) -> tuple[str, str]:
     return lane.pair or ("", name)  # an unknown vendor or model: the subject is its own group
 
 
-def _vendor(name: str, lane: Lane) -> str:
-    return lane.vendor or f"?{name}"
-
-
 def attribute(shift: Move, evidence: Evidence) -> Attribution:
     """The lane a shift is attributed to and a one-line reason (see the module's rule)."""
-    moves = list(evidence.moves)
-    window = span(shift, moves)
-    when = {
-        m.subject: m
-        for m in sorted(moves, key=lambda m: m.date, reverse=True)
-        if m.direction == shift.direction and _near(span(m, moves), window)
-    }
-    when[shift.subject] = shift
-    movers = set(when)
+    window = evidence.span(shift)
     way = "up" if shift.direction > 0 else "down"
-    lanes = {name: evidence.lane(name) for name in {*evidence.lanes, *movers}}
+    days = range(window[0], max(window[1], window[0] + SPAN_DAYS - 1) + 1)
     observed = {
         name
         for name, (first, last) in evidence.observed.items()
         if _day(first) <= window[0] and _day(last) >= window[1]
-    } | movers
+    } | {shift.subject}
+    seen: dict[str, str] = {shift.subject: f"{shift.source} {shift.date}"}  # mover -> what says it moved
+    for name in {*evidence.spans, *evidence.days} - {shift.subject}:
+        moves = [
+            (m, s)
+            for m, s in evidence.spans.get(name, [])
+            if m.direction == shift.direction and _near(s, window)
+        ]
+        if moves:
+            first = min(moves, key=lambda ms: ms[0].date)[0]
+            seen[name] = f"{first.source} {first.date}"
+            continue
+        z = [evidence.days.get(name, {}).get(d) for d in days]
+        z = [v for v in z if v is not None]
+        if z and shift.direction * sum(z) / math.sqrt(len(z)) >= Z_MOVED:
+            seen[name] = f"z {sum(z) / math.sqrt(len(z)):+.1f} over {len(z)} days"
+    movers = set(seen)
+    lanes = {name: evidence.lane(name) for name in {*evidence.lanes, *movers, *observed}}
     lane = lanes[shift.subject]
 
     def nearby(day: str) -> bool:
         return window[0] - NEAR_DAYS <= _day(day) <= window[1] + NEAR_DAYS
 
     def named(names) -> str:
-        shown = [f"{n} ({when[n].source} {when[n].date})" if n in when else n for n in sorted(names)]
+        shown = [f"{n} ({seen[n]})" if n in seen else n for n in sorted(names)]
         return ", ".join(shown[:4]) + (f" and {len(shown) - 4} more" if len(shown) > 4 else "")
+
+    def harnesses(names) -> str:
+        return ", ".join(sorted({lanes[n].harness for n in names}))
 
     controls = [s for s in evidence.suspects if s.controls_failed and nearby(s.date)]
     if controls:
@@ -180,7 +214,7 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
             "evaluation harness",
             f"gold/empty controls failed{failed} on {controls[0].date}, a harness-suspect day",
         )
-    vendors = {_vendor(n, lanes[n]) for n in movers}
+    vendors = {lanes[n].vendor or f"?{n}" for n in movers}
     groups = {_group(n, lanes[n]) for n in observed}
     moved_groups = {_group(n, lanes[n]) for n in movers}
     if len(vendors) >= 2 and len(moved_groups) >= max(2, SHARE * len(groups)):
@@ -189,35 +223,39 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
             f"{len(movers)} subjects of {len(vendors)} vendors moved {way} together "
             f"({len(moved_groups)} of {len(groups)} models): {named(movers)}",
         )
-    mine = [r for r in evidence.releases if r.subject == shift.subject and nearby(r.date)]
-    cli = [r for r in mine if r.kind == "cli"]
-    model = [r for r in mine if r.kind == "model"]
+    releases = [r for r in evidence.releases if r.subject == shift.subject and nearby(r.date)]
+    cli = [r for r in releases if r.kind == "cli"]
+    model = [r for r in releases if r.kind == "model"]
+    partners = {n for n in observed - {shift.subject} if lane.pair and lanes[n].pair == lane.pair}
     if lane.lane == LATEST:
-        on_harness = {n for n in movers if lanes[n].lane == LATEST and lanes[n].cli == lane.cli}
-        pairs = {lanes[n].pair for n in on_harness} - {None}
-        contrast = {n for n in observed - on_harness if lanes[n].pair in pairs}
+        same = {n for n in movers if lanes[n].lane == LATEST and lanes[n].cli == lane.cli}
+        contrast = {n for n in partners if lanes[n].lane != LATEST or lanes[n].cli != lane.cli}
+        if not contrast:  # no other lane of this model: the other models on this CLI's latest lane
+            pairs = {lanes[n].pair for n in same} - {None}
+            contrast = {n for n in observed - same if lanes[n].pair in pairs}
         if contrast and not contrast & movers:
             return Attribution(
                 "agent harness",
-                f"only the {lane.harness} lane moved {way}; {named(contrast)} "
-                f"({', '.join(sorted({lanes[n].harness for n in contrast}))}) did not; "
+                f"only the {lane.harness} lane moved {way}; {named(contrast)} ({harnesses(contrast)}) "
+                "did not; "
                 + (str(cli[0]) if cli else f"no {lane.cli or 'CLI'} release within {NEAR_DAYS} days"),
             )
     if lane.vendor:
         kin = {n for n in movers if lanes[n].vendor == lane.vendor and lanes[n].model}
-        models = {lanes[n].model for n in kin}
-        if len(models) >= 2:
+        others = {lanes[n].model for n in kin} - {lane.model}
+        whole = {m for m in others if all(n in movers for n in observed if lanes[n].pair == (lane.vendor, m))}
+        if whole:
+            models = ", ".join(sorted(whole | {lane.model}))
+            kin = {n for n in kin if lanes[n].model in whole | {lane.model}}
             return Attribution(
-                "provider",
-                f"{lane.vendor}'s models {', '.join(sorted(models))} moved {way} together: {named(kin)}",
+                "provider", f"{lane.vendor}'s models {models} moved {way} together: {named(kin)}"
             )
-    partners = {n for n in observed - {shift.subject} if lane.pair and lanes[n].pair == lane.pair}
     if partners & movers:
         change = str(model[0]) if model else "no model version change recorded (a silent change)"
         return Attribution(
             "model",
-            f"both lanes of {lane.model} moved {way}: {shift.subject} and "
-            f"{named(partners & movers)}; {change}",
+            f"both lanes of {lane.model} moved {way}: {shift.subject} and {named(partners & movers)}; "
+            + change,
         )
     if cli and not model and not partners:
         return Attribution(
@@ -228,15 +266,15 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
     if partners:
         return Attribution(
             "subject",
-            f"moved {way} alone: {named(partners)} ({', '.join(sorted(lanes[n].harness for n in partners))}) "
-            "did not" + (f"; {'; '.join(map(str, mine))}" if mine else ""),
+            f"moved {way} alone: {named(partners)} ({harnesses(partners)}) did not"
+            + (f"; {'; '.join(map(str, releases))}" if releases else ""),
         )
-    return Attribution(
-        "subject",
-        f"no other subject moved {way} within {NEAR_DAYS} days"
-        + (
-            f"; {' and '.join(map(str, mine))} (CLI and model together)"
-            if cli and model
-            else "; no release nearby"
-        ),
+    together = (
+        "; ".join(map(str, releases)) + " (CLI and model together)" if cli and model else "no release nearby"
     )
+    if movers - {shift.subject}:  # others moved too, but share no model, lane or vendor with it
+        return Attribution(
+            "subject",
+            f"no lane it shares a model with moved; {named(movers - {shift.subject})} did; {together}",
+        )
+    return Attribution("subject", f"no other subject moved {way} within {NEAR_DAYS} days; {together}")

@@ -25,7 +25,7 @@ EVIDENCE_SQL = {  # what the changepoints asset leaves in the warehouse
     "changepoints": "SELECT subject, date::VARCHAR AS date, difference, p_value FROM changepoints",
     "alarms": "SELECT subject, date::VARCHAR AS date, direction FROM alarms",
     "harness_suspects": "SELECT * FROM harness_suspects",
-    "monitor": "SELECT subject, date::VARCHAR AS date FROM monitor",
+    "monitor": "SELECT subject, date::VARCHAR AS date, z FROM monitor",
     "releases": "SELECT * FROM releases",
 }
 DECISIONS_SQL = "SELECT * EXCLUDE (date), date::VARCHAR AS date FROM decisions"
@@ -48,7 +48,8 @@ def evidence_of(
 ) -> Evidence:
     """Evidence from `changepoints`, `alarms`, `harness_suspects`, `monitor` and `releases` frames
     and the `decisions` rows so far: confirmed shifts, alarms not cleared, significant
-    changepoints and the subjects that moved on a suspect day are moves."""
+    changepoints and the subjects that moved on a suspect day are moves; the monitor's days and
+    z-scores say who was observed when, and how each lane moved day by day."""
     decided = _final(decisions)
     moves = [
         Move(r["subject"], str(r["date"])[:10], 1 if r["difference"] > 0 else -1, "changepoint")
@@ -76,14 +77,13 @@ def evidence_of(
         for r in tables["releases"].iter_rows(named=True)
         if r.get("kind")
     ]
-    monitor = tables["monitor"]
-    observed = {}
-    if monitor.height:
-        spans = monitor.group_by("subject").agg(
-            pl.col("date").cast(pl.String).min().alias("a"), pl.col("date").cast(pl.String).max().alias("b")
-        )
-        observed = {name: (a, b) for name, a, b in spans.iter_rows()}
-    return Evidence(lanes, tuple(moves), tuple(suspects), tuple(releases), observed)
+    monitor = tables["monitor"].select("subject", pl.col("date").cast(pl.String).str.slice(0, 10), "z")
+    observed, scores = {}, {}
+    for (name,), days in monitor.group_by(["subject"]):
+        dates = days["date"].to_list()
+        observed[name] = (min(dates), max(dates))
+        scores[name] = dict(zip(dates, days["z"].to_list(), strict=True))
+    return Evidence(lanes, tuple(moves), tuple(suspects), tuple(releases), observed, scores)
 
 
 def attributed_changepoints(changepoints: pl.DataFrame, evidence: Evidence) -> pl.DataFrame:
