@@ -36,7 +36,7 @@ from scipy.special import expit, logit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.stats.attribution import LATEST, Attribution, Lane, Move, attribute  # noqa: E402
+from pipeline.stats.attribution import LABELS, LATEST, Attribution, Lane, Move, attribute  # noqa: E402, F401
 from pipeline.stats.confirmation import RULE, decide_next  # noqa: E402
 from pipeline.stats.counts import panels  # noqa: E402
 from pipeline.stats.daily import CODES, NAMES, fresh_decision  # noqa: E402

@@ -9,25 +9,30 @@ the harness-suspect days, and the releases (the CLI part and the model part of e
 version string, separately).
 
 **The window.** A move spans from its onset to the day it was seen: an offline changepoint is
-one day; an alarm or confirmed shift starts at its subject's own offline changepoint the same
-way in the `ONSET_DAYS` before it (the segmentation places onsets, alarms come after them), else
-on its own day. Another subject moved with the shift when one of its moves points the same way
+one day; an alarm or confirmed shift starts at the later of its subject's own offline
+changepoint the same way in the `ONSET_DAYS` before it (the segmentation places onsets, alarms
+come after them) and the day its own CUSUM of daily z-scores last left zero (the classic
+change-time estimate; a changepoint two days from the end of a history is often a day early),
+else on its own day. Another subject moved with the shift when one of its moves points the same way
 and their spans come within `NEAR_DAYS` of each other, or when its own daily z-scores over the
-shift's days (from its onset, at least `SPAN_DAYS` days) add up (sum / sqrt(days)) to `Z_MOVED`
-or more the same way: a lane hit by the same change often has no alarm of its own yet on the
-day the first lane's alert is confirmed. A release or a suspect day belongs to a shift when it
-falls within `NEAR_DAYS` of the shift's span. A subject can speak against a shift (a lane that
-"did not move") only when it has data from the shift's onset to its day.
+shift's days add up (sum / sqrt(days)) to `Z_MOVED` or more the same way: a lane hit by the
+same change often has no alarm of its own yet on the day the first lane's alert is confirmed.
+The shift's days are a changepoint's first `SPAN_DAYS` days, or an alarm's days from its onset
+to its day. A release or a suspect day belongs to a shift when it falls within `NEAR_DAYS` of
+the shift's span. A subject can speak against a shift (a lane that "did not move") only when it
+has data from the shift's onset to its day.
 
 **The rule**, first match wins (this order is the tie-breaking):
 1. `evaluation harness`: the gold/empty controls failed on a harness-suspect day in the window;
-   or subjects of at least two vendors moved together, covering at least two thirds of the
-   (vendor, model) groups observed: the one thing they share is our harness.
+   or subjects of at least two vendors moved together (each by a move of its own: z-scores
+   alone, tested across every subject, would find such company by chance), covering at least
+   two thirds of the (vendor, model) groups observed: the one thing they share is our harness.
 2. `agent harness`: the shift is on a `latest` lane and its model's other lanes (a frozen lane
    of the same model, or the same model under another CLI) were observed and did not move; when
    its model has no other lane, the other models that moved on the same CLI's latest lane are
    the comparison. Names the CLI release in the window, if any.
-3. `provider`: another model of the shift's vendor moved on every lane observed.
+3. `provider`: another model of the shift's vendor moved on every lane observed (and on one of
+   them by a move of its own).
 4. `model`: another lane of the same vendor and model moved the same way (both lanes moved).
    Names the model change in the window, or says there was none (a silent change).
 5. No other lane to compare: the subject's own releases decide: only the CLI part changed in the
@@ -45,7 +50,8 @@ from functools import cached_property
 
 NEAR_DAYS = 3  # moves whose spans come this close are one event (the changepoints' "release nearby")
 ONSET_DAYS = 14  # an alarm's onset: its subject's own changepoint the same way this far back
-SPAN_DAYS = 3  # a lane's z-scores are read over at least this many days from the shift's onset
+SPAN_DAYS = 3  # a changepoint's first days, over which the other lanes' z-scores are read
+CUSUM_K = 0.75  # the monitor's reference value, for an alarm's change-time estimate
 Z_MOVED = 2.0  # their sum / sqrt(days) beyond this, the shift's way, is a move (one-sided p 0.023)
 SIGNIFICANT = 0.05  # an offline changepoint counts as a move below this paired p-value
 SHARE = 2 / 3  # of the (vendor, model) groups: as many as the harness-suspect rule asks of subjects
@@ -125,13 +131,20 @@ class Evidence:
         return found
 
     def span(self, move: Move) -> tuple[int, int]:
-        """(onset, seen) as day numbers: a changepoint is one day; an alarm starts at its subject's
-        own changepoint the same way in the ONSET_DAYS before it, else on its day."""
+        """(onset, seen) as day numbers: a changepoint is one day; an alarm starts at the later of
+        its subject's own changepoint the same way in the ONSET_DAYS before it and the day its own
+        CUSUM of z-scores last left zero (the classic change-time estimate), else on its day."""
         seen = _day(move.date)
         if move.source == "changepoint":
             return seen, seen
         near = [d for d in self.onsets.get((move.subject, move.direction), []) if 0 <= seen - d <= ONSET_DAYS]
-        return max(near, default=seen), seen
+        scores, total, rose = self.days.get(move.subject, {}), 0.0, None
+        for day in range(seen - ONSET_DAYS, seen + 1):
+            if day in scores:
+                total = max(0.0, total + move.direction * scores[day] - CUSUM_K)
+                rose = day + 1 if total == 0 else (rose or day)
+        found = [d for d in (*near, rose) if d is not None and d <= seen]
+        return max(found, default=seen), seen
 
     @cached_property
     def spans(self) -> dict[str, list[tuple[Move, tuple[int, int]]]]:
@@ -171,13 +184,19 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
     """The lane a shift is attributed to and a one-line reason (see the module's rule)."""
     window = evidence.span(shift)
     way = "up" if shift.direction > 0 else "down"
-    days = range(window[0], max(window[1], window[0] + SPAN_DAYS - 1) + 1)
+    # a changepoint's first days; an alarm's days from its onset to its day
+    days = (
+        range(window[0], window[0] + SPAN_DAYS)
+        if shift.source == "changepoint"
+        else range(window[0], window[1] + 1)
+    )
     observed = {
         name
         for name, (first, last) in evidence.observed.items()
         if _day(first) <= window[0] and _day(last) >= window[1]
     } | {shift.subject}
     seen: dict[str, str] = {shift.subject: f"{shift.source} {shift.date}"}  # mover -> what says it moved
+    detected = {shift.subject}  # movers with a move of their own, not only their z-scores
     for name in {*evidence.spans, *evidence.days} - {shift.subject}:
         moves = [
             (m, s)
@@ -187,6 +206,7 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
         if moves:
             first = min(moves, key=lambda ms: ms[0].date)[0]
             seen[name] = f"{first.source} {first.date}"
+            detected.add(name)
             continue
         z = [evidence.days.get(name, {}).get(d) for d in days]
         z = [v for v in z if v is not None]
@@ -214,14 +234,14 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
             "evaluation harness",
             f"gold/empty controls failed{failed} on {controls[0].date}, a harness-suspect day",
         )
-    vendors = {lanes[n].vendor or f"?{n}" for n in movers}
+    vendors = {lanes[n].vendor or f"?{n}" for n in detected}
     groups = {_group(n, lanes[n]) for n in observed}
-    moved_groups = {_group(n, lanes[n]) for n in movers}
+    moved_groups = {_group(n, lanes[n]) for n in detected}
     if len(vendors) >= 2 and len(moved_groups) >= max(2, SHARE * len(groups)):
         return Attribution(
             "evaluation harness",
-            f"{len(movers)} subjects of {len(vendors)} vendors moved {way} together "
-            f"({len(moved_groups)} of {len(groups)} models): {named(movers)}",
+            f"{len(detected)} subjects of {len(vendors)} vendors moved {way} together "
+            f"({len(moved_groups)} of {len(groups)} models): {named(detected)}",
         )
     releases = [r for r in evidence.releases if r.subject == shift.subject and nearby(r.date)]
     cli = [r for r in releases if r.kind == "cli"]
@@ -242,7 +262,7 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
             )
     if lane.vendor:
         kin = {n for n in movers if lanes[n].vendor == lane.vendor and lanes[n].model}
-        others = {lanes[n].model for n in kin} - {lane.model}
+        others = {lanes[n].model for n in kin & detected} - {lane.model}
         whole = {m for m in others if all(n in movers for n in observed if lanes[n].pair == (lane.vendor, m))}
         if whole:
             models = ", ".join(sorted(whole | {lane.model}))
