@@ -15,9 +15,12 @@ from pipeline.stats.warehouse import detect
 from pipeline.store.candles import refresh_candles
 
 DAY_SQL = """
-SELECT c.date::VARCHAR AS date, c.subject, c.rate, c.volume, c.harness_errors, c.excluded_tasks
-FROM candles c WHERE c.date BETWEEN $start AND $end ORDER BY 1, 2
+SELECT c.date::VARCHAR AS date, c.subject, c.rate, c.volume, c.harness_errors, c.excluded_tasks,
+       b.tool_calls, b.test_runs, b.files_read_before_first_edit
+FROM candles c LEFT JOIN behaviour b USING (date, subject)
+WHERE c.date BETWEEN $start AND $end ORDER BY 1, 2
 """
+BEHAVIOUR_METADATA = ("tool_calls", "test_runs", "files_read_before_first_edit")  # means per attempt
 MISSING_DAY_SQL = """
 SELECT date::VARCHAR AS date, list(subject ORDER BY subject) AS subjects FROM missing_subjects
 WHERE date BETWEEN $start AND $end GROUP BY ALL
@@ -28,6 +31,12 @@ def day_metadata(rows: list[dict], missing: list[str]) -> dict:
     """One day's own numbers: each subject's pooled pass rate and volume, and who is missing."""
     metadata: dict = {f"pass_rate/{r['subject']}": float(r["rate"] or 0.0) for r in rows}
     metadata |= {f"graded/{r['subject']}": int(r["volume"] or 0) for r in rows}
+    metadata |= {  # only subjects whose transcripts were read: none is not zero
+        f"{name}/{r['subject']}": round(float(r[name]), 3)
+        for r in rows
+        for name in BEHAVIOUR_METADATA
+        if r.get(name) is not None
+    }
     metadata["missing_subjects"] = ", ".join(missing) or "none"
     return metadata
 
@@ -43,7 +52,9 @@ def day_metadata(rows: list[dict], missing: list[str]) -> dict:
     description="Per subject and day: open/high/low/close of per-trial pass rates, the pooled rate "
     "with a task-clustered 95% interval, volume, skips, harness errors and cost. Weekly and "
     "monthly roll-ups are views. Configured subjects without results that day are recorded in "
-    "`missing_subjects`, never waited for.",
+    "`missing_subjects`, never waited for. Beside them, `behaviour`: each subject's daily mean "
+    "per attempt of what its transcripts show (tool calls, shell commands, test runs, edits, "
+    "files read before the first edit, thinking), for agents whose transcripts are read.",
 )
 def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()

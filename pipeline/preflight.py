@@ -153,6 +153,10 @@ def _subject(tracker, subject: Subject) -> list[Check]:
                 ),
             )
         )
+    if subject.adapter in ("claude-code", "codex"):
+        checks.append(
+            _guarded(what, lambda: _runtime(what, subject.adapter, tracker.agent(subject.name).runtime))
+        )
     if (keys := LOGIN_KEYS.get(subject.adapter)) and not any(os.environ.get(k) for k in keys):
         checks.append(Check("fail", what, f"none of {', '.join(keys)} is set"))
     named = [settings["api_key_env"]] if settings.get("api_key_env") else list(settings.get("env") or [])
@@ -164,6 +168,21 @@ def _subject(tracker, subject: Subject) -> list[Check]:
     if subject.adapter in PAID and subject.daily_cost_cap_usd is None:
         checks.append(Check("warn", what, "no daily_cost_cap_usd: a bad day can cost without limit"))
     return checks
+
+
+def _runtime(what: str, adapter: str, runtime) -> Check:
+    """Where the CLI will run: the task's container (faithful), or the host (a warning)."""
+    oauth_only = not os.environ.get("ANTHROPIC_API_KEY") and os.environ.get("CLAUDE_CODE_OAUTH_TOKEN")
+    if runtime.name == "container" and adapter == "claude-code" and oauth_only:
+        return Check("fail", what, "CLAUDE_CODE_OAUTH_TOKEN works with settings.runtime: host only")
+    if runtime.name == "container":
+        return Check("ok", what, "runtime container: the task's image, network none, the model API relayed")
+    return Check(
+        "warn",
+        what,
+        "runtime host: the CLI runs on this machine with its toolchain, not the task image's "
+        "(less faithful; a pinned cli_version runs in the task's container when grading uses Docker)",
+    )
 
 
 def _pinned(what: str, cli: str, version: str) -> Check:

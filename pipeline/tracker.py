@@ -75,6 +75,7 @@ class Tracker:
                 wrong_patch=self.suite.wrong_patch,
                 label_of=self.suite.difficulty,
                 default_start=self.history_start(today),
+                sandbox=lambda: self.sandbox,
             ),
         )
 

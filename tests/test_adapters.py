@@ -337,6 +337,11 @@ def test_openai_compatible_bash_loop(suite, grader, task, tmp_path, monkeypatch)
     fresh = attempt.input_tokens - 3200
     assert attempt.cost_usd == pytest.approx((fresh * 1.25 + 3200 * 0.125 + 250 * 10.0) / 1e6)
     assert attempt.agent_version == "bash-loop/1 / gpt-standin"
+    # behaviour from the loop's transcript: cat (a read), git apply (the edit), the python one-liner
+    # (neither, to the heuristics); the submission is no command; the loop shows no thinking apart
+    behaviour = (attempt.tool_calls, attempt.shell_commands, attempt.test_runs, attempt.edits)
+    assert behaviour == (3, 3, 0, 1)
+    assert (attempt.files_read_before_first_edit, attempt.thinking_chars) == (1, None)
     messages = server.requests[-1]["body"]["messages"]
     assert "_NUMBER = re.compile" in messages[3]["content"]  # `cat` ran in the workspace
     assert "exactly one ```bash code block" in messages[5]["content"]
@@ -672,6 +677,9 @@ def test_claude_code_through_dagster(calls, tmp_path, monkeypatch):
         assert (row["input_tokens"], row["output_tokens"], row["cached_tokens"]) == (6500, 800, 5000)
         assert row["agent_version"] == "claude-code 2.1.0 / sonnet" and Path(row["transcript"]).exists()
         assert row["patch"].startswith("diff --git")
+        # the stand-in prints no tool call: behaviour read, and nothing in it (not unknown)
+        assert (row["tool_calls"], row["test_runs"], row["thinking_chars"]) == (0, 0, 0)
+    assert [r["tool_calls"] for r in rows if r["exit_class"] == "skipped"] == [None]  # not launched
     if docker:
         evaluations = warehouse.lake.read_partition(
             "evaluations", subject="claude-standin", date=DAY.isoformat()

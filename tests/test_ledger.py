@@ -9,6 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.agents import AgentWorld, build_agent, solve_all
@@ -176,3 +177,18 @@ def test_a_free_agent_runs_again_on_a_rerun(suite, tmp_path):
     for _ in range(2):
         ledger.solve("free", task, DAY, 0, "v1", False, lambda: agent.solve(task, DAY, 0))
     assert len(agent.calls) == 2
+
+
+def test_an_agent_that_could_not_start_may_run_later(suite, tmp_path):
+    """No image, no Docker: nothing ran and nothing was paid, so the claim is released."""
+    from pipeline.agents.process import AgentUnavailable
+
+    task, agent, ledger = suite.tasks()[0], CountingAgent(), Ledger(tmp_path / "ledger")
+
+    def cannot_start():
+        raise AgentUnavailable("the agent container cannot start: image not found")
+
+    with pytest.raises(AgentUnavailable):
+        ledger.solve("paid", task, DAY, 0, "counting/1", True, cannot_start)
+    again = ledger.solve("paid", task, DAY, 0, "counting/1", True, lambda: agent.solve(task, DAY, 0))
+    assert agent.calls == [(task.instance_id, 0)] and again.exit_class == "submitted"

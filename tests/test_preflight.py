@@ -81,7 +81,8 @@ def test_what_would_fail_is_named_with_its_subject(tmp_path, monkeypatch, capsys
     assert ("fail", "environment variable(s) LOCAL_KEY not set") in found["subject local"]
     assert any(s == "warn" and "does not answer now" in d for s, d in found["subject local"])
     assert cli(["check", "--config", str(path)]) == 1
-    assert "5 failed, 3 warning(s): the scheduled run would fail or refuse work" in capsys.readouterr().out
+    assert any(s == "warn" and d.startswith("runtime host: ") for s, d in found["subject cx"])
+    assert "5 failed, 5 warning(s): the scheduled run would fail or refuse work" in capsys.readouterr().out
 
 
 def test_keys_set_and_a_live_endpoint_pass(tmp_path, monkeypatch):

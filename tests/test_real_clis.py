@@ -4,7 +4,9 @@ Each CLI runs through its adapter (`build_agent`) in a scratch checkout on the h
 scripted model (pipeline.agents.scripted_model): it plays a task's script through the CLI's own tools, the
 `git diff` is what the CLI wrote, and the grader decides whether it resolves the task. Cost,
 tokens and turns come from the CLI's own output, the version from its `--version`, the sha256 from
-the cached binary. Failure scripts check the exit classes.
+the cached binary. Failure scripts check the exit classes. The behaviour read from each CLI's own
+transcript (tool calls, shell commands, test runs, edits, files read before the first edit,
+thinking) is checked against the steps the scripted model played.
 
 The binaries come from the CLI cache (`candlebench agents install claude-code --version 2.1.328`,
 `... codex --version 0.171.0`, into $CANDLEBENCH_CLIS or the checkout's .candlebench/clis; `.ci/run`
@@ -142,6 +144,18 @@ def script_for(task) -> sm.Script:
     return sm.suite_scripts([task])[0]
 
 
+SHELL_TOOLS = {"Bash", "exec_command", "shell", "shell_command"}  # the CLIs' shell tools
+
+
+def assert_behaviour_is_what_was_played(attempt, played) -> None:
+    """The counts read from the CLI's transcript against the steps the scripted model played."""
+    calls = [e for e in played if e.tool]
+    assert attempt.tool_calls == len(calls)
+    assert attempt.shell_commands == sum(e.tool in SHELL_TOOLS for e in calls)
+    assert attempt.test_runs == sum(e.action == "test" for e in played)
+    assert attempt.edits == sum(e.action in ("edit", "write", "patch") for e in played)
+
+
 # --- solving ----------------------------------------------------------------------------------
 
 
@@ -165,6 +179,8 @@ def test_real_claude_code_solves_a_demo_task(claude_cli, host, suite, grader, tm
     assert attempt.agent_sha256 == claude_cli.sha256
     tools = [e.tool for e in played]
     assert tools[0] == "Bash" and tools[-1] == "" and tools.index("Read") < tools.index("Edit")
+    assert_behaviour_is_what_was_played(attempt, played)
+    assert attempt.test_runs == 1 and attempt.files_read_before_first_edit >= 1
     assert {e.headers["x-api-key"] for e in server.exchanges if e.api} == {KEY}
     events = cli_events(Path(attempt.transcript))
     assert events[0]["type"] == "system" and events[0]["claude_code_version"] == CLAUDE_VERSION
@@ -191,6 +207,8 @@ def test_real_codex_solves_a_demo_task(codex_cli, host, suite, grader, tmp_path,
     assert attempt.agent_sha256 == codex_cli.sha256
     tools = [e.tool for e in played]
     assert tools[0] == "exec_command" and tools[-2:] == ["exec_command", ""] and "apply_patch" in tools
+    assert_behaviour_is_what_was_played(attempt, played)
+    assert attempt.test_runs == 1 and attempt.files_read_before_first_edit >= 1
     assert {e.headers["authorization"] for e in server.exchanges if e.api} == {f"Bearer {KEY}"}
     kinds = [e.get("type") for e in cli_events(Path(attempt.transcript))]
     assert kinds[0] == "thread.started" and kinds[-1] == "turn.completed"
@@ -303,3 +321,68 @@ def test_real_codex_failures(
         assert attempt.cost_usd >= 0.5 and "max_budget_usd 0.5" in attempt.detail
     if name == "refusal":
         assert attempt.detail.startswith("refusal: ") and "content_filter" in attempt.detail
+
+
+# --- behaviour --------------------------------------------------------------------------------
+
+# An agent that thinks, looks around, reads three files (one through the shell), greps the
+# package (a recursive search reads no named file), edits, runs the tests twice, and reads one
+# more file after its first edit.
+BEHAVIOUR_STEPS = [
+    {"think": "Where is the number pattern defined?", "shell": "git status --short && ls calcexpr"},
+    {"shell": "grep -rn _NUMBER calcexpr/"},
+    {"read": "calcexpr/tokens.py", "think": "The tokenizer is the place to look."},
+    {"shell": "head -n 20 tests/test_tokens.py 2>/dev/null"},
+    {"read": "calcexpr/errors.py"},
+    {
+        "think": "A digit must not be required before the dot.",
+        "edit": {
+            "path": "calcexpr/tokens.py",
+            "old": '_NUMBER = re.compile(r"\\d+(?:\\.\\d*)?(?:[eE][+-]?\\d+)?")\n',
+            "new": '_NUMBER = re.compile(r"(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?")\n',
+        },
+    },
+    {"test": "python3 -m pytest -q tests/test_tokens.py", "expect": "passed"},
+    {"read": "calcexpr/parser.py"},
+    {"test": "cd . && python3 -m pytest -q tests", "expect": "passed"},
+    {"finish": "Numbers may start with a dot now."},
+]
+
+
+CLIS = {"claude-code": ("claude_cli", claude_subject), "codex": ("codex_cli", codex_subject)}
+
+
+@pytest.mark.parametrize("cli", list(CLIS))
+def test_the_behaviour_read_from_a_real_transcript_is_what_the_script_played(
+    request, host, suite, task_001, tmp_path, cli
+):
+    fixture, make = CLIS[cli]
+    request.getfixturevalue(fixture)
+    with sm.ScriptedModel(sm.parse_script(BEHAVIOUR_STEPS, "behaviour")) as server:
+        attempt = attempt_of(make(tmp_path, server.url), suite, task_001, tmp_path)
+    assert attempt.exit_class == "submitted" and server.mismatches == [], attempt.detail
+    assert_behaviour_is_what_was_played(attempt, server.played())
+    assert (attempt.tool_calls, attempt.test_runs, attempt.edits) == (len(BEHAVIOUR_STEPS) - 1, 2, 1)
+    # tokens.py, tests/test_tokens.py and errors.py; parser.py is read after the edit
+    assert attempt.files_read_before_first_edit == 3
+    # Claude prints thinking blocks, codex reasoning summaries: every character the model thought
+    assert attempt.thinking_chars == sum(len(step.get("think", "")) for step in BEHAVIOUR_STEPS)
+    kinds = {e.get("type") for e in cli_events(Path(attempt.transcript))}
+    assert kinds & {"assistant", "item.completed"}  # read from the CLI's own events
+
+
+@pytest.mark.parametrize("cli", list(CLIS))
+def test_a_retried_attempt_records_the_behaviour_of_its_last_run(
+    request, host, suite, task_001, tmp_path, cli
+):
+    """Each run makes one call, then the API fails for good: the adapter retries from the base
+    state, and the behaviour is the last run's, not the sum over the transcript's three runs."""
+    fixture, make = CLIS[cli]
+    request.getfixturevalue(fixture)
+    script = sm.parse_script([{"shell": "ls"}, {"error": 529, "retry": False}], "fails after a call")
+    with sm.ScriptedModel(script) as server:
+        spec = make(tmp_path, server.url, 0) if cli == "codex" else make(tmp_path, server.url)
+        attempt = attempt_of(spec, suite, task_001, tmp_path)
+    assert (attempt.exit_class, attempt.tries) == ("api_error", 3), attempt.detail
+    assert len([e for e in server.played() if e.tool]) == 3  # one call in each run
+    assert (attempt.tool_calls, attempt.shell_commands, attempt.test_runs) == (1, 1, 0)

@@ -207,6 +207,33 @@ def test_responses_api_streams_codex_tools():
     assert json.loads(last)["output"][0]["content"][0]["text"] == "ok"  # not streamed: the object
 
 
+def test_thinking_is_a_thinking_block_and_a_reasoning_summary():
+    script = sm.parse_script([{"shell": "ls", "think": "Look around first.", "say": "Looking."}])
+    with sm.ScriptedModel(script) as server:
+        _, _, claude = post(
+            server.url + "/v1/messages",
+            {"model": "m", "stream": True, "tools": CLAUDE_TOOLS, "messages": claude_history(0)},
+        )
+        opening = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Fix it"}]}]
+        _, _, codex = post(
+            server.url + "/v1/responses",
+            {"model": "gpt-5.5", "stream": True, "tools": CODEX_TOOLS, "input": opening},
+        )
+    stream = events(claude)
+    starts = [e["content_block"]["type"] for name, e in stream if name == "content_block_start"]
+    assert starts == ["thinking", "text", "tool_use"]
+    deltas = [e["delta"] for name, e in stream if name == "content_block_delta" and e["index"] == 0]
+    assert "".join(d.get("thinking", "") for d in deltas) == "Look around first."
+    assert deltas[-1]["type"] == "signature_delta" and deltas[-1]["signature"]
+    responses = events(codex)
+    reasoning = responses[-1][1]["response"]["output"][0]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "Look around first."}]
+    text = "".join(e["delta"] for name, e in responses if name == "response.reasoning_summary_text.delta")
+    assert text == "Look around first."
+    assert [e.tool for e in server.played()] == ["Bash", "exec_command"]
+
+
 def test_failures_errors_refusals_and_expectations():
     script = sm.parse_script(
         [

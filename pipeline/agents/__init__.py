@@ -11,7 +11,8 @@ their settings beside their code:
 - `replay`: predictions saved earlier (SWE-bench format), one file or folder per date
 
 What the command-running adapters share is in `workspace`, `session`, `process` and
-`workspace_agent`; `scripted_model` is a model endpoint that plays scripts to the real CLIs.
+`workspace_agent`; `trajectory` (with `shell_commands`) reads each attempt's behaviour from its
+transcript; `scripted_model` is a model endpoint that plays scripts to the real CLIs.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class AgentWorld:
     wrong_patch: Callable[[str], str] = lambda instance_id: ""  # noqa: E731 - no hand-written wrong fixes
     label_of: Callable[[str], str] = lambda instance_id: ""  # noqa: E731 - no difficulty labels
     default_start: dt.date | None = None  # where a scenario without start_date begins (None: today)
+    sandbox: Callable[[], object] | None = None  # the grading sandbox (agent containers use its Docker)
 
 
 def adapter(name: str) -> type:

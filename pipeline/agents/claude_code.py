@@ -16,21 +16,16 @@ import os
 from pathlib import Path
 
 from pipeline.agents.exits import ExitClass
-from pipeline.agents.process import (
-    Finished,
-    agent_env,
-    classify_failure,
-    describe,
-    last_json_object,
-    run_process,
-)
+from pipeline.agents.process import AgentUnavailable, Finished, classify_failure, describe, last_json_object
+from pipeline.agents.runtime import Api
 from pipeline.agents.session import Run, Session, Usage
-from pipeline.agents.workspace_agent import ENV_SETTING, VendorCli, check_cli_version
+from pipeline.agents.workspace_agent import ENV_SETTING, RUNTIME_SETTING, VendorCli, check_cli_version
 from pipeline.config import Setting
 
 KEYS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
 BUDGET_SUBTYPES = ("error_max_turns", "error_max_budget_usd")
 TRANSIENT_STATUSES = (408, 409, 429, 500, 502, 503, 504, 529)
+ANTHROPIC_API = "https://api.anthropic.com"
 ARGV_PROMPT_LIMIT = 100_000  # longer prompts go through stdin (one argument is capped at 128 KiB)
 
 
@@ -51,6 +46,7 @@ class ClaudeCode(VendorCli):
         "allowed_tools": Setting(list, []),
         "disallowed_tools": Setting(list, []),
         "append_system_prompt": Setting(str, ""),
+        "runtime": RUNTIME_SETTING,
         "env": ENV_SETTING,
     }
 
@@ -89,24 +85,41 @@ class ClaudeCode(VendorCli):
         return argv, prompt if via_stdin else None
 
     def run(self, session: Session) -> Run:
+        runtime = session.runtime
         argv, stdin = self.command(session.prompt)
-        extra = {"DISABLE_AUTOUPDATER": "1"}  # the version must not change in the middle of a day
-        if self.settings["base_url"]:
-            extra["ANTHROPIC_BASE_URL"] = self.settings["base_url"]
-        if self.settings["permission_mode"] == "bypassPermissions" and os.geteuid() == 0:
+        extra = {"DISABLE_AUTOUPDATER": "1", **self.passthrough()}  # the version must not change mid-day
+        upstream = self.settings["base_url"] or ANTHROPIC_API
+        if self.settings["base_url"] or runtime.name != "host":
+            extra["ANTHROPIC_BASE_URL"] = runtime.endpoint(upstream)
+        if runtime.name != "host":  # nothing else is reachable: no telemetry, no update checks
+            extra["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
+        elif self.settings["permission_mode"] == "bypassPermissions" and os.geteuid() == 0:
             extra["IS_SANDBOX"] = "1"  # the CLI refuses to bypass permissions as root without it
         session.transcript.note("$ " + describe(argv, session.prompt))
         result = ResultEvent()
-        finished = run_process(
+        finished = runtime.execute(
+            session,
             argv,
-            session.workspace.path,
-            agent_env(session.workspace.home, self.secret_env, **extra),
-            session.timeout_s,
-            session.transcript,
+            extra,
+            keys=KEYS,
+            api=Api(upstream, self.auth_headers()) if runtime.name != "host" else None,
             stdin=stdin,
             on_line=result.read,
         )
         return parse(finished, result.event)
+
+    @staticmethod
+    def auth_headers() -> dict[str, str]:
+        """What the relay adds for a CLI in a container: the API key as the Messages API takes it.
+        An OAuth token (`claude setup-token`) is tied to the CLI's own login flow: host runtime only."""
+        if key := os.environ.get("ANTHROPIC_API_KEY"):
+            return {"x-api-key": key}
+        if os.environ.get("CLAUDE_CODE_OAUTH_TOKEN"):
+            raise AgentUnavailable(
+                "CLAUDE_CODE_OAUTH_TOKEN works with `settings.runtime: host` only; "
+                "export ANTHROPIC_API_KEY to run claude in the task's container"
+            )
+        return {}
 
 
 class ResultEvent:

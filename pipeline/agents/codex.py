@@ -13,15 +13,20 @@ or budget flag, so `max_turns` and `max_budget_usd` stop the run from here.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from pipeline.agents.exits import ExitClass
-from pipeline.agents.process import agent_env, classify_failure, describe, run_process
+from pipeline.agents.process import classify_failure, describe
+from pipeline.agents.runtime import PLACEHOLDER, Api
 from pipeline.agents.session import Run, Session, Usage
-from pipeline.agents.workspace_agent import ENV_SETTING, VendorCli, check_cli_version
+from pipeline.agents.workspace_agent import ENV_SETTING, RUNTIME_SETTING, VendorCli, check_cli_version
 from pipeline.config import ConfigError, Price, Setting
 
 KEYS = ("CODEX_API_KEY", "OPENAI_API_KEY")
+OPENAI_API = "https://api.openai.com/v1"
+LAST = "last_message.txt"  # codex's final message, kept beside the transcript
+RELAY_KEY = "CANDLEBENCH_RELAY_KEY"  # the placeholder key a relayed provider reads
 ARGV_PROMPT_LIMIT = 100_000
 NOT_CALLS = ("agent_message", "reasoning", "error")  # items that are not a tool call
 REFUSAL = "reason: content_filter"  # how codex reports a response the model's filter stopped
@@ -42,6 +47,7 @@ class Codex(VendorCli):
         "max_budget_usd": Setting(float),
         "ephemeral": Setting(bool, True),
         "config": Setting(dict, {}),
+        "runtime": RUNTIME_SETTING,
         "env": ENV_SETTING,
     }
 
@@ -54,7 +60,7 @@ class Codex(VendorCli):
         return values
 
     def command(self, session: Session) -> tuple[list[str], str | None]:
-        s = self.settings
+        s, runtime = self.settings, session.runtime
         # a long prompt, or one an option parser would take for a flag ("-2 ^ 2 ..."), goes through stdin
         via_stdin = len(session.prompt.encode()) > ARGV_PROMPT_LIMIT or session.prompt.startswith("-")
         argv = [
@@ -64,36 +70,66 @@ class Codex(VendorCli):
             "-m",
             self.model,
             "-s",
-            s["sandbox"],
+            # in a container, the container is the sandbox: codex's own (bubblewrap) cannot nest in it
+            s["sandbox"] if runtime.name == "host" else "danger-full-access",
             "-C",
-            str(session.workspace.path),
+            runtime.workdir(session.workspace),
             "--skip-git-repo-check",
             "-o",
-            str(session.workspace.root / "last_message.txt"),
+            str(session.workspace.root / LAST)
+            if runtime.name == "host"
+            else f"{runtime.home(session.workspace)}/{LAST}",
         ]
         if s["ephemeral"]:
             argv.append("--ephemeral")
-        for key, value in s["config"].items():
+        config = dict(s["config"])
+        if runtime.name != "host":
+            # nothing but the model API is reachable: the plugin marketplace sync codex starts
+            # would only wait out its timeouts (4 s per attempt, measured) before failing
+            config = {"features.plugins": False, **config} | self.relayed_provider(
+                runtime.endpoint(self.upstream())
+            )
+        for key, value in config.items():
             argv += ["-c", f"{key}={json.dumps(value)}"]  # JSON scalars and lists are TOML too
         argv.append("-" if via_stdin else session.prompt)
         return argv, session.prompt if via_stdin else None
 
+    def upstream(self) -> str:
+        """The Responses API the subject uses: its provider's base_url, else OpenAI's."""
+        config = self.settings["config"]
+        provider = config.get("model_provider", "openai")
+        return str(config.get(f"model_providers.{provider}.base_url") or OPENAI_API)
+
+    def relayed_provider(self, url: str) -> dict:
+        """Config that points the subject's provider at the relay, with the relay's placeholder key
+        (the built-in `openai` provider cannot be edited: a copy of it is defined instead)."""
+        provider = self.settings["config"].get("model_provider", "openai")
+        if provider == "openai":
+            provider = "candlebench-relay"
+            extra = {"model_provider": provider, f"model_providers.{provider}.name": "OpenAI (relayed)"}
+            extra[f"model_providers.{provider}.wire_api"] = "responses"
+        else:
+            extra = {}
+        return extra | {
+            f"model_providers.{provider}.base_url": url,
+            f"model_providers.{provider}.env_key": RELAY_KEY,
+        }
+
     def run(self, session: Session) -> Run:
+        runtime = session.runtime
         argv, stdin = self.command(session)
         events = Events(self.price, self.settings["max_turns"], self.settings["max_budget_usd"])
         session.transcript.note("$ " + describe(argv, session.prompt))
-        codex_home = session.workspace.home / ".codex"
-        codex_home.mkdir(parents=True, exist_ok=True)  # codex refuses a CODEX_HOME that does not exist
-        env = agent_env(session.workspace.home, self.secret_env, CODEX_HOME=str(codex_home))
-        finished = run_process(
-            argv,
-            session.workspace.path,
-            env,
-            session.timeout_s,
-            session.transcript,
-            stdin=stdin,
-            on_line=events.read,
-        )
+        (session.workspace.home / ".codex").mkdir(parents=True, exist_ok=True)  # codex needs it to exist
+        env = {"CODEX_HOME": f"{runtime.home(session.workspace)}/.codex", **self.passthrough()}
+        api = None
+        if runtime.name != "host":
+            env[RELAY_KEY] = PLACEHOLDER
+            key = next((os.environ[k] for k in KEYS if os.environ.get(k)), "")
+            api = Api(self.upstream(), {"Authorization": f"Bearer {key}"} if key else {})
+        finished = runtime.execute(session, argv, env, keys=KEYS, api=api, stdin=stdin, on_line=events.read)
+        if (inside := session.workspace.home / LAST).exists():  # where the container wrote it
+            inside.replace(session.workspace.root / LAST)
         used = events.usage()
         if finished.stopped:
             return Run(ExitClass.BUDGET_EXHAUSTED, used, detail=finished.stopped)

@@ -33,6 +33,7 @@ from pathlib import Path
 from pipeline import faults
 from pipeline.agents.exits import ExitClass
 from pipeline.agents.model import Attempt, skipped
+from pipeline.agents.process import AgentUnavailable
 from pipeline.tasks.model import Task
 
 
@@ -75,7 +76,11 @@ class Ledger:
                     f"on {socket.gethostname()}\n"
                 )
                 faults.point("attempt")
-                attempt = run()
+                try:
+                    attempt = run()
+                except AgentUnavailable:  # it could not start: nothing ran, so it may run later
+                    claim.unlink(missing_ok=True)
+                    raise
             _write(record, attempt)
             return attempt
 

@@ -38,6 +38,13 @@ class Attempt:
     detail: str = ""  # why an attempt ended as it did, e.g. the API's error message
     tries: int = 1  # runs it took: retries after transient API errors add to it
     agent_sha256: str = ""  # sha256 of the agent's executable ("" when none ran: simulated, replay, API)
+    # behaviour read from the transcript (`trajectory`); None where the adapter keeps none to read
+    tool_calls: int | None = None
+    shell_commands: int | None = None
+    test_runs: int | None = None
+    edits: int | None = None
+    files_read_before_first_edit: int | None = None
+    thinking_chars: int | None = None  # also None when the CLI does not show the thinking
 
     def record(self) -> dict:
         """The attempt as plain JSON-ready values."""

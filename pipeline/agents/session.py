@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pipeline.agents.process import redact
+from pipeline.agents.runtime import HOST, Runtime
 from pipeline.agents.workspace import Workspace
 
 
@@ -74,6 +75,7 @@ class Session:
     transcript: Transcript
     timeout_s: float
     image: str | None = None  # the task's own image (SWE-Bench-Pro), for drivers that run commands
+    runtime: Runtime = HOST  # where a CLI runs: the host, or a container of the task's image
 
 
 class Driver(Protocol):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+from pipeline.agents import trajectory
 from pipeline.agents.exits import ExitClass
 from pipeline.agents.model import Attempt, now
 from pipeline.agents.process import (
@@ -25,11 +26,13 @@ from pipeline.agents.process import (
     redact,
     secret_values,
 )
+from pipeline.agents.runtime import HOST, Runtime, choose_runtime
 from pipeline.agents.session import Driver, Run, Session, Transcript, Usage
 from pipeline.agents.workspace import Checkout, Workspace
 from pipeline.config import ConfigError, Setting, Subject
 from pipeline.tasks.model import Task
 
+RUNTIME_SETTING = Setting(str, "auto", choices=("auto", "container", "host"))
 ENV_SETTING = Setting(list, [])  # names of host environment variables handed to the agent (never logged)
 CLI_VERSION = re.compile(r"latest|\d+\.\d+\.\d+[\w.+-]*")
 
@@ -48,10 +51,12 @@ class WorkspaceAgent:
         backoff_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         image_of: Callable[[Task], str | None] | None = None,
+        runtime: Runtime = HOST,
     ) -> None:
         self.subject = subject
         self.driver = driver
         self.image_of = image_of or (lambda task: None)
+        self.runtime = runtime
         self.checkout = checkout
         self.transcripts = Path(transcripts)
         self.timeout_s = timeout_s
@@ -98,17 +103,18 @@ class WorkspaceAgent:
         version = self.version(day)
         secrets = secret_values(self.driver.secret_env)
         with self._folder(folder) as root:
-            workspace = Workspace.create(root, task, self.checkout, self.driver.self_contained)
+            self_contained = self.driver.self_contained or self.runtime.self_contained
+            workspace = Workspace.create(root, task, self.checkout, self_contained)
             transcript = Transcript(root / "transcript.log", secrets)
             transcript.note(
                 f"candlebench: subject {self.subject}, task {task.instance_id}, day {day}, "
-                f"trial {trial}, agent {version}"
+                f"trial {trial}, agent {version}, runtime {self.runtime.name}"
             )
             run, usage, tries = Run(ExitClass.TIMEOUT, detail="no time to start"), Usage(), 0
             while (left := self.timeout_s - (time.monotonic() - clock)) > 0:
                 tries += 1
                 run = self.driver.run(
-                    Session(task.prompt(), workspace, transcript, left, self.image_of(task))
+                    Session(task.prompt(), workspace, transcript, left, self.image_of(task), self.runtime)
                 )
                 usage = usage + run.usage
                 delay = backoff(tries, self.backoff_s)
@@ -130,6 +136,7 @@ class WorkspaceAgent:
                 f"exit class {run.exit_class} after {tries} run(s); patch {len(patch.splitlines())} lines"
             )
             transcript.close()
+            behaviour = trajectory.read(self.driver.name, transcript.path.read_text(errors="replace"))
             kept = transcript.path
             if folder is None:
                 kept = self.transcript_path(task, day, trial)
@@ -155,6 +162,7 @@ class WorkspaceAgent:
             failure_mode="",
             detail=redact(run.detail, secrets)[:2000],
             tries=tries,
+            **trajectory.columns(behaviour),
         )
 
 
@@ -185,7 +193,13 @@ class DriverAdapter:
             retries=spec.retries,
             backoff_s=spec.backoff_s,
             image_of=world.image_of,
+            runtime=cls.runtime(spec, world),
         )
+
+    @classmethod
+    def runtime(cls, spec: Subject, world) -> Runtime:
+        del spec, world
+        return HOST
 
 
 class VendorCli(DriverAdapter):
@@ -195,12 +209,27 @@ class VendorCli(DriverAdapter):
     KEYS: tuple[str, ...] = ()
     self_contained = False
 
+    @classmethod
+    def runtime(cls, spec: Subject, world) -> Runtime:
+        """`settings.runtime`: `container` (the task's image, network none, the API relayed),
+        `host`, or `auto`: a container for a CLI pinned from the cache (a self-contained native
+        binary) when grading runs in Docker and we are root; else the host. An `executable` from
+        PATH may be a Node script the task's image cannot run: `auto` keeps it on the host."""
+        setting = spec.settings["runtime"]
+        if setting == "auto" and not spec.settings["cli_version"]:
+            return HOST
+        return choose_runtime(setting, world.sandbox, spec.name)
+
     def __init__(self, subject: Subject) -> None:
         self.model = subject.model
         self.settings = subject.settings
         self.price = subject.price
-        self.secret_env = tuple(dict.fromkeys([*self.KEYS, *self.settings["env"]]))
+        self.secret_env = tuple(dict.fromkeys([*self.KEYS, *self.settings["env"]]))  # redacted
         self._executable = ""
+
+    def passthrough(self) -> dict[str, str]:
+        """The host variables `settings.env` hands the agent (in a container too; never the keys)."""
+        return {name: os.environ[name] for name in self.settings["env"] if name in os.environ}
 
     def executable(self) -> str:
         if not self._executable:

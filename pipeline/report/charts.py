@@ -8,6 +8,13 @@ import vl_convert as vlc
 
 RISING, FALLING = "#1a9850", "#d73027"
 WIDTH = 860
+# behaviour charted under the candles: columns of the `behaviour` table, and their strip's title
+BEHAVIOUR = {
+    "tool_calls": "tool calls per attempt",
+    "test_runs": "test runs per attempt",
+    "files_read_before_first_edit": "files read before the first edit, per attempt",
+    "thinking_chars": "thinking characters per attempt (where the CLI shows them)",
+}
 
 
 def _values(frame: pl.DataFrame) -> alt.Data:
@@ -54,15 +61,20 @@ def candle_chart(
     period: str = "date",
     monitor: pl.DataFrame | None = None,
     alarms: pl.DataFrame | None = None,
+    behaviour: pl.DataFrame | None = None,
 ) -> alt.VConcatChart:
     """Candles (body open -> close, wick low -> high), the pooled rate with its 95% band,
-    changepoints as labelled rules, releases as markers, a volume strip, and the online
-    detector's statistic against its alarm threshold (alarms as dots) when `monitor` is given."""
+    changepoints as labelled rules, releases as markers, a volume strip, the online detector's
+    statistic against its alarm threshold (alarms as dots) when `monitor` is given, and the
+    behaviour per attempt (`behaviour` rows) on the same date axis when there is any."""
     days = candles.height
     # Past ~200 days single candles blur into texture: draw the weekly mean rate over them.
     smooth = 7 if days > 200 and period == "date" else 1
     candles = candles.with_columns(line=pl.col("rate").rolling_mean(smooth, min_samples=1))
-    axis = alt.Axis(format="%b %d" if days < 200 else "%b %Y")
+    # at most one tick a day: a short history would otherwise repeat each date's label (6-hour ticks)
+    axis = alt.Axis(
+        format="%b %d" if days < 200 else "%b %Y", tickCount={"interval": "day", "step": max(1, days // 12)}
+    )
     x = alt.X(f"{period}:T", title=None, axis=axis)
     y_scale = alt.Scale(domain=[0, 1])
     base = alt.Chart(_values(candles)).encode(x=x)
@@ -140,7 +152,40 @@ def candle_chart(
                 .encode(x="date:T", y="h:Q", tooltip=["date:N", "direction:N", "rule:N"])
             )
         panels.append(alt.layer(*layers).properties(width=WIDTH, height=70))
-    return alt.vconcat(*panels, spacing=4).configure_view(stroke=None)
+    if behaviour is not None and behaviour.height and period == "date":
+        panels += behaviour_panels(candles.select("date"), behaviour, axis)
+    return alt.vconcat(*panels, spacing=4).resolve_scale(x="shared").configure_view(stroke=None)
+
+
+def behaviour_panels(days: pl.DataFrame, behaviour: pl.DataFrame, axis: alt.Axis) -> list[alt.Chart]:
+    """One strip per measure of `BEHAVIOUR` that has data: its mean per attempt each day, on the
+    candles' days; a day without behaviour (a simulated agent, a day of API errors) is a gap."""
+    daily = days.join(behaviour, on="date", how="left").sort("date")
+    shown = [c for c in BEHAVIOUR if _drawn(daily, c)]
+    base = alt.Chart(_values(daily))
+    panels = []
+    for column in shown:
+        last = column == shown[-1]  # the date labels once, under the last strip
+        x = alt.X("date:T", title=None, axis=axis if last else alt.Axis(labels=False, ticks=False))
+        y = alt.Y(f"{column}:Q", title=None, scale=alt.Scale(zero=True), axis=alt.Axis(tickCount=3))
+        tip = [alt.Tooltip("date:T"), alt.Tooltip(f"{column}:Q", format=".1f"), "attempts:Q"]
+        title = alt.TitleParams(
+            BEHAVIOUR[column], anchor="start", fontSize=11, fontWeight="normal", color="#01665e", offset=2
+        )
+        panels.append(
+            alt.layer(
+                base.mark_line(color="#35978f", strokeWidth=1.5).encode(x=x, y=y),
+                base.mark_point(color="#35978f", filled=True, size=14).encode(x=x, y=y, tooltip=tip),
+            ).properties(width=WIDTH, height=46, title=title)
+        )
+    return panels
+
+
+def _drawn(daily: pl.DataFrame, column: str) -> bool:
+    """A measure is drawn when it has a value; thinking only when some was shown (a model that
+    does not think would draw a line at zero)."""
+    values = daily[column].drop_nulls() if column in daily.columns else pl.Series([])
+    return values.len() > 0 and (column != "thinking_chars" or values.max() > 0)
 
 
 def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerChart:

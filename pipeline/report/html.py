@@ -34,7 +34,10 @@ LEGEND = (
     "range over the day's trials, which grows with the number of trials and is <b>not</b> a "
     "confidence interval. Blue line: the pooled rate (its 7-day mean past 200 days); blue band: "
     "its 95% interval, clustered by task. Bottom panel: the online CUSUM against its alarm level. "
-    "Dashed rules: changepoints (before → after, paired p-value). Triangles: releases.</p>"
+    "Dashed rules: changepoints (before → after, paired p-value). Triangles: releases. Green "
+    "strips, for agents whose transcripts are read: tool calls, test runs and files read before "
+    "the first edit per attempt (and thinking characters, where the CLI shows them), the day's "
+    "mean; behaviour often moves before the pass rate does.</p>"
 )
 UI_CHARTS = 12  # candlestick charts embedded in the Dagster UI's metadata; the report has all
 EXPORTS = ("candles.csv", "candles.parquet", "outcomes.csv", "outcomes.parquet")
@@ -137,6 +140,7 @@ def _read(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
         tables["decisions"] = _optional(
             connection, "SELECT * EXCLUDE (date), date::VARCHAR AS date FROM decisions"
         )
+        tables["behaviour"] = _optional(connection, "SELECT * FROM behaviour ORDER BY subject, date")
         tables["missing"] = _optional(
             connection,
             "SELECT date::VARCHAR AS date, subject FROM missing_subjects "
@@ -161,7 +165,13 @@ def _subject_section(subject: str, label: str, tables: dict[str, pl.DataFrame], 
     title = f"{subject} — {label}".strip(" —")
     changes = mine("changepoints")
     daily = candle_chart(
-        mine("candles"), changes, mine("releases"), title, monitor=mine("monitor"), alarms=mine("alarms")
+        mine("candles"),
+        changes,
+        mine("releases"),
+        title,
+        monitor=mine("monitor"),
+        alarms=mine("alarms"),
+        behaviour=mine("behaviour"),
     )
     daily_png, daily_svg = render(daily)
     weekly_png, weekly_svg = render(

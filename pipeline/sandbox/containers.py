@@ -4,6 +4,7 @@ and copying a folder out of an image. Mixed into `DockerDaemon`, the one Docker 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import tarfile
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from pipeline.sandbox.base import OUTPUT_CAP_BYTES, Limits, RunResult
-from pipeline.sandbox.supervisor import Capture, bounded
+from pipeline.sandbox.supervisor import Capture, Lines, bounded
 
 
 class ContainerRuns:
@@ -136,13 +137,23 @@ class ContainerRuns:
         env: Mapping[str, str],
         user: str,
         stdin: bytes = b"",
+        *,
+        on_start: Callable[[str], None] | None = None,
+        on_line: Callable[[str], str] | None = None,
+        stop_at_cap: bool = True,
     ) -> RunResult:
-        """One sandbox container: created, attached, started, waited for with a deadline, removed."""
+        """One sandbox container: created, attached, started, waited for with a deadline, removed.
+
+        `on_start(container id)` runs once it has started (an agent's relay joins its network
+        namespace); `on_line` sees each stdout line as it comes and may return a reason to stop
+        it, as `supervise` does for a process; without `stop_at_cap`, output past the cap is dropped.
+        """
         import requests
         from docker.types import LogConfig, Ulimit
 
         started = time.monotonic()
         capture = Capture(limits.output_bytes)
+        lines, stopped = Lines(on_line) if on_line else None, ""
         container = self._create(
             image,
             bounded(command, limits, cgroup=True),
@@ -179,12 +190,16 @@ class ContainerRuns:
             )
 
             def read() -> None:
+                nonlocal stopped
                 killer = None
                 with contextlib.suppress(Exception):  # the stream breaks when the container dies
                     for out, err in stream:
+                        if out and lines and not stopped and (stopped := lines.feed(out)):
+                            killer = threading.Thread(target=self._kill, args=(container,), daemon=True)
+                            killer.start()
                         if killer is None and (
-                            (out and not capture.add("stdout", out))
-                            or (err and not capture.add("stderr", err))
+                            (out and not capture.add("stdout", out) and stop_at_cap)
+                            or (err and not capture.add("stderr", err) and stop_at_cap)
                         ):
                             # Past the cap: kill, but keep draining, or dockerd blocks the kill.
                             killer = threading.Thread(target=self._kill, args=(container,), daemon=True)
@@ -198,6 +213,8 @@ class ContainerRuns:
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
             container.start()
+            if on_start is not None:
+                on_start(container.id)
             if feed is not None:  # then end stdin, so the container sees EOF after `stdin`
                 raw = getattr(feed, "_sock", feed)
                 with contextlib.suppress(OSError):
@@ -216,9 +233,17 @@ class ContainerRuns:
             reader.join(timeout=5)
             with contextlib.suppress(Exception):
                 stream.close()
+            if lines and not stopped:
+                lines.flush()
+                stopped = lines.stopped
             oom = exit_code in (None, 137) and bool(
                 self.client.api.inspect_container(container.id)["State"].get("OOMKilled")
             )
         finally:
             self._remove(container)
-        return capture.result(exit_code, timed_out, started, oom_killed=oom)
+        result = capture.result(exit_code, timed_out, started, oom_killed=oom, stop_at_cap=stop_at_cap)
+        return dataclasses.replace(result, stopped=stopped) if stopped else result
+
+    def container_pid(self, container_id: str) -> int:
+        """The host pid of a running container's first process (its namespaces are under /proc)."""
+        return int(self.client.api.inspect_container(container_id)["State"]["Pid"])

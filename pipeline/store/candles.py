@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import faults
+from pipeline.agents.exits import ExitClass
 from pipeline.grading.outcomes import COUNTED_SQL
 
 CANDLES_SQL = (Path(__file__).parent / "candles.sql").read_text().format(counted=COUNTED_SQL)
@@ -26,6 +27,19 @@ CREATE TABLE IF NOT EXISTS candles (
     rate DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n_tasks BIGINT, trials BIGINT, volume BIGINT,
     resolved BIGINT, harness_errors BIGINT, skipped BIGINT, excluded_tasks BIGINT,
     cost_usd DOUBLE, agent_version VARCHAR, run_id VARCHAR, computed_at TIMESTAMP,
+    PRIMARY KEY (date, subject)
+)
+"""
+BEHAVIOUR_SQL = (
+    (Path(__file__).parent / "behaviour.sql")
+    .read_text()
+    .format(not_behaviour=f"'{ExitClass.SKIPPED}', '{ExitClass.API_ERROR}'")
+)
+BEHAVIOUR_TABLE = """
+CREATE TABLE IF NOT EXISTS behaviour (
+    date DATE, subject VARCHAR, attempts BIGINT, tool_calls DOUBLE, shell_commands DOUBLE,
+    test_runs DOUBLE, edits DOUBLE, files_read_before_first_edit DOUBLE, thinking_chars DOUBLE,
+    thinking_attempts BIGINT, tested_share DOUBLE, run_id VARCHAR, computed_at TIMESTAMP,
     PRIMARY KEY (date, subject)
 )
 """
@@ -50,13 +64,16 @@ def refresh_candles(
     run_id: str,
     subjects: list[str] | tuple[str, ...] = (),
 ) -> int:
-    """Recompute the candles of [start, end] in one transaction; returns the rows written.
+    """Recompute the candles of [start, end], and the behaviour beside them, in one transaction;
+    returns the candle rows written.
 
     `subjects` are the configured ones: those without a candle on a day are recorded in
     `missing_subjects` for that day.
     """
     connection.execute(CANDLES_TABLE)
     connection.execute(MISSING_TABLE)
+    connection.execute(BEHAVIOUR_TABLE)
+    read = "tool_calls" in connection.sql("SELECT * FROM attempts LIMIT 0").columns  # older lakes lack it
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute("DELETE FROM candles WHERE date BETWEEN ? AND ?", [start, end])
@@ -71,6 +88,12 @@ def refresh_candles(
             MISSING_SQL, {"start": start, "end": end, "run_id": run_id, "subjects": list(subjects)}
         )
         connection.execute(ROLLUPS_SQL)
+        connection.execute("DELETE FROM behaviour WHERE date BETWEEN ? AND ?", [start, end])
+        if read:
+            connection.execute(
+                f"INSERT INTO behaviour SELECT *, $run_id, now() FROM ({BEHAVIOUR_SQL})",
+                {"start": start, "end": end, "run_id": run_id},
+            )
         faults.point("candles_transaction")
         connection.execute("COMMIT")
     except Exception:

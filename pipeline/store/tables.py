@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from pipeline.agents import trajectory
 from pipeline.agents.exits import ExitClass
 from pipeline.grading.controls import CONTROLS
 from pipeline.grading.outcomes import GRADED, Outcome
@@ -127,6 +128,11 @@ SAMPLES = Table(
         *PROVENANCE,
     ),
 )
+BEHAVIOUR = tuple(  # read from the transcript; null for adapters without one to read (simulated,
+    # replay, command), for thinking the CLI hides, and in partitions written before them
+    Column(name, pl.Int64, nullable=True, checks=_at_least(0))
+    for name in trajectory.COLUMNS
+)
 ATTEMPTS = Table(
     "attempts",
     ("subject", "date"),
@@ -153,6 +159,7 @@ ATTEMPTS = Table(
         Column("tries", pl.Int64, checks=_at_least(0)),
         Column("sample_seed", pl.Int64),
         *PROVENANCE,
+        *BEHAVIOUR,
     ),
 )
 GRADE_PROVENANCE = (  # what a grade was graded against; partitions written before them lack them

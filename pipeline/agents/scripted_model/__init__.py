@@ -25,8 +25,9 @@ A script is a list of neutral steps (YAML or JSON, see `parse_script`):
               incomplete by the content filter). A turn limit is a script longer than --max-turns,
               a budget limit a script whose `usage` costs more than the budget.
 
-Each step is one model response; `say` adds text before a step's tool call and `usage` overrides
-the script's usage for that response. The step a request gets is the number of tool calls already
+Each step is one model response; `say` adds text before a step's tool call, `think` thinking
+before it (a Messages `thinking` block, a Responses `reasoning` item with its summary) and `usage`
+overrides the script's usage for that response. The step a request gets is the number of tool calls already
 in its conversation, so the server keeps no conversation state beyond the count of errors served,
 and a step is only sent after the previous tool result arrived. Neutral steps become each CLI's
 own tools, found in the request's `tools` list:

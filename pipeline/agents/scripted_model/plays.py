@@ -180,7 +180,7 @@ def _expand(step: Step, api: str, read: set[str]) -> list[Step]:
             read.add(diff.path)
         out += [Step("edit", path=diff.path, old=h.side("-"), new=h.side("+")) for h in diff.hunks]
     if out:
-        out[0] = replace(out[0], text=step.text, usage=step.usage)
+        out[0] = replace(out[0], text=step.text, think=step.think, usage=step.usage)
         out[-1] = replace(out[-1], expect=step.expect)
     return out
 

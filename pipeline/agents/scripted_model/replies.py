@@ -108,6 +108,7 @@ class Reply:
     text: str = ""
     call: Call | None = None
     refusal: bool = False
+    thinking: str = ""  # shown before the text and the call
 
 
 class NoTool(ScriptError):

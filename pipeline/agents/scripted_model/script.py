@@ -10,7 +10,7 @@ import yaml
 # the shipped plays, <instance_id>.yaml
 SCRIPTS = Path(__file__).resolve().parents[2] / "suites" / "demo" / "scripts"
 ACTIONS = ("shell", "test", "read", "edit", "write", "patch", "finish", "error", "refuse")
-OPTIONS = ("say", "expect", "usage", "times", "repeat", "in_stream", "retry_after_ms", "retry")
+OPTIONS = ("say", "think", "expect", "usage", "times", "repeat", "in_stream", "retry_after_ms", "retry")
 RETRYABLE = (408, 409, 429)  # the client errors worth another try
 CALL_KINDS = ("function_call", "custom_tool_call", "local_shell_call")
 ANTHROPIC_ERRORS = {
@@ -68,6 +68,7 @@ class Step:
     content: str = ""  # write
     patch: str = ""  # patch
     text: str = ""  # finish, refuse; `say` on a tool step
+    think: str = ""  # thinking shown before the step (Claude: a thinking block; Codex: a reasoning summary)
     expect: str = ""  # regex this step's tool result must match (checked when the next request comes)
     usage: Usage | None = None
     status: int = 0  # error
@@ -105,7 +106,11 @@ def _step(raw: object, where: str) -> list[Step]:
             f"{', '.join(OPTIONS)}); got {', '.join(map(str, raw))}"
         )
     action, value = actions[0], raw[actions[0]]
-    fields: dict = {"action": action, "expect": str(raw.get("expect") or "")}
+    fields: dict = {
+        "action": action,
+        "expect": str(raw.get("expect") or ""),
+        "think": str(raw.get("think") or ""),
+    }
     if "usage" in raw:
         fields["usage"] = _usage(raw["usage"], where)
     if action in ("shell", "test", "read", "patch", "finish", "refuse"):

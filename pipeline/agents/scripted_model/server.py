@@ -9,7 +9,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.agents.scripted_model.plays import Turn, turns
 from pipeline.agents.scripted_model.replies import Reply, Request, claude_reply, codex_reply
@@ -165,6 +165,7 @@ class ScriptedModel:
             )
         try:
             reply = claude_reply(step, request) if api == "anthropic" else codex_reply(step, request)
+            reply = replace(reply, thinking=step.think)
         except ScriptError as err:
             with self._lock:
                 self._state.mismatches.append(f"{script.name}: step {request.calls + 1}: {err}")

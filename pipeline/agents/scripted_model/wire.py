@@ -14,7 +14,11 @@ def _sse(events: Iterable[tuple[str, dict]]) -> bytes:
 
 
 def anthropic_message(reply: Reply, usage: Usage, model: str, ident: str) -> dict:
-    content: list[dict] = [{"type": "text", "text": reply.text}] if reply.text or not reply.call else []
+    content: list[dict] = []
+    if reply.thinking:  # the signature is the API's proof of origin; a CLI only passes it back
+        content.append({"type": "thinking", "thinking": reply.thinking, "signature": f"scripted-{ident}"})
+    if reply.text or not reply.call:
+        content.append({"type": "text", "text": reply.text})
     if reply.call:
         content.append(
             {"type": "tool_use", "id": f"toolu_{ident}", "name": reply.call.name, "input": reply.call.input}
@@ -58,6 +62,19 @@ def anthropic_stream(message: dict, fail: Step | None = None) -> bytes:
                 )
             )
             deltas = [{"type": "text_delta", "text": part} for part in _halves(block["text"])]
+        elif block["type"] == "thinking":
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                    },
+                )
+            )
+            deltas = [{"type": "thinking_delta", "thinking": part} for part in _halves(block["thinking"])]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
         else:
             events.append(
                 (
@@ -107,6 +124,9 @@ def _anthropic_error(step: Step) -> dict:
 
 def responses_object(reply: Reply, usage: Usage, model: str, ident: str, number: int) -> dict:
     output: list[dict] = []
+    if reply.thinking:  # a reasoning item with its summary, as reasoning models send it
+        summary = [{"type": "summary_text", "text": reply.thinking}]
+        output.append({"type": "reasoning", "id": f"rs_{ident}", "summary": summary})
     if reply.text or reply.refusal or not reply.call:
         part = (
             {"type": "refusal", "refusal": reply.text}
@@ -211,6 +231,25 @@ def responses_stream(response: dict, fail: Step | None = None) -> bytes:
                     {"type": "response.output_text.done", **base, "content_index": 0, "text": part["text"]}
                 )
             events.append({"type": "response.content_part.done", **base, "content_index": 0, "part": part})
+        elif item["type"] == "reasoning":
+            part, text = {**base, "summary_index": 0}, item["summary"][0]["text"]
+            events.append(
+                {"type": "response.output_item.added", "output_index": index, "item": {**item, "summary": []}}
+            )
+            events.append(
+                {
+                    "type": "response.reasoning_summary_part.added",
+                    **part,
+                    "part": {"type": "summary_text", "text": ""},
+                }
+            )
+            events += [
+                {"type": "response.reasoning_summary_text.delta", **part, "delta": d} for d in _halves(text)
+            ]
+            events.append({"type": "response.reasoning_summary_text.done", **part, "text": text})
+            events.append(
+                {"type": "response.reasoning_summary_part.done", **part, "part": item["summary"][0]}
+            )
         else:
             custom = item["type"] == "custom_tool_call"
             key, kind = (
