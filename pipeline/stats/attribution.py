@@ -138,10 +138,10 @@ class Evidence:
         if move.source == "changepoint":
             return seen, seen
         near = [d for d in self.onsets.get((move.subject, move.direction), []) if 0 <= seen - d <= ONSET_DAYS]
-        scores, total, rose = self.days.get(move.subject, {}), 0.0, None
+        total, rose = 0.0, None
         for day in range(seen - ONSET_DAYS, seen + 1):
-            if day in scores:
-                total = max(0.0, total + move.direction * scores[day] - CUSUM_K)
+            if (z := self.z(move.subject, day)) is not None:
+                total = max(0.0, total + move.direction * z - CUSUM_K)
                 rose = day + 1 if total == 0 else (rose or day)
         found = [d for d in (*near, rose) if d is not None and d <= seen]
         return max(found, default=seen), seen
@@ -154,12 +154,10 @@ class Evidence:
             found.setdefault(m.subject, []).append((m, self.span(m)))
         return found
 
-    @cached_property
-    def days(self) -> dict[str, dict[int, float]]:
-        return {
-            n: {_day(d): z for d, z in by_day.items() if z is not None and math.isfinite(z)}
-            for n, by_day in self.scores.items()
-        }
+    def z(self, subject: str, day: int) -> float | None:
+        """The subject's z-score on a day number (None where it has none)."""
+        z = self.scores.get(subject, {}).get(dt.date.fromordinal(day).isoformat())
+        return z if z is not None and math.isfinite(z) else None
 
 
 @dataclass(frozen=True)
@@ -197,7 +195,7 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
     } | {shift.subject}
     seen: dict[str, str] = {shift.subject: f"{shift.source} {shift.date}"}  # mover -> what says it moved
     detected = {shift.subject}  # movers with a move of their own, not only their z-scores
-    for name in {*evidence.spans, *evidence.days} - {shift.subject}:
+    for name in {*evidence.spans, *evidence.scores} - {shift.subject}:
         moves = [
             (m, s)
             for m, s in evidence.spans.get(name, [])
@@ -208,8 +206,7 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
             seen[name] = f"{first.source} {first.date}"
             detected.add(name)
             continue
-        z = [evidence.days.get(name, {}).get(d) for d in days]
-        z = [v for v in z if v is not None]
+        z = [v for v in (evidence.z(name, d) for d in days) if v is not None]
         if z and shift.direction * sum(z) / math.sqrt(len(z)) >= Z_MOVED:
             seen[name] = f"z {sum(z) / math.sqrt(len(z)):+.1f} over {len(z)} days"
     movers = set(seen)

@@ -40,12 +40,6 @@ def split_version(version: str) -> tuple[str, str]:
     return (cli, model) if slash else ("", version)
 
 
-def cli_number(cli_part: str) -> str:
-    """The version number of a CLI part ("claude-code 2.1.328" -> "2.1.328"; "" when none)."""
-    name, space, number = cli_part.rpartition(" ")
-    return number if space and name else ""
-
-
 def release_kind(old: str, new: str) -> str:
     """ "cli", "model", "cli+model" or "" for a change of version string."""
     (old_cli, old_model), (new_cli, new_model) = split_version(old), split_version(new)
@@ -83,19 +77,33 @@ def cli_versions(
     """Per subject and day (from its attempts' distinct `agent_version`s): the CLI and the version
     of it that ran, its lane, and for a latest lane what the registry answered that day (`registry`:
     CLI -> day -> version, the CLI cache's record of its `latest` resolutions)."""
-    rows = []
-    for name, day, version in ran.select("subject", "date", "agent_version").iter_rows():
-        lane = lanes.get(name, Lane())
-        cli_part, _ = split_version(version or "")
-        answered = (registry or {}).get(lane.cli, {}).get(str(day)[:10]) if lane.lane == LATEST else None
-        rows.append(
-            {
-                "subject": name,
-                "date": str(day)[:10],
-                "cli": lane.cli or cli_part.rpartition(" ")[0] or cli_part,
-                "lane": lane.lane,
-                "version": cli_number(cli_part),
-                "registry_version": answered,
-            }
+    known = pl.DataFrame(
+        [{"subject": n, "lane_cli": lane.cli, "lane": lane.lane} for n, lane in lanes.items()],
+        schema={"subject": pl.String, "lane_cli": pl.String, "lane": pl.String},
+    )
+    answers = pl.DataFrame(
+        [
+            {"cli": cli, "date": day[:10], "registry_version": version}
+            for cli, days in (registry or {}).items()
+            for day, version in days.items()
+        ],
+        schema={"cli": pl.String, "date": pl.String, "registry_version": pl.String},
+    )
+    part = pl.col("agent_version").fill_null("").str.extract(r"^(.*) / ", 1).fill_null("")  # split_version
+    frame = (
+        ran.select("subject", pl.col("date").cast(pl.String).str.slice(0, 10), "agent_version")
+        .with_columns(part=part)
+        .join(known, on="subject", how="left")
+        .with_columns(
+            cli=pl.when(pl.col("lane_cli").fill_null("") != "")
+            .then("lane_cli")
+            .otherwise(pl.col("part").str.extract(r"^(.+) \S*$", 1).fill_null(pl.col("part"))),
+            lane=pl.col("lane").fill_null(LATEST),
+            version=pl.col("part")
+            .str.extract(r"^.+ (\S*)$", 1)
+            .fill_null(""),  # "claude-code 2.1.328" -> 2.1.328
         )
-    return pl.DataFrame(rows, schema=CLI_VERSION_SCHEMA).unique(maintain_order=True).sort("subject", "date")
+        .join(answers, on=["cli", "date"], how="left")
+        .with_columns(registry_version=pl.when(pl.col("lane") == LATEST).then("registry_version"))
+    )
+    return frame.select(list(CLI_VERSION_SCHEMA)).unique(maintain_order=True).sort("subject", "date")
