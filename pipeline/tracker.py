@@ -54,7 +54,13 @@ class Tracker:
         """CLI -> day -> the version npm's `latest` named that day (the CLI cache's record)."""
         from pipeline.agents.cli_cache import CLIS, latest_resolutions
 
-        return {cli: latest_resolutions(cli) for cli in CLIS}
+        answers = {}
+        for cli in CLIS:
+            try:
+                answers[cli] = latest_resolutions(cli)
+            except (OSError, ValueError):  # an unreadable record costs the column, not the detector
+                answers[cli] = {}
+        return answers
 
     def today(self) -> dt.date:
         """Today in the schedule's time zone."""

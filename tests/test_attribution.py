@@ -92,6 +92,9 @@ def test_a_lane_that_moved_alone_is_the_subject():
     found = attribute(solo, world(solo, lanes={"mine": Lane()}, observed={}))
     assert found.label == "subject"
     assert found.reason == f"no other subject moved up within {NEAR_DAYS} days; no release nearby"
+    other = Move("theirs", "2026-02-11", 1, "changepoint")  # vendors unknown: no proof of two vendors
+    found = attribute(solo, world(solo, other, lanes={"mine": Lane(), "theirs": Lane()}, observed={}))
+    assert found.label == "subject" and "theirs (changepoint 2026-02-11) did" in found.reason
 
 
 def test_without_another_lane_the_subjects_own_release_decides():

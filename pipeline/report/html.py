@@ -167,7 +167,7 @@ def _subject_section(subject: str, label: str, tables: dict[str, pl.DataFrame], 
     daily = candle_chart(
         mine("candles"),
         changes,
-        mine("releases"),
+        mine("releases").unique(["first_seen", "new_version"], maintain_order=True),  # a CLI and a model row
         title,
         monitor=mine("monitor"),
         alarms=mine("alarms"),

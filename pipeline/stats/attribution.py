@@ -24,7 +24,7 @@ has data from the shift's onset to its day.
 
 **The rule**, first match wins (this order is the tie-breaking):
 1. `evaluation harness`: the gold/empty controls failed on a harness-suspect day in the window;
-   or subjects of at least two vendors moved together (each by a move of its own: z-scores
+   or subjects of at least two (known) vendors moved together (each by a move of its own: z-scores
    alone, tested across every subject, would find such company by chance), covering at least
    two thirds of the (vendor, model) groups observed: the one thing they share is our harness.
 2. `agent harness`: the shift is on a `latest` lane and its model's other lanes (a frozen lane
@@ -231,7 +231,7 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
             "evaluation harness",
             f"gold/empty controls failed{failed} on {controls[0].date}, a harness-suspect day",
         )
-    vendors = {lanes[n].vendor or f"?{n}" for n in detected}
+    vendors = {lanes[n].vendor for n in detected if lanes[n].vendor}  # unknown ones prove nothing
     groups = {_group(n, lanes[n]) for n in observed}
     moved_groups = {_group(n, lanes[n]) for n in detected}
     if len(vendors) >= 2 and len(moved_groups) >= max(2, SHARE * len(groups)):
