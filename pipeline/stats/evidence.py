@@ -4,8 +4,10 @@ of a confirmed shift (`pipeline.stats.attribution` holds the rule)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
+import numpy as np
 import polars as pl
 
 from pipeline.stats.attribution import (
@@ -29,6 +31,40 @@ EVIDENCE_SQL = {  # what the changepoints asset leaves in the warehouse
     "releases": "SELECT * FROM releases",
 }
 DECISIONS_SQL = "SELECT * EXCLUDE (date), date::VARCHAR AS date FROM decisions"
+
+
+EPOCH = dt.date(1970, 1, 1).toordinal()
+
+
+class DailyScores(Mapping):
+    """One subject's z-score by day (YYYY-MM-DD -> z), kept as an array: a long history of many
+    subjects stays a few floats per day, not a Python object each."""
+
+    def __init__(self, days: np.ndarray, z: np.ndarray) -> None:
+        self.start = int(days.min())
+        self.values = np.full(int(days.max()) - self.start + 1, np.nan)
+        self.values[days - self.start] = np.asarray(z, dtype=float)
+
+    @property
+    def span(self) -> tuple[str, str]:
+        return dt.date.fromordinal(self.start).isoformat(), dt.date.fromordinal(
+            self.start + len(self.values) - 1
+        ).isoformat()
+
+    def __getitem__(self, day: str) -> float:
+        i = dt.date.fromisoformat(day).toordinal() - self.start
+        if not 0 <= i < len(self.values) or not np.isfinite(self.values[i]):
+            raise KeyError(day)
+        return float(self.values[i])
+
+    def __iter__(self):
+        return (
+            dt.date.fromordinal(self.start + int(i)).isoformat()
+            for i in np.flatnonzero(np.isfinite(self.values))
+        )
+
+    def __len__(self) -> int:
+        return int(np.isfinite(self.values).sum())
 
 
 def _final(decisions: pl.DataFrame | None) -> dict[tuple[str, str], tuple[str, int]]:
@@ -77,12 +113,14 @@ def evidence_of(
         for r in tables["releases"].iter_rows(named=True)
         if r.get("kind")
     ]
-    monitor = tables["monitor"].select("subject", pl.col("date").cast(pl.String).str.slice(0, 10), "z")
+    monitor = tables["monitor"].select(
+        "subject", day=pl.col("date").cast(pl.String).str.slice(0, 10).str.to_date().cast(pl.Int32), z="z"
+    )
     observed, scores = {}, {}
     for (name,), days in monitor.group_by(["subject"]):
-        dates = days["date"].to_list()
-        observed[name] = (min(dates), max(dates))
-        scores[name] = dict(zip(dates, days["z"].to_list(), strict=True))
+        found = DailyScores(days["day"].to_numpy() + EPOCH, days["z"].to_numpy())
+        observed[name] = found.span
+        scores[name] = found
     return Evidence(lanes, tuple(moves), tuple(suspects), tuple(releases), observed, scores)
 
 
