@@ -35,7 +35,7 @@ RELEASES_SQL = """
 SELECT subject, agent_version, min(date)::VARCHAR AS first_seen
 FROM attempts GROUP BY ALL ORDER BY subject, first_seen
 """
-RAN_SQL = "SELECT DISTINCT subject, date::VARCHAR AS date, agent_version FROM attempts ORDER BY ALL"
+RAN_SQL = "SELECT subject, date::VARCHAR AS date, agent_version FROM attempts GROUP BY ALL"
 
 
 def releases(connection) -> pl.DataFrame:
@@ -119,6 +119,7 @@ def detect(
     connection.execute(f"SET memory_limit = '{DETECT_MEMORY}'")  # a cache of the whole lake is no help here
     try:
         counts, labels = graded_counts(connection)
+        ran = connection.sql(RAN_SQL).pl()  # the versions each subject ran each day
     finally:
         connection.execute(f"SET memory_limit = '{limit}'")
     groups = {name: "/".join(lane.pair) for name, lane in lanes.items() if lane.pair}
@@ -134,5 +135,5 @@ def detect(
     tables["releases"] = known
     evidence = evidence_of(tables, lanes, read_decisions(connection))
     tables["changepoints"] = attributed_changepoints(tables["changepoints"], evidence)
-    tables["cli_versions"] = cli_versions(connection.sql(RAN_SQL).pl(), lanes, registry)
+    tables["cli_versions"] = cli_versions(ran, lanes, registry)
     return tables
