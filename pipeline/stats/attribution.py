@@ -289,9 +289,9 @@ def attribute(shift: Move, evidence: Evidence) -> Attribution:
     together = (
         "; ".join(map(str, releases)) + " (CLI and model together)" if cli and model else "no release nearby"
     )
-    if movers - {shift.subject}:  # others moved too, but share no model, lane or vendor with it
+    if detected - {shift.subject}:  # others moved too (detected), but share no model with it
         return Attribution(
             "subject",
-            f"no lane it shares a model with moved; {named(movers - {shift.subject})} did; {together}",
+            f"no lane it shares a model with moved; {named(detected - {shift.subject})} did; {together}",
         )
     return Attribution("subject", f"no other subject moved {way} within {NEAR_DAYS} days; {together}")
