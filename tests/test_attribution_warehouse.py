@@ -4,7 +4,10 @@ attempts in a real lake, and the detector over it as the changepoints asset runs
 
 A CLI release (claude-code 2.1.300 -> 2.1.310, day 31) moves only the latest lane: its
 changepoint is the agent harness, naming the release. A model change (opus-4.6 -> opus-4.7, day
-56) moves both lanes: both changepoints are the model. Grading is left out (the simulated
+51) moves both lanes: both changepoints are the model. A silent drop of anthropic's two models
+(day 71) is the provider. On day 91 the gold/empty controls fail on 42% of the tasks (the
+grader's doing, so the test writes it into the controls) and the latest lane jumps: the
+evaluation harness. Other vendors' subjects stay flat. Grading is left out (the simulated
 agent's own draw says resolved or not; grading is tested elsewhere).
 """
 
@@ -21,8 +24,9 @@ from pipeline.stats.evidence import shift_attribution
 from pipeline.store.rows import attempts_frame
 from pipeline.tracker import Tracker
 
-START, DAYS = dt.date(2026, 1, 1), 75
+START, DAYS = dt.date(2026, 1, 1), 105
 OLD, NEW = "claude-code 2.1.300", "claude-code 2.1.310"
+BROKEN_DAY = 91  # the grader broke: the gold/empty controls fail on 15 of the 36 tasks
 SCENARIO = f"""\
 seed: 11
 start_date: {START}
@@ -32,15 +36,23 @@ subjects:
   opus-latest:
     - {{day: 1, version: "{OLD} / opus-4.6", pass_rate: 0.55}}
     - {{day: 31, version: "{NEW} / opus-4.6", pass_rate: 0.30}}
-    - {{day: 56, version: "{NEW} / opus-4.7", pass_rate: 0.55}}
+    - {{day: 51, version: "{NEW} / opus-4.7", pass_rate: 0.55}}
+    - {{day: 71, version: "{NEW} / opus-4.7", pass_rate: 0.35}}
+    - {{day: {BROKEN_DAY}, version: "{NEW} / opus-4.7", pass_rate: 0.60}}
   opus-frozen:
     - {{day: 1, version: "{OLD} / opus-4.6", pass_rate: 0.55}}
-    - {{day: 56, version: "{OLD} / opus-4.7", pass_rate: 0.80}}
+    - {{day: 51, version: "{OLD} / opus-4.7", pass_rate: 0.80}}
+    - {{day: 71, version: "{OLD} / opus-4.7", pass_rate: 0.60}}
   sonnet-latest:
     - {{day: 1, version: "{OLD} / sonnet-4.5", pass_rate: 0.45}}
     - {{day: 31, version: "{NEW} / sonnet-4.5", pass_rate: 0.45}}
+    - {{day: 71, version: "{NEW} / sonnet-4.5", pass_rate: 0.25}}
   gpt-latest:
     - {{day: 1, version: "codex 0.17.0 / gpt-5", pass_rate: 0.50}}
+  qwen-local:
+    - {{day: 1, version: "bash-loop/1 / qwen3", pass_rate: 0.40}}
+  gemini-cli:
+    - {{day: 1, version: "gemini 0.9.0 / gemini-3", pass_rate: 0.50}}
 """
 TRACKING = f"""\
 trials: 3
@@ -55,6 +67,10 @@ subjects:
      settings: {{cli: claude-code}}}}
   - {{name: gpt-latest, adapter: simulated, scenario: scenario.yaml, model: gpt-5,
      settings: {{cli: codex, cli_version: latest}}}}
+  - {{name: qwen-local, adapter: simulated, scenario: scenario.yaml, model: qwen3,
+     settings: {{vendor: 127.0.0.1, cli: bash-loop}}}}
+  - {{name: gemini-cli, adapter: simulated, scenario: scenario.yaml, model: gemini-3,
+     settings: {{vendor: google, cli: gemini}}}}
 """
 
 
@@ -91,9 +107,8 @@ def world(tmp_path_factory):
         path = tracker.lake.partition_path("controls", date=day)
         path.parent.mkdir(parents=True, exist_ok=True)
         ids = [t.instance_id for t in tasks]
-        pl.DataFrame({"date": [day] * len(ids), "instance_id": ids, "ok": [True] * len(ids)}).write_parquet(
-            path
-        )
+        ok = [offset + 1 != BROKEN_DAY or j % 5 >= 2 for j in range(len(ids))]
+        pl.DataFrame({"date": [day] * len(ids), "instance_id": ids, "ok": ok}).write_parquet(path)
     from pipeline.stats.warehouse import detect
 
     registry = {"claude-code": {str(START + dt.timedelta(days=30)): "2.1.310"}}
@@ -128,13 +143,36 @@ def test_a_cli_release_that_moved_only_the_latest_lane_is_the_agent_harness(worl
 def test_a_model_change_that_moved_both_lanes_is_the_model(world):
     _, tables = world
     changes = tables["changepoints"].to_dicts()
-    both = [c for c in changes if c["subject"].startswith("opus-") and near(c, 56)]
+    both = [c for c in changes if c["subject"].startswith("opus-") and near(c, 51)]
     assert sorted(c["subject"] for c in both) == ["opus-frozen", "opus-latest"], changes
     for change in both:
         assert change["difference"] > 0 and change["release_kind"] == "model"
         assert change["attribution"] == "model", change
         assert "model change opus-4.6 -> opus-4.7" in change["attribution_reason"]
-    assert tables["harness_suspects"].height == 0  # two lanes of one model are no harness problem
+    # two lanes of one model are no harness problem: the controls' day is the only suspect
+    assert tables["harness_suspects"]["date"].to_list() == [str(day(BROKEN_DAY))]
+
+
+def test_a_vendor_wide_move_is_the_provider(world):
+    _, tables = world
+    changes = tables["changepoints"].to_dicts()
+    anthropic = [
+        c for c in changes if c["subject"] in ("opus-latest", "opus-frozen", "sonnet-latest") and near(c, 71)
+    ]
+    assert sorted(c["subject"] for c in anthropic) == ["opus-frozen", "opus-latest", "sonnet-latest"], changes
+    for change in anthropic:
+        assert change["difference"] < 0 and change["release_kind"] == ""
+        assert change["attribution"] == "provider", change
+        assert "anthropic's models opus, sonnet moved down together" in change["attribution_reason"]
+    assert not [c for c in changes if c["subject"] in ("gpt-latest", "qwen-local", "gemini-cli")]
+
+
+def test_a_move_beside_failed_controls_is_the_evaluation_harness(world):
+    _, tables = world
+    changes = tables["changepoints"].to_dicts()
+    (jump,) = [c for c in changes if c["subject"] == "opus-latest" and near(c, BROKEN_DAY)]
+    assert jump["difference"] > 0 and jump["attribution"] == "evaluation harness", jump
+    assert f"controls failed on 42% of tasks on {day(BROKEN_DAY)}" in jump["attribution_reason"]  # 15 of 36
 
 
 def test_releases_keep_cli_releases_apart_from_model_changes(world):
@@ -142,7 +180,7 @@ def test_releases_keep_cli_releases_apart_from_model_changes(world):
     rows = tables["releases"].filter(pl.col("subject") == "opus-latest").sort("first_seen").to_dicts()
     assert [(r["kind"], r["old"], r["new"], r["first_seen"]) for r in rows] == [
         ("cli", OLD, NEW, str(day(31))),
-        ("model", "opus-4.6", "opus-4.7", str(day(56))),
+        ("model", "opus-4.6", "opus-4.7", str(day(51))),
     ]
     versions = tables["cli_versions"]
     latest = versions.filter((pl.col("subject") == "opus-latest") & (pl.col("date") == str(day(31)))).row(
