@@ -103,14 +103,16 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
     deps=[candles],
     pool="warehouse",
     description="Offline segmentation of every subject's history (binomial PELT corrected for "
-    "overdispersion) with before/after rates, paired p-values, flipped tasks and nearby releases; "
+    "overdispersion) with before/after rates, paired p-values, flipped tasks, nearby releases (CLI "
+    "releases apart from model changes) and an attribution (model, agent harness, evaluation harness, "
+    "provider, or the subject alone); "
     "online CUSUM and one-day alarms; a verdict per subject for the latest week with its minimum "
     "detectable effect (Benjamini-Hochberg across subjects); and harness-suspect days.",
 )
 def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
     with engine.warehouse.writer() as connection:
-        tables = detect(connection)
+        tables = detect(connection, lanes=engine.lanes, registry=engine.registry_answers())
         for name, frame in tables.items():
             connection.register(f"new_{name}", frame)
             connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM new_{name}")
@@ -127,6 +129,10 @@ def changepoints(context: dg.AssetExecutionContext, tracker: TrackerResource) ->
             "latest_day": max(verdicts["latest_date"].drop_nulls().to_list(), default="none"),
             "changepoints": found.height,
             "harness_suspect_days": tables["harness_suspects"].height,
+            **{
+                f"attributed/{label}": count
+                for label, count in found["attribution"].value_counts().sort("attribution").iter_rows()
+            },
             "alerts_sent": len(sent),
             "changepoint_table": dg.MetadataValue.md(changepoint_markdown(found)),
             "verdicts": dg.MetadataValue.md(verdict_markdown(verdicts)),

@@ -5,7 +5,9 @@ The rule is `pipeline.stats.confirmation.RULE`, the one benchmarks/calibration.p
 alarm bought are scored alone against that day's baseline and `decide` says confirmed, cleared
 or held; a held alarm is decided on the next day from that day's own z (`decide_next`). The
 decision is written to the lake's `decisions` table (a held alarm's final decision in the next
-day's row), which the detector reads back; a confirmed shift is what reaches the webhooks.
+day's row), which the detector reads back; a confirmed shift is what reaches the webhooks,
+with its attribution (model, agent harness, evaluation harness, provider or the subject alone,
+`pipeline.stats.attribution`) from the tables the changepoints asset last wrote.
 """
 
 import dagster as dg
@@ -16,6 +18,7 @@ from pipeline.orchestration.partitions import date_by_subject, keys_of
 from pipeline.orchestration.resources import TrackerResource
 from pipeline.report.alerts import Notifier, shift_alert
 from pipeline.stats.daily import alarm_decision, held_decision
+from pipeline.stats.evidence import read_decisions, shift_attribution
 from pipeline.stats.warehouse import decisions_of
 from pipeline.store.rows import decision_frame
 
@@ -51,6 +54,7 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
         )
     engine = tracker.open()
     alarm_day = held_from or day
+    attribution = None
     with engine.warehouse.connect(read_only=True) as connection:
         if held_from:
             decided = held_decision(connection, subject, day, requested)
@@ -59,6 +63,10 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
             decided = alarm_decision(connection, subject, day, requested, int(tags.get(FRESH_TAG, 0)), known)
         alarms = connection.sql(ALARM_SQL, params={"subject": subject, "day": alarm_day}).pl()
         verdicts = connection.sql(VERDICT_SQL, params={"subject": subject}).pl()
+        if decided.decision == "confirmed":  # what the other lanes, the controls and the releases say
+            attribution = shift_attribution(
+                connection, engine.lanes, subject, alarm_day, requested, read_decisions(connection)
+            )
     graded = engine.lake.read_partition("evaluations", subject=subject, date=day)
     engine.lake.write_partition(
         "decisions",
@@ -73,6 +81,8 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
             decided_at=clock.now(engine.config.timezone).replace(tzinfo=None),
             alarm_date=alarm_day,
             evidence_z=decided.evidence_z,
+            attribution=attribution.label if attribution else None,
+            attribution_reason=attribution.reason if attribution else None,
         ),
         subject=subject,
         date=day,
@@ -91,6 +101,7 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
             now,
             verdicts.row(0, named=True) if verdicts.height else None,
             confirmed_on=day,
+            attribution=(attribution.label, attribution.reason) if attribution else None,
         )
         sent, failed = Notifier(list(engine.config.alerts), engine.home / "alerts-sent.log").send([alert])
         for problem in failed:
@@ -105,5 +116,7 @@ def alarm_decisions(context: dg.AssetExecutionContext, tracker: TrackerResource)
             "alarm_date": alarm_day,
             "evidence_z": decided.evidence_z if decided.evidence_z is not None else float("nan"),
             "alerts_sent": len(sent),
+            "attribution": attribution.label if attribution else "",
+            "attribution_reason": attribution.reason if attribution else "",
         }
     )

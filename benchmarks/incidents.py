@@ -15,10 +15,11 @@ day, per-task rates with ICC 0.5, day effects of 1 point), through 200 days:
 Each day runs as the pipeline runs it (pipeline.stats.detect.run_detection over the history so
 far, the decisions fed back): the monitor's warning buys the next day extra trials, an alarm
 buys 8 fresh trials decided by pipeline.stats.daily.fresh_decision (the calibrated rule), a
-held alarm is decided by the next day's own z. Attribution is the detector's: harness when the
-harness-suspect rule flags the days (most subjects moved together), CLI when the subjects with
-a confirmed alert are the CLI's and the offline changepoint carries its release, model when
-they are the model's (across CLIs) and no release explains it.
+held alarm is decided by the next day's own z. Attribution is the pipeline's own rule
+(pipeline.stats.attribution, as alarm_decisions and the changepoints asset apply it), over the
+six subjects' lanes (anthropic's opus and sonnet, openai's gpt; every CLI on its latest lane):
+at alert time, from what the detector knew the day the alert was confirmed; with hindsight, from
+the whole history; and on the incident's offline changepoint, as the changepoints table says.
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ from scipy.special import expit, logit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.stats.attribution import LABELS, LATEST, Attribution, Lane, Move, attribute  # noqa: E402, F401
 from pipeline.stats.confirmation import RULE, decide_next  # noqa: E402
 from pipeline.stats.counts import panels  # noqa: E402
-from pipeline.stats.daily import CODES, fresh_decision  # noqa: E402
+from pipeline.stats.daily import CODES, NAMES, fresh_decision  # noqa: E402
 from pipeline.stats.design import DEFAULT_DESIGN  # noqa: E402
-from pipeline.stats.detect import run_detection  # noqa: E402
+from pipeline.stats.detect import Detection, run_detection  # noqa: E402
+from pipeline.stats.evidence import attributed_changepoints, evidence_of  # noqa: E402
+from pipeline.stats.releases import RELEASE_SCHEMA  # noqa: E402
+from pipeline.stats.tables import as_tables  # noqa: E402
 
 TASKS, TRIALS, DAYS = 50, 3, 200
 SUBJECTS = {  # name: (cli, model)
@@ -51,6 +56,53 @@ SUBJECTS = {  # name: (cli, model)
     "mini-swe-agent/gpt": ("mini-swe-agent", "gpt"),
 }
 RELEASES = {"codex": [(40, "0.17", "0.18")], "claude-code": [(100, "2.1", "2.2"), (135, "2.2", "2.3")]}
+VENDORS = {"opus": "anthropic", "sonnet": "anthropic", "gpt": "openai"}
+LANES = {name: Lane(VENDORS[model], model, cli, LATEST) for name, (cli, model) in SUBJECTS.items()}
+GROUPS = {name: "/".join(lane.pair) for name, lane in LANES.items()}  # as pipeline.stats.warehouse passes
+
+
+def versions(name: str, t: int, dates: list[str]) -> list[tuple[str, str, str]]:
+    """The subject's version changes up to day t, as its attempts would record them."""
+    cli, model = SUBJECTS[name]
+    return [
+        (dates[d], f"{cli} {o} / {model}", f"{cli} {w} / {model}")
+        for d, o, w in RELEASES.get(cli, [])
+        if d <= t
+    ]
+
+
+def evidence(found: Detection, decided: list[dict], t: int, dates: list[str]):
+    """What the pipeline's attribution reads on day t: the detector's tables, the decisions so far
+    and the releases (CLI releases: the model never changes its name here)."""
+    tables = as_tables(found)
+    tables["releases"] = pl.DataFrame(
+        [
+            {
+                "subject": n,
+                "old_version": o,
+                "new_version": w,
+                "first_seen": d,
+                "kind": "cli",
+                "old": o.split(" / ")[0],
+                "new": w.split(" / ")[0],
+            }
+            for n in SUBJECTS
+            for d, o, w in versions(n, t, dates)
+        ],
+        schema=RELEASE_SCHEMA,
+    )
+    rows = pl.DataFrame(
+        decided,
+        schema={
+            "subject": pl.String,
+            "date": pl.String,
+            "direction": pl.String,
+            "decision": pl.String,
+            "alarm_date": pl.String,
+            "decided_at": pl.Int64,
+        },
+    )
+    return tables, evidence_of(tables, LANES, rows)
 
 
 @dataclass(frozen=True)
@@ -130,13 +182,36 @@ def _frame(name: str, day: str, s: np.ndarray, m: np.ndarray) -> pl.DataFrame:
     )
 
 
+def _row(name: str, day: str, way: int, decision: str, alarm_day: str, t: int) -> dict:
+    direction = "up" if way > 0 else "down"
+    return {
+        "subject": name,
+        "date": day,
+        "direction": direction,
+        "decision": decision,
+        "alarm_date": alarm_day,
+        "decided_at": t,
+    }
+
+
+def _alarm_day(decided: list[dict], name: str, day: str) -> str:
+    """The alarm day of `name`'s decision of `day` (a held alarm is decided the day after)."""
+    return next(r["alarm_date"] for r in decided if r["subject"] == name and r["date"] == day)
+
+
 def replay(seed: int) -> dict:
     world, names = World(seed), list(SUBJECTS)
     dates = [str(np.datetime64("2026-01-01") + t) for t in range(DAYS)]
     parts: list[pl.DataFrame] = []
     decisions: dict[str, dict[str, int]] = {n: {} for n in names}
     extra, held = dict.fromkeys(names, 0), dict.fromkeys(names, 0)  # held: direction of a held alarm
+    held_on = dict.fromkeys(names, "")  # the held alarm's day
     log = {n: [] for n in names}  # (day index, event, direction)
+    decided: list[dict] = []  # the decisions table, as alarm_decisions writes it
+    said: dict[tuple[str, int], Attribution] = {}  # what each confirmed alert named, that day
+    pending: list[
+        tuple[str, int, str, int]
+    ] = []  # confirmed today: (subject, day index, alarm day, direction)
     suspects: set[str] = set()
     trials_run = 0
     for t, day in enumerate(dates):
@@ -145,15 +220,10 @@ def replay(seed: int) -> dict:
             trials_run += int(m.sum())
             parts.append(_frame(name, day, s, m))
         counts = pl.concat(parts)
-        releases = {
-            n: [
-                (dates[d], f"{SUBJECTS[n][0]} {o}", f"{SUBJECTS[n][0]} {w}")
-                for d, o, w in RELEASES.get(SUBJECTS[n][0], [])
-                if d <= t
-            ]
-            for n in names
-        }
-        found = run_detection(counts, None, DEFAULT_DESIGN, releases=releases, decisions=decisions)
+        releases = {n: versions(n, t, dates) for n in names}
+        found = run_detection(
+            counts, None, DEFAULT_DESIGN, releases=releases, decisions=decisions, groups=GROUPS
+        )
         flagged = {d.date for d in found.suspects}
         suspects |= flagged
         usable = counts.filter(~pl.col("date").is_in(list(flagged)))
@@ -167,7 +237,10 @@ def replay(seed: int) -> dict:
                 z = run.scores.z_cusum[last] if mine.dates[-1] == day else np.nan
                 verdict = int(decide_next(held[name], z, RULE))
                 decisions[name][day] = verdict
-                log[name].append((t, "confirmed" if verdict == 1 else "cleared", held[name]))
+                log[name].append((t, NAMES[verdict], held[name]))
+                decided.append(_row(name, day, held[name], NAMES[verdict], held_on[name], t))
+                if verdict == 1:
+                    pending.append((name, t, held_on[name], held[name]))
                 held[name] = 0
                 continue
             if not alarm:
@@ -178,14 +251,31 @@ def replay(seed: int) -> dict:
             panel = panels(usable.filter(pl.col("subject") == name))
             s, m = panel.matrices(name)
             direction = "up" if alarm > 0 else "down"
-            decided = fresh_decision(s, m, panel.dates[name], day, fs, fm, direction, True, decisions[name])
-            decisions[name][day] = CODES[decided.decision]
+            verdict = fresh_decision(s, m, panel.dates[name], day, fs, fm, direction, True, decisions[name])
+            decisions[name][day] = CODES[verdict.decision]
+            decided.append(_row(name, day, alarm, verdict.decision, day, t))
             parts.append(_frame(name, day, fs, fm))  # the fresh trials join the day's partition
-            if decided.decision == "held":
-                held[name], extra[name] = alarm, DEFAULT_DESIGN.warning_trials
+            if verdict.decision == "held":
+                held[name], held_on[name], extra[name] = alarm, day, DEFAULT_DESIGN.warning_trials
             else:
-                log[name].append((t, decided.decision, alarm))
+                log[name].append((t, verdict.decision, alarm))
+                if verdict.decision == "confirmed":
+                    pending.append((name, t, day, alarm))
+        if pending:  # what alarm_decisions attributes each confirmed shift to, with today's tables
+            _, known = evidence(found, decided, t, dates)
+            for name, when, alarm_day, way in pending:
+                said[(name, when)] = attribute(Move(name, alarm_day, way, "confirmed"), known)
+            pending.clear()
+    tables, known = evidence(found, decided, DAYS, dates)
     return {
+        "said": said,
+        "hindsight": {
+            (n, t): attribute(Move(n, _alarm_day(decided, n, dates[t]), way, "confirmed"), known)
+            for n, events in log.items()
+            for t, event, way in events
+            if event == "confirmed"
+        },
+        "changepoints": attributed_changepoints(tables["changepoints"], known),
         "dates": dates,
         "log": log,
         "suspects": sorted(suspects),
@@ -203,35 +293,27 @@ def _confirmed(log: dict, sign: int, days: range) -> dict[str, int]:
     }
 
 
-def blame(who: list[str], released: dict[str, str], flagged: list[str]) -> str:
-    """The lane a group of simultaneous confirmed alerts points to, as the detector's tables say."""
-    if flagged:
-        return f"harness ({len(flagged)} suspect days: most subjects moved together)"
-    parts = [
-        f"cli release {change} ({', '.join(sorted(n for n in released if released[n] == change))})"
-        for change in sorted(set(released.values()))
+def _changepoint(changepoints: pl.DataFrame, incident: Incident, dates: list[str]) -> dict | None:
+    """The incident's first offline changepoint on a subject it touched, within 3 days, its way."""
+    rows = [
+        r
+        for r in changepoints.sort("date").iter_rows(named=True)
+        if r["subject"] in incident.subjects
+        and abs(dates.index(r["date"]) - incident.start) <= 3
+        and np.sign(r["difference"]) == incident.direction
     ]
-    rest = [n for n in who if n not in released]
-    lanes = {key: {SUBJECTS[n][key] for n in rest} for key in (0, 1)}
-    if len(rest) >= 2 * len(SUBJECTS) / 3 and len(lanes[0]) > 1 and len(lanes[1]) > 1:
-        parts.append(
-            f"every lane at once ({len(rest)} of {len(SUBJECTS)} subjects): harness-like, "
-            "though the suspect rule did not flag the days"
-        )
-    elif len(rest) > 1 and len(lanes[1]) == 1:
-        parts.append(f"model {SUBJECTS[rest[0]][1]} (its subjects on {len(rest)} CLIs, no release)")
-    elif len(rest) > 1 and len(lanes[0]) == 1:
-        parts.append(f"cli {SUBJECTS[rest[0]][0]} (its {len(rest)} subjects, no release)")
-    elif rest:
-        parts.append(f"{', '.join(rest)} alone (no release)")
-    return "; ".join(parts) or "-"
+    return rows[0] if rows else None
 
 
-def attribute(result: dict) -> list[dict]:
+def _text(found: Attribution | None) -> str:
+    return f"{found.label}: {found.reason}" if found else "-"
+
+
+def attribute_incidents(result: dict) -> list[dict]:
     """Per incident: the first confirmed alert in its direction on a subject it touched, its delay,
-    and what the detector blames: the subjects confirmed the same way within 3 days of it, the
-    releases their offline changepoints carry, and the harness-suspect days."""
-    dates, log, final = result["dates"], result["log"], result["final"]
+    and the pipeline's attribution of it: the day it was alerted and with hindsight; and the
+    attribution of its offline changepoint."""
+    dates, log = result["dates"], result["log"]
     rows = []
     for incident in INCIDENTS:
         window = range(incident.start, min(DAYS, incident.start + max(7, min(incident.days, 21))))
@@ -239,36 +321,22 @@ def attribute(result: dict) -> list[dict]:
             n: t for n, t in _confirmed(log, incident.direction, window).items() if n in incident.subjects
         }
         first = min(mine.values(), default=None)
-        who, released, flagged = [], {}, []
-        if first is not None:
-            near = range(max(0, first - 3), first + 4)
-            who = sorted(_confirmed(log, incident.direction, near))
-            flagged = [d for d in result["suspects"] if dates.index(d) in range(incident.start, first + 4)]
-            released = {
-                cp.subject: cp.version_change
-                for n in who
-                for cp in final.subjects[n].changepoints
-                if cp.version_change and abs(dates.index(cp.date) - first) <= 7
-            }
-        offline = sorted(
-            cp.date
-            for n in incident.subjects
-            for cp in final.subjects[n].changepoints
-            if abs(dates.index(cp.date) - incident.start) <= 3
-            and np.sign(cp.difference) == incident.direction
-        )
+        who = next((n for n in sorted(mine) if mine[n] == first), None)
+        change = _changepoint(result["changepoints"], incident, dates)
         rows.append(
             {
                 "incident": incident.name,
                 "truth": incident.lane,
                 "start": dates[incident.start],
-                "offline_changepoint": offline[0] if offline else None,
+                "offline_changepoint": change["date"] if change else None,
                 "confirmed": dates[first] if first is not None else None,
                 "delay_days": first - incident.start + 1 if first is not None else None,
                 "found_on": sorted(mine),
-                "with": who,
-                "flagged_days": flagged,
-                "attributed": blame(who, released, flagged) if first is not None else "-",
+                "attributed": _text(result["said"].get((who, first))),
+                "attributed_later": _text(result["hindsight"].get((who, first))),
+                "changepoint_attributed": (
+                    f"{change['attribution']}: {change['attribution_reason']}" if change else "-"
+                ),
             }
         )
     return rows
@@ -291,15 +359,17 @@ def stray(result: dict) -> list[dict]:
 def table(rows: list[dict], strays: list[dict], suspects: list[str]) -> str:
     header = (
         f"{'incident':<32} {'truth':<16} {'start':<11} {'confirmed':<11} {'delay':>5} "
-        f"{'offline':<11}  attributed to"
+        f"{'offline':<11}  attributed to (at alert / with hindsight / offline changepoint)"
     )
-    lines = [header, "-" * (len(header) + 30)]
+    lines = [header, "-" * (len(header) + 10)]
     for r in rows:
         delay = "-" if r["delay_days"] is None else f"{r['delay_days']}d"
         lines.append(
             f"{r['incident']:<32} {r['truth']:<16} {r['start']:<11} {r['confirmed'] or '-':<11} "
             f"{delay:>5} {r['offline_changepoint'] or '-':<11}  {r['attributed']}"
         )
+        for key in ("attributed_later", "changepoint_attributed"):
+            lines.append(f"{'':<90}{r[key]}")
     lines.append(f"harness-suspect days: {', '.join(suspects) or 'none'}")
     lines.append(
         "confirmed alerts outside every incident: "
@@ -310,46 +380,57 @@ def table(rows: list[dict], strays: list[dict], suspects: list[str]) -> str:
 
 def _one(seed: int) -> dict:
     result = replay(seed)
-    result["rows"], result["strays"] = attribute(result), stray(result)
-    del result["final"]
+    result["rows"], result["strays"] = attribute_incidents(result), stray(result)
+    for key in ("final", "said", "hindsight", "changepoints"):
+        del result[key]
     return result
 
 
 def named(lane: str, attributed: str) -> bool:
-    """Whether an attribution names the true lane (a single subject alone names none)."""
+    """Whether an attribution ("label: reason") names the true lane."""
     kind, _, name = lane.partition(" ")
+    label, _, reason = attributed.partition(": ")
     if kind == "harness":
-        return "harness" in attributed
+        return label == "evaluation harness"
     if kind == "cli":
-        return f"cli release {name}" in attributed or f"cli {name} (" in attributed
-    return f"model {name} (" in attributed
+        return label == "agent harness" and (
+            reason.startswith(f"only the {name} ") or reason.startswith(f"CLI release {name} ")
+        )
+    return label == "model" and reason.startswith(f"both lanes of {name} ")
 
 
 def summary(results: list[dict]) -> tuple[str, list[dict]]:
     """Per incident over the seeds: how often a confirmed alert found it, the median delay, and
-    how often the attribution named the true lane."""
+    how often the attribution named the true lane: in the alert, with hindsight, and on the
+    offline changepoint."""
     rows = []
     for k, incident in enumerate(INCIDENTS):
         found = [r["rows"][k] for r in results if r["rows"][k]["delay_days"] is not None]
+        offline = [r["rows"][k] for r in results if r["rows"][k]["offline_changepoint"] is not None]
         rows.append(
             {
                 "incident": incident.name,
                 "found": len(found),
                 "seeds": len(results),
                 "median_delay": float(np.median([f["delay_days"] for f in found])) if found else None,
-                "offline": sum(r["rows"][k]["offline_changepoint"] is not None for r in results),
+                "offline": len(offline),
                 "lane_named": sum(named(incident.lane, f["attributed"]) for f in found),
+                "lane_named_later": sum(named(incident.lane, f["attributed_later"]) for f in found),
+                "changepoint_lane_named": sum(
+                    named(incident.lane, f["changepoint_attributed"]) for f in offline
+                ),
             }
         )
     lines = [
-        f"over {len(results)} seeds: {'incident':<32} {'found':>6} {'median':>7} {'lane named':>10} "
-        f"{'offline':>8}"
+        f"over {len(results)} seeds: {'incident':<32} {'found':>6} {'median':>7} {'named at alert':>14} "
+        f"{'hindsight':>9} {'offline':>8} {'named':>6}"
     ]
     for r in rows:
         median = "-" if r["median_delay"] is None else f"{r['median_delay']:.0f}d"
         lines.append(
             f"{'':<15}{r['incident']:<32} {r['found']:>3}/{r['seeds']:<2} {median:>7} "
-            f"{r['lane_named']:>7}/{r['found']:<2} {r['offline']:>5}/{r['seeds']}"
+            f"{r['lane_named']:>11}/{r['found']:<2} {r['lane_named_later']:>6}/{r['found']:<2} "
+            f"{r['offline']:>5}/{r['seeds']:<2} {r['changepoint_lane_named']:>3}/{r['offline']:<2}"
         )
     strays = sum(len(r["strays"]) for r in results)
     lines.append(

@@ -15,8 +15,10 @@ from pipeline import clock, faults
 from pipeline.agents import Agent, AgentWorld, Attempt, ExitClass, adapter, build_agent, solve_all
 from pipeline.agents.ledger import Ledger
 from pipeline.config import TrackingConfig, load_config
+from pipeline.config.lanes import lanes_of
 from pipeline.grading import Grader, Outcome, Verdict
 from pipeline.sandbox import Limits, Sandbox, SandboxUnavailable, open_sandbox
+from pipeline.stats.attribution import Lane
 from pipeline.store import Warehouse
 from pipeline.tasks import Task, TaskSource, open_suite
 from pipeline.tasks.sampling import panel
@@ -42,6 +44,23 @@ class Tracker:
         """The day's tasks. The default design is a fixed panel, the same every day."""
         del day  # a fixed panel does not depend on the day; rotating designs will
         return panel(list(self.tasks.values()), self.config.sample_size, self.config.sample_seed)
+
+    @cached_property
+    def lanes(self) -> dict[str, Lane]:
+        """Each subject's vendor, model, CLI and lane (frozen or latest), for the attribution."""
+        return lanes_of(self.config.subjects)
+
+    def registry_answers(self) -> dict[str, dict[str, str]]:
+        """CLI -> day -> the version npm's `latest` named that day (the CLI cache's record)."""
+        from pipeline.agents.cli_cache import CLIS, latest_resolutions
+
+        answers = {}
+        for cli in CLIS:
+            try:
+                answers[cli] = latest_resolutions(cli)
+            except (OSError, ValueError):  # an unreadable record costs the column, not the detector
+                answers[cli] = {}
+        return answers
 
     def today(self) -> dt.date:
         """Today in the schedule's time zone."""

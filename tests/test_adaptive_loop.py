@@ -169,6 +169,10 @@ def test_alarm_decisions_applies_the_calibrated_rule(tmp_path, monkeypatch, fres
         assert decided["decision"] == by_hand == expected
         assert decided["evidence_z"] == pytest.approx(z)
         assert decided["alarm_date"] == day and decided["extra_trials"] == confirmation.RULE.trials
+        # the one subject of this world moved alone: a confirmed shift says so, a cleared one nothing
+        assert decided["attribution"] == ("subject" if expected == "confirmed" else None)
+        if expected == "confirmed":
+            assert decided["attribution_reason"].startswith("no other subject moved down")
         assert world.tick(instance).run_requests == []  # decided once
         (record,) = instance.fetch_materializations(dg.AssetKey("alarm_decisions"), limit=1).records
         assert record.asset_materialization.metadata["decision"].value == expected

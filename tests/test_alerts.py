@@ -59,3 +59,24 @@ def test_a_failed_delivery_is_retried_later(receiver, tmp_path):
 def test_unknown_format_is_named():
     with pytest.raises(ValueError, match="format must be one of"):
         Target("http://127.0.0.1:1/x", "teams")
+
+
+def test_a_shift_alert_names_its_attribution_in_both_formats(receiver, tmp_path):
+    from pipeline.report.alerts import shift_alert
+
+    url, received = receiver
+    alarm = {"difference": -0.21, "z": -5.2, "rule": "one-day"}
+    reason = "only the claude-code latest lane moved down; opus-frozen (claude-code 2.1.300) did not"
+    alert = shift_alert(
+        "opus-latest", "2026-01-31", "down", alarm, None, attribution=("agent harness", reason)
+    )
+    assert alert.summary.endswith(f"attributed to agent harness: {reason}")
+    notifier = Notifier([Target(f"{url}/hook"), Target(f"{url}/slack", "slack")], tmp_path / "sent")
+    assert notifier.send([alert])[1] == []
+    by_path = dict(received)
+    assert by_path["/hook"]["attribution"] == "agent harness"
+    assert by_path["/hook"]["attribution_reason"] == reason
+    assert "attributed to agent harness" in by_path["/slack"]["text"]
+    assert "attributed to agent harness" in by_path["/slack"]["blocks"][0]["text"]["text"]
+    plain = shift_alert("opus-latest", "2026-01-31", "down", alarm, None)  # no lanes known: as before
+    assert "attributed" not in plain.summary and plain.attribution == ""

@@ -273,6 +273,21 @@ def test_harness_suspects():
     assert harness_suspects(z, control_failures=controls)[5]
 
 
+def test_the_lanes_of_one_model_count_once_in_the_harness_rule():
+    z = np.array(
+        [
+            [-6.0, -5.0, 0.1],  # both lanes of one model dropped: a model change, not the harness
+            [-6.0, -5.0, -7.0],  # and the other model too: the harness
+            [-6.0, 0.2, -7.0],  # one lane of the model (not most of it) and the other model
+            [-6.0, -5.0, np.nan],  # only one model scored that day (two subjects: flagged without groups)
+        ]
+    )
+    lanes = np.array(["opus", "opus", "gpt"])
+    assert harness_suspects(z).tolist() == [True, True, True, True]
+    assert harness_suspects(z, groups=lanes).tolist() == [False, True, False, False]
+    assert harness_suspects(z, groups=np.array(["a", "b", "c"])).tolist() == harness_suspects(z).tolist()
+
+
 # detect_counts and the command line ------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from scipy.stats import norm
 from pipeline import clock
 from pipeline.agents.exits import ExitClass
 from pipeline.agents.model import Attempt
+from pipeline.config.fields import Setting
 from pipeline.tasks.model import Task
 
 
@@ -159,7 +160,11 @@ class Phase:
 class SimulatedAgent:
     """An agent whose success is drawn from a scenario; every draw is seeded and repeatable."""
 
-    SETTINGS: dict = {}  # its one field is the subject's `scenario`
+    SETTINGS: dict = {  # besides the subject's `scenario`: its lane (pipeline.config.lanes)
+        "vendor": Setting(str, ""),  # who serves the simulated model (default: the cli's vendor)
+        "cli": Setting(str, ""),  # the agent harness it stands for, e.g. claude-code
+        "cli_version": Setting(str),  # pinned (a frozen lane) or latest; the scenario's versions say what ran
+    }
     needs_model = needs_price = False
     trusted_patches = True  # it only emits the gold patch and patches derived from it
     paid_work = False  # seeded and free: an interrupted attempt is simply run again

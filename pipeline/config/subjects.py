@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config.fields import _ENV_NAME, ConfigError, Price, _need, _optional, _price
+from pipeline.config.lanes import check_lane
 from pipeline.config.paths import DEFAULTS
 
 SUBJECT_FIELDS = (
@@ -24,6 +25,8 @@ SUBJECT_FIELDS = (
     "backoff_s",
     "price",
     "scenario",
+    "vendor",
+    "lane",
 )
 
 
@@ -42,6 +45,8 @@ class Subject:
     retries: int = 3  # for transient API errors (HTTP 429/5xx, connection errors)
     backoff_s: float = 2.0  # first back-off; doubles with every retry
     price: Price | None = None
+    vendor: str = ""  # overrides the vendor its adapter implies (pipeline.config.lanes)
+    lane: str = ""  # frozen | latest: overrides the lane its cli_version implies
 
 
 def _adapters() -> dict[str, str]:
@@ -138,7 +143,10 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
         retries=_optional(entry, "retries", int, at, 3, minimum=0),
         backoff_s=_optional(entry, "backoff_s", float, at, 2.0, minimum=0),
         price=price,
+        vendor=_optional(entry, "vendor", str, at, ""),
+        lane=_optional(entry, "lane", str, at, ""),
     )
+    check_lane(subject, at)
     if scenario is not None:  # checked whole now, not when the first attempt runs
         from pipeline.agents.simulated import read_scenario
 

@@ -34,6 +34,8 @@ class Alert:
     date: str
     summary: str
     details: dict = field(default_factory=dict)
+    attribution: str = ""  # a shift's: model, agent harness, evaluation harness, provider, subject
+    attribution_reason: str = ""
 
     @property
     def key(self) -> str:
@@ -106,9 +108,16 @@ def suspect_alerts(suspects: list[dict], today: dt.date, recent_days: int = 7) -
 
 
 def shift_alert(
-    subject: str, day: str, direction: str, alarm: dict, verdict: dict | None, confirmed_on: str | None = None
+    subject: str,
+    day: str,
+    direction: str,
+    alarm: dict,
+    verdict: dict | None,
+    confirmed_on: str | None = None,
+    attribution: tuple[str, str] | None = None,
 ) -> Alert:
-    """The alert for a confirmed alarm: what moved, by how much that day, and the week's verdict."""
+    """The alert for a confirmed alarm: what moved, by how much that day, the week's verdict and
+    what the shift is attributed to (label, reason)."""
     moved = "dropped" if direction == "down" else "rose"
     how = (
         "confirmed by extra trials"
@@ -124,4 +133,7 @@ def shift_alert(
             f"; last 7 days {verdict['verdict']} {verdict['difference']:+.1%} "
             f"[{verdict['ci_low']:+.1%}, {verdict['ci_high']:+.1%}]"
         )
-    return Alert("shift", subject, day, summary, {"alarm": alarm, "verdict": verdict or {}})
+    label, reason = attribution or ("", "")
+    if label:
+        summary += f"; attributed to {label}: {reason}"
+    return Alert("shift", subject, day, summary, {"alarm": alarm, "verdict": verdict or {}}, label, reason)

@@ -13,6 +13,7 @@ from pipeline.config import TrackingConfig
 from pipeline.report.charts import candle_chart, overview_chart, render
 from pipeline.report.tables import (
     alarm_table,
+    cause,
     changepoint_table,
     link,
     missing_note,
@@ -107,7 +108,8 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     index.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>candlebench report</title>"
         f"<style>{STYLE}</style></head><body><h1>candlebench</h1>{LEGEND}{svg}"
-        f"<h2>Verdicts</h2>{verdict_table(tables['verdicts'], latest_rate)}{missing_note(tables['missing'])}"
+        f"<h2>Verdicts</h2>{verdict_table(tables['verdicts'], latest_rate, causes(tables))}"
+        f"{missing_note(tables['missing'])}"
         f"{suspect_list(tables['suspects'])}<p>Exports: {exports}</p>{''.join(sections)}</body></html>"
     )
     charts = "\n\n".join(
@@ -119,6 +121,17 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     )
     latest = str(candles["date"].max()) if candles.height else "none"
     return Report(index=index, pngs=pngs, markdown=markdown, overview_png=overview_png, latest_day=latest)
+
+
+def causes(tables: dict[str, pl.DataFrame]) -> dict[str, str]:
+    """subject -> the attribution of its latest changepoint inside its verdict's windows."""
+    found = {}
+    starts = dict(tables["verdicts"].select("subject", "baseline_start").iter_rows())
+    for change in tables["changepoints"].sort("date").iter_rows(named=True):
+        start = starts.get(change["subject"])
+        if start and str(change["date"]) >= str(start) and change.get("attribution"):
+            found[change["subject"]] = f"{change['date']}: {cause(change)}"
+    return found
 
 
 def _read(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
@@ -154,7 +167,7 @@ def _subject_section(subject: str, label: str, tables: dict[str, pl.DataFrame], 
     daily = candle_chart(
         mine("candles"),
         changes,
-        mine("releases"),
+        mine("releases").unique(["first_seen", "new_version"], maintain_order=True),  # a CLI and a model row
         title,
         monitor=mine("monitor"),
         alarms=mine("alarms"),

@@ -19,16 +19,34 @@ def changepoint_markdown(changes: pl.DataFrame) -> str:
     lines = [
         f"| {r['subject']} | {r['date']} | {pct(r['before_rate'])} | {pct(r['after_rate'])} | "
         f"{pct(r['difference'], True)} [{pct(r['ci_low'], True)}, {pct(r['ci_high'], True)}] | "
-        f"{sig(r['p_value'])} | {r['version_change'] or 'none'} |"
+        f"{sig(r['p_value'])} | {release(r)} | {cause(r)} |"
         for r in changes.iter_rows(named=True)
     ]
     return "\n".join(
         [
-            "| subject | date | before | after | change [95% CI] | paired p | release nearby |",
-            "|---|---|---|---|---|---|---|",
+            "| subject | date | before | after | change [95% CI] | paired p | release nearby "
+            "| attributed to |",
+            "|---|---|---|---|---|---|---|---|",
             *lines,
         ]
     )
+
+
+KINDS = {"cli": "CLI release", "model": "model change", "cli+model": "CLI and model"}
+
+
+def release(change: dict) -> str:
+    """The release near a changepoint, saying what it changed: the CLI, the model, or both."""
+    if not change.get("version_change"):
+        return "none"
+    kind = KINDS.get(change.get("release_kind") or "", "")
+    return f"{kind}: {change['version_change']}" if kind else change["version_change"]
+
+
+def cause(change: dict) -> str:
+    """A shift's attribution with its reason, or "-" where none was computed."""
+    label = change.get("attribution")
+    return f"{label}: {change.get('attribution_reason') or ''}".rstrip(": ") if label else "-"
 
 
 def verdict_markdown(verdicts: pl.DataFrame, latest: dict[str, float] | None = None) -> str:
@@ -99,20 +117,26 @@ def drill_down(change: dict, until: str | None, outcomes: pl.DataFrame, out: Pat
     return f"<ul>{''.join(items)}</ul>"
 
 
-def verdict_table(verdicts: pl.DataFrame, latest: dict[str, float]) -> str:
+def verdict_table(
+    verdicts: pl.DataFrame, latest: dict[str, float], causes: dict[str, str] | None = None
+) -> str:
+    """`causes`: subject -> the attribution of the changepoint its verdict's windows span."""
+    causes = causes or {}
     rows = "".join(
         f"<tr><td>{html.escape(r['subject'])}</td><td>{pct(latest.get(r['subject']))}</td>"
         f"<td class={'neg' if r['verdict'] == 'degraded' else 'pos' if r['verdict'] == 'improved' else ''}>"
         f"<b>{r['verdict']}</b></td><td>{pct(r['difference'], True)} [{pct(r['ci_low'], True)}, "
         f"{pct(r['ci_high'], True)}]</td><td>{sig(r['p_value'])}</td><td>{sig(r['q_value'])}</td>"
         f"<td>±{pct(r['mde'])}</td><td>{r['window_start']}..{r['window_end']} vs "
-        f"{r['baseline_start']}..{r['baseline_end']}</td></tr>"
+        f"{r['baseline_start']}..{r['baseline_end']}</td>"
+        f"<td>{html.escape(causes.get(r['subject'], '-'))}</td></tr>"
         for r in verdicts.iter_rows(named=True)
     )
     return (
         "<table><tr><th>subject</th><th>latest rate</th><th>verdict</th><th>change [95% CI]</th>"
         "<th>paired p</th><th>q (BH)</th><th>min. detectable effect</th><th>window vs baseline</th>"
-        f"</tr>{rows}</table><p>A verdict compares the last 7 days with the 28 before, task by task. "
+        f"<th>latest shift attributed to</th></tr>{rows}</table><p>A verdict compares the last 7 "
+        "days with the 28 before, task by task. "
         "<i>stable</i> means the interval lies within the minimum detectable effect; "
         "<i>inconclusive</i> means neither a shift nor stability is shown.</p>"
     )
@@ -126,7 +150,10 @@ def final_decisions(decisions: pl.DataFrame) -> dict[tuple[str, str], str]:
     found = {}
     for r in rows.iter_rows(named=True):
         day = r.get("alarm_date") or r["date"]
-        found[(r["subject"], day)] = r["decision"] if day == r["date"] else f"{r['decision']} on {r['date']}"
+        text = r["decision"] if day == r["date"] else f"{r['decision']} on {r['date']}"
+        if r.get("attribution"):  # as the alert named it
+            text += f"; attributed to {r['attribution']}: {r.get('attribution_reason') or ''}"
+        found[(r["subject"], day)] = text
     return found
 
 
@@ -181,13 +208,15 @@ def changepoint_table(changes: pl.DataFrame, outcomes: pl.DataFrame, out: Path) 
             f"<td>{pct(change['after_rate'])}</td><td class={tone}>"
             f"{pct(change['difference'], True)} [{pct(change['ci_low'], True)}, "
             f"{pct(change['ci_high'], True)}]</td><td>{sig(change['p_value'])}</td>"
-            f"<td>{html.escape(change['version_change'] or 'none')}</td></tr>"
-            f"<tr><td colspan=6><details><summary>{len(change['flipped_down'])} tasks flipped "
+            f"<td>{html.escape(release(change))}</td>"
+            f"<td><b>{html.escape(change.get('attribution') or '-')}</b>"
+            f"<br><small>{html.escape(change.get('attribution_reason') or '')}</small></td></tr>"
+            f"<tr><td colspan=7><details><summary>{len(change['flipped_down'])} tasks flipped "
             f"down, {len(change['flipped_up'])} up</summary>{drill_down(change, until, outcomes, out)}"
             "</details></td></tr>"
         )
-    body = "".join(rows) or "<tr><td colspan=6>No changepoint in this history.</td></tr>"
+    body = "".join(rows) or "<tr><td colspan=7>No changepoint in this history.</td></tr>"
     return (
         "<table><tr><th>changepoint</th><th>before</th><th>after</th><th>change [95% CI]</th>"
-        f"<th>paired p</th><th>release nearby</th></tr>{body}</table>"
+        f"<th>paired p</th><th>release nearby</th><th>attributed to</th></tr>{body}</table>"
     )

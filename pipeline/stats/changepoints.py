@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.stats.releases import release_kind
 from pipeline.stats.segmentation import BinomialCost, Pelt, dispersion, dispersions, pelt_many, penalty_for
 from pipeline.stats.significance import paired_counts
 
@@ -27,6 +28,7 @@ class Changepoint:
     flipped_down: tuple[str, ...]  # passed in most trials before, fail in most after
     flipped_up: tuple[str, ...]
     version_change: str  # "old -> new" when a release falls within `near` days, else ""
+    release_kind: str = ""  # what that release changed: "cli", "model" or "cli+model"
 
 
 def dt_date(text: str) -> dt.date:
@@ -80,9 +82,12 @@ def segment_history(
         test = paired_counts(s_before, m_before, s_after, m_after)
         names = [t for t, keep in zip(tasks, shared, strict=True) if keep]
         day = dt_date(dates[b])
-        release = next(
-            (f"{old} -> {new}" for when, old, new in releases if abs((dt_date(when) - day).days) <= near), ""
+        close = list(
+            dict.fromkeys(
+                (old, new) for when, old, new in releases if abs((dt_date(when) - day).days) <= near
+            )
         )
+        kinds = {k for old, new in close for k in release_kind(old, new).split("+") if k}
         found.append(
             Changepoint(
                 subject=subject,
@@ -100,7 +105,8 @@ def segment_history(
                 flipped_up=tuple(
                     n for n, x, y in zip(names, rate_before, rate_after, strict=True) if x < 0.5 and y > 0.5
                 ),
-                version_change=release,
+                version_change="; ".join(f"{old} -> {new}" for old, new in close),
+                release_kind="+".join(k for k in ("cli", "model") if k in kinds),
             )
         )
     return found

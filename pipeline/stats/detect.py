@@ -158,6 +158,7 @@ def run_detection(
     releases: Releases | None = None,
     decisions: Mapping[str, Mapping[str, int]] | None = None,
     labels: dict[str, list[str]] | None = None,
+    groups: Mapping[str, str] | None = None,
 ) -> Detection:
     """Harness-suspect days, then per subject (on the other days) the monitor, changepoints and a
     verdict, significant after Benjamini-Hochberg across subjects.
@@ -165,7 +166,8 @@ def run_detection(
     `counts` has one row per subject, date and task with `successes` and `trials`; `controls`
     one row per gold/empty control (date, task, ok). `decisions` (subject -> date -> +1
     confirmed, -1 cleared, 2 held) tells the monitor what the confirmations decided; `labels`
-    names integer-coded subject and task columns.
+    names integer-coded subject and task columns; `groups` (subject -> its model's label) counts
+    the lanes of one model once when asking whether most subjects moved at once.
     """
     if not counts.height:
         return Detection(design, {}, [])
@@ -177,7 +179,8 @@ def run_detection(
     ]
     z_table = _z_table(found, runs, design, all_dates)
     failures = control_failures(controls, all_dates) if controls is not None else None
-    flags = harness_suspects(z_table, control_failures=failures)
+    units = [(groups or {}).get(n, n) for n in found.subjects]
+    flags = harness_suspects(z_table, control_failures=failures, groups=np.array(units))
     suspects = [
         SuspectDay(
             day,

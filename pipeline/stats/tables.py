@@ -27,6 +27,7 @@ CHANGEPOINT_SCHEMA = {
     "flipped_down": pl.List(pl.String),
     "flipped_up": pl.List(pl.String),
     "version_change": pl.String,
+    "release_kind": pl.String,  # what the release nearby changed: cli, model, cli+model ("" none)
 }
 ALARM_SCHEMA = {
     "subject": pl.String,
@@ -176,10 +177,14 @@ def detection_tables(
     design: MonitorDesign = DEFAULT_DESIGN,
     decisions: dict[str, dict[str, int]] | None = None,
     labels: dict[str, list[str]] | None = None,
+    groups: dict[str, str] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """`as_tables(run_detection(...))`; `labels` names integer-coded subject and task columns."""
+    """`as_tables(run_detection(...))`; `labels` names integer-coded subject and task columns,
+    `groups` each subject's model (its lanes count once in the harness-suspect rule)."""
     return as_tables(
-        run_detection(counts, controls, design, releases=releases, decisions=decisions, labels=labels)
+        run_detection(
+            counts, controls, design, releases=releases, decisions=decisions, labels=labels, groups=groups
+        )
     )
 
 

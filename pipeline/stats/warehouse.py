@@ -4,10 +4,14 @@ the stats package's tables ready for DuckDB."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from pipeline.grading.outcomes import COUNTED_SQL
+from pipeline.stats.attribution import Lane
 from pipeline.stats.design import DEFAULT_DESIGN, MonitorDesign
+from pipeline.stats.releases import cli_versions, version_changes
 
 COUNTS_SQL = f"""
 WITH subjects AS (SELECT unnest($subjects) AS subject, unnest(range(len($subjects)))::INTEGER AS code),
@@ -31,32 +35,13 @@ RELEASES_SQL = """
 SELECT subject, agent_version, min(date)::VARCHAR AS first_seen
 FROM attempts GROUP BY ALL ORDER BY subject, first_seen
 """
+RAN_SQL = "SELECT subject, date::VARCHAR AS date, agent_version FROM attempts GROUP BY ALL"
 
 
 def releases(connection) -> pl.DataFrame:
-    """Version changes per subject, from the versions its attempts recorded."""
-    seen = connection.sql(RELEASES_SQL).pl()
-    rows = []
-    for (name,), group in seen.group_by(["subject"], maintain_order=True):
-        versions = group.sort("first_seen").to_dicts()
-        for before, after in zip(versions, versions[1:], strict=False):
-            rows.append(
-                {
-                    "subject": name,
-                    "old_version": before["agent_version"],
-                    "new_version": after["agent_version"],
-                    "first_seen": after["first_seen"],
-                }
-            )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "subject": pl.String,
-            "old_version": pl.String,
-            "new_version": pl.String,
-            "first_seen": pl.String,
-        },
-    )
+    """Version changes per subject, from the versions its attempts recorded: one row per kind
+    (`cli` when the CLI part changed, `model` when the model part did)."""
+    return version_changes(connection.sql(RELEASES_SQL).pl())
 
 
 def graded_counts(connection, batch_trials: int = 4_000_000) -> tuple[pl.DataFrame, dict]:
@@ -99,20 +84,34 @@ def decisions_of(connection) -> dict[str, dict[str, int]]:
         return {}
 
 
-def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.DataFrame]:
+def detect(
+    connection,
+    design: MonitorDesign = DEFAULT_DESIGN,
+    lanes: Mapping[str, Lane] | None = None,
+    registry: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, pl.DataFrame]:
     """Changepoints, online alarms, verdicts and harness-suspect days over every subject's history.
 
-    One table each, ready for DuckDB: `changepoints`, `alarms`, `monitor` (the daily CUSUM path,
-    with each day's warning and the extra trials the next day should take), `verdicts`,
-    `harness_suspects`, and the `releases` they were read against. The confirmations' decisions
-    feed back into the monitor: a cleared alarm resets the sums and keeps the baseline, a held
-    one keeps both.
+    One table each, ready for DuckDB: `changepoints` (each attributed to the model, the agent or
+    evaluation harness, the provider or the subject alone, from `lanes`: subject -> its lane),
+    `alarms`, `monitor` (the daily CUSUM path, with each day's warning and the extra trials the
+    next day should take), `verdicts`, `harness_suspects`, the `releases` they were read against
+    (CLI releases and model changes apart) and `cli_versions` (per subject and day, the CLI that
+    ran and, for a latest lane, the registry's answer that day from `registry`). The
+    confirmations' decisions feed back into the monitor: a cleared alarm resets the sums and
+    keeps the baseline, a held one keeps both.
     """
+    from pipeline.stats.evidence import attributed_changepoints, evidence_of, read_decisions
     from pipeline.stats.tables import detection_tables  # scipy loads only when detection runs
 
+    lanes = lanes or {}
     known = releases(connection)
     by_subject = {
-        name: [(r["first_seen"], r["old_version"], r["new_version"]) for r in group.iter_rows(named=True)]
+        name: list(
+            dict.fromkeys(
+                (r["first_seen"], r["old_version"], r["new_version"]) for r in group.iter_rows(named=True)
+            )
+        )
         for (name,), group in known.group_by(["subject"], maintain_order=True)
     }
     controls = connection.sql(CONTROLS_SQL).pl()
@@ -120,8 +119,10 @@ def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.D
     connection.execute(f"SET memory_limit = '{DETECT_MEMORY}'")  # a cache of the whole lake is no help here
     try:
         counts, labels = graded_counts(connection)
+        ran = connection.sql(RAN_SQL).pl()  # the versions each subject ran each day
     finally:
         connection.execute(f"SET memory_limit = '{limit}'")
+    groups = {name: "/".join(lane.pair) for name, lane in lanes.items() if lane.pair}
     tables = detection_tables(
         counts,
         controls,
@@ -129,5 +130,10 @@ def detect(connection, design: MonitorDesign = DEFAULT_DESIGN) -> dict[str, pl.D
         design=design,
         decisions=decisions_of(connection),
         labels=labels,
+        groups=groups,
     )
-    return {**tables, "releases": known}
+    tables["releases"] = known
+    evidence = evidence_of(tables, lanes, read_decisions(connection))
+    tables["changepoints"] = attributed_changepoints(tables["changepoints"], evidence)
+    tables["cli_versions"] = cli_versions(ran, lanes, registry)
+    return tables

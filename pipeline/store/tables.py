@@ -230,6 +230,9 @@ DECISIONS = Table(
         Column(
             "evidence_z", pl.Float64, nullable=True
         ),  # the z that decided: fresh trials', or the next day's
+        # a confirmed shift's attribution when it was alerted (pipeline.stats.attribution)
+        Column("attribution", pl.String, nullable=True),
+        Column("attribution_reason", pl.String, nullable=True),
     ),
 )
 
