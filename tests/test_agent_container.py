@@ -25,14 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_real_clis import (  # tests/ on sys.path
-    CACHE,
-    CLAUDE_VERSION,
-    CODEX_PRICE,
-    CODEX_VERSION,
-    KEY,
-    pinned,
-)
+from test_real_clis import CLAUDE_VERSION, CODEX_PRICE, CODEX_VERSION, KEY, host, pinned  # tests/ on sys.path
 
 from pipeline.agents import scripted_model as sm
 from pipeline.agents.relay import RELAY_PORT
@@ -183,12 +176,7 @@ def test_the_container_reaches_only_the_relay_and_never_sees_the_key(docker, sui
 # --- the real CLIs, through Dagster -------------------------------------------------------------
 
 
-@pytest.fixture
-def keys(monkeypatch):
-    monkeypatch.setenv("CANDLEBENCH_CLIS", str(CACHE))
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+keys = host  # test_real_clis' fixture: the CLI cache, the keys, the venv's python3 first
 
 
 def _subject(cli: str, url: str) -> dict:
