@@ -96,9 +96,11 @@ def _subjects(args: argparse.Namespace) -> int:
         raise UsageError("subjects retire: name at least one subject")
 
     from pipeline.config import load_config
+    from pipeline.config.lanes import lanes_of
     from pipeline.orchestration.history import prepare_dagster_home
 
-    configured = [s.name for s in load_config().subjects]
+    subjects = load_config().subjects
+    configured, lanes = [s.name for s in subjects], lanes_of(subjects)
     prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:
         partitions = list(instance.get_dynamic_partitions("subject"))
@@ -109,7 +111,7 @@ def _subjects(args: argparse.Namespace) -> int:
                     if name in partitions
                     else "configured, partition added at the next sensor tick"
                 )
-                print(f"{name:<32} {state}")
+                print(f"{name:<32} {state}{_lane(lanes[name]) if name in lanes else ''}")
             return 0
         for name in args.names:
             if name in configured:
@@ -124,6 +126,12 @@ def _subjects(args: argparse.Namespace) -> int:
             instance.delete_dynamic_partition("subject", name)
             print(f"retired {name}: its partition is gone from Dagster; its rows stay in the lake")
     return 0
+
+
+def _lane(lane) -> str:
+    """How attribution sees a subject: `; lane anthropic/sonnet on claude-code, frozen at 2.1.300`."""
+    pinned = f"frozen at {lane.pin}" if lane.lane == "frozen" else lane.lane
+    return f"; lane {lane.vendor or '?'}/{lane.model or '?'} on {lane.cli or '?'}, {pinned}"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
