@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from needs import unavailable  # tests/ is on sys.path
 from test_real_clis import CLAUDE_VERSION, CODEX_PRICE, CODEX_VERSION, KEY, host, pinned  # tests/ on sys.path
 
 from pipeline.agents import scripted_model as sm
@@ -38,24 +39,17 @@ FIXTURE = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" 
 CLAUDE_MODEL, CODEX_MODEL = "claude-sonnet-4-5", "gpt-5.5"
 
 
-def _unavailable(reason: str) -> None:
-    print(reason)
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: .ci/run provides it)", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def docker():
     if os.geteuid() != 0:
-        _unavailable("agent containers need root (the relay joins the container's network namespace)")
+        unavailable("agent containers need root (the relay joins the container's network namespace)")
     try:
         from pipeline.sandbox.docker import DockerSandbox
 
         sandbox = DockerSandbox()
         sandbox.fingerprint()
     except Exception as err:  # no daemon, no image
-        _unavailable(f"Docker or the sandbox image is not available: {err}")
+        unavailable(f"Docker or the sandbox image is not available: {err}")
     return sandbox
 
 
@@ -273,12 +267,12 @@ def pro_task(docker):
     from pipeline.tasks.pro_images import INPUTS_LABEL, inputs_digest, load_fixtures
 
     if not (FIXTURE / "rows.jsonl").is_file():
-        _unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}")
+        unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}")
     (fixture,) = load_fixtures(FIXTURE)
     present = docker.daemon.image_id(fixture.image) is not None
     labels = (docker.daemon.image_config(fixture.image).get("Labels") or {}) if present else {}
     if labels.get(INPUTS_LABEL) != inputs_digest(fixture):
-        _unavailable(f"image {fixture.image} is missing or stale: `candlebench build-pro-image {FIXTURE}`")
+        unavailable(f"image {fixture.image} is missing or stale: `candlebench build-pro-image {FIXTURE}`")
     from pipeline.tasks.rows import load_rows
 
     (task,) = load_rows(FIXTURE / "rows.jsonl")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import ast
 import csv
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
+from needs import unavailable  # tests/ is on sys.path
 from pro_reference import entry_script, run_pro_harness, strip_binary_hunks  # tests/ is on sys.path
 
 from pipeline.cli import main
@@ -42,13 +42,6 @@ TAG = f"ansible.ansible-ansible__ansible-{COMMITS}"  # the row's dockerhub_tag
 F2P = "test/units/plugins/connection/test_winrm.py::TestWinRMKerbAuth::test_exec_command_get_output_timeout"
 WRONG_PATCH = Path(__file__).parent / "pro_patches" / "wrong_winrm.diff"
 BROKEN_PATCH = Path(__file__).parent / "pro_patches" / "broken_winrm.diff"  # winrm.py no longer parses
-
-
-def _unavailable(reason: str) -> None:
-    print(reason)
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: .ci/run builds the Pro image, so it is expected)", pytrace=False)
-    pytest.skip(reason)
 
 
 # Pro's image names, without any fixture
@@ -157,7 +150,7 @@ def test_bad_fixture_folders_are_refused_with_the_file_named(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def fixture():
     if not (FIXTURE / "rows.jsonl").is_file():
-        _unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}")
+        unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}")
     return load_fixtures(FIXTURE)[0]
 
 
@@ -192,11 +185,11 @@ def daemon(fixture):
 
         found = DockerDaemon(timeout=120)
     except Exception as err:  # no daemon, or docker-py missing
-        _unavailable(str(err) if "Docker" in str(err) else f"Docker daemon not reachable: {err}")
+        unavailable(str(err) if "Docker" in str(err) else f"Docker daemon not reachable: {err}")
     present = found.image_id(fixture.image) is not None
     labels = (found.image_config(fixture.image).get("Labels") or {}) if present else {}
     if labels.get(INPUTS_LABEL) != inputs_digest(fixture):
-        _unavailable(
+        unavailable(
             f"image {fixture.image} is missing or stale: build it with "
             f"`candlebench build-pro-image {FIXTURE}`"
         )
@@ -318,7 +311,7 @@ def test_a_pro_rows_grade_needs_no_demo_image(fixture, daemon, grader):
 # rows as the public exports ship them
 def test_rows_without_dockerhub_tag_derive_pros_image(tmp_path):
     if not (FIXTURE / "rows.jsonl").is_file():
-        _unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}")
+        unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}")
     row = json.loads((FIXTURE / "rows.jsonl").read_text().splitlines()[0])
     del row["dockerhub_tag"]  # two public exports of the dataset have these 15 columns
     (tmp_path / "rows.jsonl").write_text(json.dumps(row) + "\n")
