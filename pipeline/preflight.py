@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pipeline import clock
 from pipeline.agents import claude_code, cli_cache, codex
-from pipeline.config import ConfigError, Subject, TrackingConfig, home, load_config
+from pipeline.config import ConfigError, Subject, TrackingConfig, home, load_config, profiles
 
 # The adapters hand the agent a scratch HOME, so a `claude login` / `codex login` on this machine
 # is not seen: one of these variables must be set.
@@ -53,6 +53,7 @@ def preflight(config_file: Path | None = None) -> list[Check]:
     checks = [Check("ok", "config", f"{config.path} (digest {config.digest})")]
     root = home()
     checks.append(_guarded("home", lambda: _writable(root)))
+    checks.append(_profile())
     tracker = Tracker(root, config)
     checks.append(
         _guarded(
@@ -74,6 +75,14 @@ def preflight(config_file: Path | None = None) -> list[Check]:
     checks.append(Check("ok", "schedule", f"cron {config.cron!r} in {config.timezone}"))
     checks.append(_alerts(config))
     return checks
+
+
+def _profile() -> Check:
+    """The deployment profile the runs would use, and whether its server answers."""
+    try:
+        return Check("ok", "profile", profiles.check(profiles.profile()))
+    except ConfigError as err:
+        return Check("fail", "profile", str(err))
 
 
 def _writable(root: Path) -> Check:

@@ -25,7 +25,7 @@ from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 from dagster._utils.error import SerializableErrorInfo
 
 from pipeline import clock
-from pipeline.config import PROJECT_ROOT, home, load_config, pin_demo_config
+from pipeline.config import PROJECT_ROOT, home, load_config, pin_demo_config, profiles
 from pipeline.orchestration.plan import Plan, plan_history
 from pipeline.orchestration.runs import reap_dead_runs
 from pipeline.store.sweep import sweep
@@ -73,18 +73,26 @@ class Timings:
 
 
 def prepare_dagster_home() -> Path:
-    """DAGSTER_HOME = <home>/dagster, holding a link to the repository's dagster.yaml.
+    """DAGSTER_HOME = <home>/dagster, holding a link to the deployment profile's dagster.yaml.
 
     Dagster reads `$DAGSTER_HOME/dagster.yaml`; linking (not copying) keeps the repository's
-    file the one that configures the instance.
+    file the one that configures the instance. The profile is `$CANDLEBENCH_PROFILE` (`local`,
+    the repository's dagster.yaml, when unset); switching it re-points the link. A dagster.yaml
+    the user put there themselves (a file, not our link) is theirs and kept. A profile whose
+    server does not answer is a ConfigError before Dagster's own retry loop starts.
     """
+    chosen = profiles.profile()
+    readiness = profiles.check(chosen)
     # Pin the candlebench home too: Dagster's processes may start in another folder.
     os.environ["CANDLEBENCH_HOME"] = str(home())
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home() / "dagster")
     dagster_home.mkdir(parents=True, exist_ok=True)
-    link = dagster_home / "dagster.yaml"
+    link, target = dagster_home / "dagster.yaml", chosen.instance_yaml
+    if link.is_symlink() and link.resolve() != target.resolve():
+        link.unlink()
+        print(f"instance: profile {readiness}", file=sys.stderr)
     if not link.exists() and not link.is_symlink():
-        link.symlink_to(PROJECT_ROOT / "dagster.yaml")
+        link.symlink_to(target)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     if swept := sweep(home()):
         print(swept, file=sys.stderr)
