@@ -1,0 +1,269 @@
+"""Deployment profiles against a real PostgreSQL: the daily job end to end on the postgres
+profile, 30 concurrent partition runs sharing one instance (the load test), the k8s profile's
+instance config validated by dagster-k8s' and dagster-postgres' own schemas, and the switch's
+errors. PostgreSQL comes from `.ci/postgres.sh` (the CANDLEBENCH_PG_* variables)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import ConfigError, pin_demo_config, profiles
+from tests.needs import unavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DAY = dt.date(2026, 11, 20)
+SUBJECTS = ("sim-claude-code", "sim-codex")
+LOAD_DAYS = 15  # x 2 subjects: 30 partition runs at once
+LOCK_WORDS = ("deadlock", "could not serialize", "database is locked", "lock timeout", "locknotavailable")
+
+
+def _admin():
+    import psycopg2
+
+    try:
+        pg = profiles.postgres_settings()
+        profiles.check_postgres()
+    except ConfigError as err:
+        unavailable(f"no PostgreSQL for the postgres profile: {err}", ".ci/postgres.sh starts one")
+    connection = psycopg2.connect(
+        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname=pg["db"]
+    )
+    connection.autocommit = True
+    return connection
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh database of its own for one test, dropped afterwards: its name."""
+    admin = _admin()
+    name = f"cb_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"create database {name}")
+    yield name
+    with admin.cursor() as cursor:
+        cursor.execute(f"drop database if exists {name} with (force)")
+    admin.close()
+
+
+def _query(database: str, sql: str) -> list[tuple]:
+    import psycopg2
+
+    pg = profiles.postgres_settings()
+    connection = psycopg2.connect(
+        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname=database
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def _small_home(root: Path, start: dt.date) -> Path:
+    """A home whose config samples 3 demo tasks, 1 trial, graded in the process sandbox."""
+    config = pin_demo_config(start + dt.timedelta(days=LOAD_DAYS), root)
+    raw = yaml.safe_load(config.read_text())
+    raw.update(trials=1, sandbox="process", start_date=start.isoformat(), grading_workers=1)
+    raw["sample"]["size"] = 3
+    config.write_text(yaml.safe_dump(raw))
+    return root
+
+
+def _env(home: Path, database: str, profile: str = "postgres") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "CANDLEBENCH_CONFIG")}
+    return {
+        **env,
+        "CANDLEBENCH_HOME": str(home),
+        "CANDLEBENCH_PROFILE": profile,
+        "CANDLEBENCH_PG_DB": database,
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    }
+
+
+def _candlebench(env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "candlebench"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_the_daily_job_runs_end_to_end_on_the_postgres_profile(tmp_path, pg_database):
+    home = _small_home(tmp_path / "home", DAY)
+    env = _env(home, pg_database)
+    done = _candlebench(env, "backfill", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # the instance is PostgreSQL's: no SQLite run storage in the home, every run SUCCESS there
+    assert not list((home / "dagster").rglob("runs.db"))
+    runs = _query(pg_database, "select pipeline_name, status from runs")
+    jobs = sorted(name for name, _ in runs)
+    assert jobs == sorted(
+        ["catalog_job", "daily_job", "evaluation_job", "evaluation_job", "candles_job", "report_job"]
+    ), runs
+    assert {status for _, status in runs} == {"SUCCESS"}
+    (events,) = _query(
+        pg_database,
+        "select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
+        "and asset_key like '%patch_evaluations%'",
+    )[0]
+    assert events == 2  # one per date x subject partition
+    counts = _candlebench(
+        env, "query", f"SELECT subject, volume FROM candles WHERE date = DATE '{DAY}' ORDER BY 1",
+        "--format", "json",
+    )
+    assert counts.returncode == 0, counts.stderr
+    rows = json.loads(counts.stdout)
+    assert [(r["subject"], r["volume"]) for r in rows] == [(s, 3) for s in SUBJECTS], rows
+
+
+PREPARE = """
+import datetime as dt, sys
+import dagster as dg
+from pipeline.orchestration.history import prepare_dagster_home, QUIET
+from pipeline.config import load_config
+start, days = dt.date.fromisoformat(sys.argv[1]), int(sys.argv[2])
+prepare_dagster_home()
+from pipeline.definitions import defs
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG
+with dg.DagsterInstance.get() as instance:
+    instance.add_dynamic_partitions("subject", [s.name for s in load_config().subjects])
+    for job, tags in (("catalog_job", {}), ("daily_job", {
+        ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: (start + dt.timedelta(days=days - 1)).isoformat()})):
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, run_config=QUIET, tags=tags, raise_on_error=False)
+        assert result.success, job
+"""
+
+
+def test_30_concurrent_partition_runs_share_one_postgres_instance(tmp_path, pg_database):
+    """The load test: 15 dates x 2 subjects as 30 `dagster asset materialize` processes at once,
+    on one PostgreSQL instance (runs, events and the `sandbox` pool's slots all in it)."""
+    start = DAY - dt.timedelta(days=LOAD_DAYS - 1)
+    home = _small_home(tmp_path / "home", start)
+    env = _env(home, pg_database)
+    prepared = subprocess.run(
+        [sys.executable, "-c", PREPARE, start.isoformat(), str(LOAD_DAYS)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    env["DAGSTER_HOME"] = str(home / "dagster")
+    dates = [(start + dt.timedelta(days=i)).isoformat() for i in range(LOAD_DAYS)]
+    partitions = [(d, s) for d in dates for s in SUBJECTS]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    processes = []
+    for day, subject in partitions:
+        out = (logs / f"{day}-{subject}.log").open("w")
+        processes.append(
+            (
+                subprocess.Popen(
+                    [
+                        str(BIN / "dagster"), "asset", "materialize", "-m", "pipeline.definitions",
+                        "--select", "agent_attempts,patch_evaluations", "--partition", f"{day}|{subject}",
+                    ],
+                    env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                ),
+                out,
+            )
+        )
+    for process, out in processes:
+        process.wait(timeout=1800)
+        out.close()
+    failed = [p.args[-1] for p, _ in processes if p.returncode != 0]
+    text = "\n".join(f.read_text() for f in sorted(logs.iterdir()))
+    assert not failed, f"{len(failed)} runs failed: {failed[:3]}\n{text[-3000:]}"
+    assert not [w for w in LOCK_WORDS if w in text.lower()], text[-3000:]
+
+    runs = _query(pg_database, "select status, count(*) from runs where pipeline_name = '__ASSET_JOB' group by 1")
+    assert runs == [("SUCCESS", len(partitions))], runs
+    (materialized,) = _query(
+        pg_database,
+        "select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
+        "and (asset_key like '%agent_attempts%' or asset_key like '%patch_evaluations%')",
+    )[0]
+    assert materialized == 2 * len(partitions)
+    # no row lost: every partition's 3 attempts and their 3 evaluations are in the lake
+    from pipeline.store.lake import Lake
+
+    lake = Lake(home / "lake")
+    for day, subject in partitions:
+        for table in ("attempts", "evaluations"):
+            frame = lake.read_partition(table, date=day, subject=subject)
+            assert frame is not None and frame.height == 3, (table, day, subject)
+
+
+def _instance_config(path: Path) -> dict:
+    from dagster._core.instance.config import dagster_instance_config
+
+    config, _ = dagster_instance_config(str(path.parent), path.name)
+    return config
+
+
+def _validate(config_type, value) -> None:
+    from dagster._config import process_config
+
+    result = process_config(config_type, value)
+    assert result.success, [e.message for e in result.errors]
+
+
+def test_the_k8s_profile_validates_against_dagster_k8s_and_dagster_postgres(monkeypatch):
+    from dagster_k8s import K8sRunLauncher
+    from dagster_postgres import DagsterPostgresStorage
+
+    for variable in profiles.POSTGRES_VARIABLES:
+        monkeypatch.setenv(variable, "5432" if variable.endswith("PORT") else "x")
+    instance = yaml.safe_load((ROOT / "deploy/k8s/dagster.yaml").read_text())
+    _instance_config(ROOT / "deploy/k8s/dagster.yaml")  # Dagster's instance schema
+    launcher = instance["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
+    _validate(K8sRunLauncher.config_type(), launcher["config"])
+    _validate(DagsterPostgresStorage.config_type(), instance["storage"]["postgres"])
+    # a wrong key is caught: the check can fail
+    broken = {**launcher["config"], "job_namespce": "candlebench"}
+    from dagster._config import process_config
+
+    assert not process_config(K8sRunLauncher.config_type(), broken).success
+    # the Helm values launch runs the same way the instance file says, with the keys as a secret
+    values = yaml.safe_load((ROOT / "deploy/k8s/values.yaml").read_text())
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    secrets = [s["name"] for s in values["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]]
+    assert secrets == launcher["config"]["env_secrets"]
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"][-1] == "pipeline.definitions"
+    assert [s["name"] for s in deployment["envSecrets"]] == secrets
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert queued["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    assert values["dagsterDaemon"]["runMonitoring"]["enabled"] is True
+
+
+@pytest.mark.parametrize("name", ["local", "postgres"])
+def test_each_runnable_profile_is_a_valid_instance(name, monkeypatch):
+    for variable in profiles.POSTGRES_VARIABLES:
+        monkeypatch.setenv(variable, "5432" if variable.endswith("PORT") else "x")
+    config = _instance_config(profiles.profile(name).instance_yaml)
+    assert config["run_monitoring"]["enabled"] is True
+
+
+def test_an_unknown_or_unreachable_profile_is_one_clear_line(tmp_path):
+    home = _small_home(tmp_path / "home", DAY)
+    env = _env(home, "candlebench", profile="postgress")
+    done = _candlebench(env, "backfill", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "CANDLEBENCH_PROFILE='postgress' is not a deployment profile" in done.stderr
+    unreachable = {v: "candlebench" for v in profiles.POSTGRES_VARIABLES}
+    unreachable.update(CANDLEBENCH_PG_HOST="127.0.0.1", CANDLEBENCH_PG_PORT="1")
+    env = {**_env(home, "candlebench"), **unreachable}
+    done = _candlebench(env, "backfill", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "PostgreSQL at 127.0.0.1:1" in done.stderr and "does not accept the connection" in done.stderr
+    assert not (home / "dagster" / "dagster.yaml").exists()  # nothing half-made
