@@ -198,7 +198,7 @@ def test_30_concurrent_partition_runs_share_one_postgres_instance(tmp_path, pg_d
     lake = Lake(home / "lake")
     for day, subject in partitions:
         for table in ("attempts", "evaluations"):
-            frame = lake.read_partition(table, date=day, subject=subject)
+            frame = lake.read_partition(table, subject=subject, date=day)
             assert frame is not None and frame.height == 3, (table, day, subject)
 
 
