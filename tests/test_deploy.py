@@ -19,12 +19,14 @@ import yaml
 from pipeline.config import ConfigError, pin_demo_config, profiles
 from tests.needs import unavailable
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import profile_load  # noqa: E402  benchmarks/profile_load.py: the load, shared with its benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DAY = dt.date(2026, 11, 20)
 SUBJECTS = ("sim-claude-code", "sim-codex")
 LOAD_DAYS = 15  # x 2 subjects: 30 partition runs at once
-LOCK_WORDS = ("deadlock", "could not serialize", "database is locked", "lock timeout", "locknotavailable")
 
 
 def _admin():
@@ -117,32 +119,15 @@ def test_the_daily_job_runs_end_to_end_on_the_postgres_profile(tmp_path, pg_data
     )[0]
     assert events == 2  # one per date x subject partition
     counts = _candlebench(
-        env, "query", f"SELECT subject, volume FROM candles WHERE date = DATE '{DAY}' ORDER BY 1",
-        "--format", "json",
+        env,
+        "query",
+        f"SELECT subject, volume FROM candles WHERE date = DATE '{DAY}' ORDER BY 1",
+        "--format",
+        "json",
     )
     assert counts.returncode == 0, counts.stderr
     rows = json.loads(counts.stdout)
     assert [(r["subject"], r["volume"]) for r in rows] == [(s, 3) for s in SUBJECTS], rows
-
-
-PREPARE = """
-import datetime as dt, sys
-import dagster as dg
-from pipeline.orchestration.history import prepare_dagster_home, QUIET
-from pipeline.config import load_config
-start, days = dt.date.fromisoformat(sys.argv[1]), int(sys.argv[2])
-prepare_dagster_home()
-from pipeline.definitions import defs
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG
-with dg.DagsterInstance.get() as instance:
-    instance.add_dynamic_partitions("subject", [s.name for s in load_config().subjects])
-    for job, tags in (("catalog_job", {}), ("daily_job", {
-        ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-        ASSET_PARTITION_RANGE_END_TAG: (start + dt.timedelta(days=days - 1)).isoformat()})):
-        result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, run_config=QUIET, tags=tags, raise_on_error=False)
-        assert result.success, job
-"""
 
 
 def test_30_concurrent_partition_runs_share_one_postgres_instance(tmp_path, pg_database):
@@ -150,56 +135,20 @@ def test_30_concurrent_partition_runs_share_one_postgres_instance(tmp_path, pg_d
     on one PostgreSQL instance (runs, events and the `sandbox` pool's slots all in it)."""
     start = DAY - dt.timedelta(days=LOAD_DAYS - 1)
     home = _small_home(tmp_path / "home", start)
-    env = _env(home, pg_database)
-    prepared = subprocess.run(
-        [sys.executable, "-c", PREPARE, start.isoformat(), str(LOAD_DAYS)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
+    load = profile_load.run_load(home, _env(home, pg_database), start, LOAD_DAYS, tmp_path / "logs")
+    assert load.failed == [], load.tail
+    assert load.lock_errors == [], load.tail
+    assert load.lost == [], load.lost[:5]  # every partition's 3 attempts and 3 evaluations stored
+    runs = _query(
+        pg_database, "select status, count(*) from runs where pipeline_name = '__ASSET_JOB' group by 1"
     )
-    assert prepared.returncode == 0, prepared.stderr[-3000:]
-    env["DAGSTER_HOME"] = str(home / "dagster")
-    dates = [(start + dt.timedelta(days=i)).isoformat() for i in range(LOAD_DAYS)]
-    partitions = [(d, s) for d in dates for s in SUBJECTS]
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    processes = []
-    for day, subject in partitions:
-        out = (logs / f"{day}-{subject}.log").open("w")
-        processes.append(
-            (
-                subprocess.Popen(
-                    [
-                        str(BIN / "dagster"), "asset", "materialize", "-m", "pipeline.definitions",
-                        "--select", "agent_attempts,patch_evaluations", "--partition", f"{day}|{subject}",
-                    ],
-                    env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                ),
-                out,
-            )
-        )
-    for process, out in processes:
-        process.wait(timeout=1800)
-        out.close()
-    failed = [p.args[-1] for p, _ in processes if p.returncode != 0]
-    text = "\n".join(f.read_text() for f in sorted(logs.iterdir()))
-    assert not failed, f"{len(failed)} runs failed: {failed[:3]}\n{text[-3000:]}"
-    assert not [w for w in LOCK_WORDS if w in text.lower()], text[-3000:]
-
-    runs = _query(pg_database, "select status, count(*) from runs where pipeline_name = '__ASSET_JOB' group by 1")
-    assert runs == [("SUCCESS", len(partitions))], runs
+    assert runs == [("SUCCESS", 2 * LOAD_DAYS)], runs
     (materialized,) = _query(
         pg_database,
         "select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
         "and (asset_key like '%agent_attempts%' or asset_key like '%patch_evaluations%')",
     )[0]
-    assert materialized == 2 * len(partitions)
-    # no row lost: every partition's 3 attempts and their 3 evaluations are in the lake
-    from pipeline.store.lake import Lake
-
-    lake = Lake(home / "lake")
-    for day, subject in partitions:
-        for table in ("attempts", "evaluations"):
-            frame = lake.read_partition(table, subject=subject, date=day)
-            assert frame is not None and frame.height == 3, (table, day, subject)
+    assert materialized == 2 * 2 * LOAD_DAYS
 
 
 def _instance_config(path: Path) -> dict:
