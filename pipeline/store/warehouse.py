@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 
 from pipeline import faults
-from pipeline.store.lake import Lake
+from pipeline.store.lake import Lake, open_lake
 from pipeline.store.tables import TABLES
 
 SNAPSHOT = "warehouse.read.duckdb"  # what readers open: a copy published after each write
@@ -27,9 +27,9 @@ class WarehouseBusy(RuntimeError):
 class Warehouse:
     """A candlebench home's stored state: the lake, the DuckDB file, artifacts and the report."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, lake: Lake | None = None) -> None:
         self.root = Path(root)
-        self.lake = Lake(self.root / "lake")
+        self.lake = lake or open_lake(self.root)
         self.db_path = self.root / "warehouse.duckdb"
         self.artifacts = self.root / "artifacts"
         self.reports = self.root / "report"
@@ -98,12 +98,12 @@ class Warehouse:
     def _views(self, connection: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         """The lake's tables as views of this connection only (temporary), built from where the
         home is now: a copied, moved or restored home reads its own lake."""
+        self.lake.register(connection)
         for table in TABLES:
-            if self.lake.has_files(table):
-                where = self.lake.glob(table).replace("'", "''")
+            if (source := self.lake.source(table)) is not None:
                 connection.execute(
                     f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "
-                    f"read_parquet('{where}', union_by_name = true)"
+                    f"read_parquet({source}, union_by_name = true)"
                 )
         return connection
 
