@@ -61,7 +61,8 @@ def candles(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.M
     window = context.partition_key_range
     start, end = dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
     subjects = [s.name for s in engine.config.subjects]
-    with engine.warehouse.writer() as connection:
+    days = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    with engine.warehouse.writer(dates=days) as connection:  # reads only the window's files
         written = refresh_candles(connection, start, end, context.run.run_id, subjects)
         faults.point("candles_written")
         params = {"start": start, "end": end}

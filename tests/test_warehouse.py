@@ -183,3 +183,21 @@ def test_a_full_disk_is_named_and_the_stored_partition_kept(small_disk):
         lake.write_partition("samples", huge, date=day)
     assert lake.read_partition("samples", date=day).height == 3
     assert not [p for p in small_disk.rglob(".part-*")]  # no half-written file left behind
+
+
+def test_a_windowed_writer_reads_only_its_days_files(tmp_path):
+    """An incremental refresh costs O(its window), not O(history): another day's file is never
+    opened, so even a damaged one elsewhere in the lake does not touch it."""
+    warehouse = Warehouse(tmp_path)
+    lake = warehouse.lake
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(5)]
+    for i, day in enumerate(days):
+        lake.write_partition("samples", samples(day, i + 1), date=day)
+    lake.partition_path("samples", date=days[0]).write_bytes(b"not parquet")
+    with warehouse.writer(dates=[days[3].isoformat()]) as connection:
+        assert connection.execute("SELECT count(*) FROM samples").fetchone()[0] == 4
+    assert lake.files("samples", [days[3].isoformat(), days[4].isoformat()]) == [
+        str(lake.partition_path("samples", date=d)) for d in days[3:]
+    ]
+    with pytest.raises(Exception, match="not parquet|magic|Parquet"), warehouse.writer() as connection:
+        connection.execute("SELECT count(*) FROM samples").fetchone()

@@ -120,8 +120,23 @@ class Lake:
     def glob(self, table: str) -> str:
         return str(self.root / table / "**" / "part.parquet")
 
-    def source(self, table: str) -> str | None:
-        """The SQL literal `read_parquet` reads `table` from (a glob here); None when empty."""
+    def files(self, table: str, dates: Iterable[str] | None = None) -> list[str]:
+        """The table's partition files; only those of `dates` (ISO days) for a table keyed by date."""
+        keys = TABLES[table].keys
+        if dates is None or "date" not in keys:
+            return sorted(str(p) for p in (self.root / table).rglob("part.parquet"))
+        found: list[str] = []
+        for day in sorted(set(dates)):
+            pattern = "/".join(f"date={day}" if k == "date" else f"{k}=*" for k in keys) + "/part.parquet"
+            found += sorted(str(p) for p in (self.root / table).glob(pattern))
+        return found
+
+    def source(self, table: str, dates: Iterable[str] | None = None) -> str | None:
+        """The SQL literal `read_parquet` reads `table` from: a glob of all of it, or the list of
+        `dates`' files (all of it when the window has none, so the view keeps its columns);
+        None when the table has no file."""
+        if dates is not None and "date" in TABLES[table].keys and (files := self.files(table, dates)):
+            return _sql_list(files)
         return "'" + self.glob(table).replace("'", "''") + "'" if self.has_files(table) else None
 
     def register(self, connection) -> None:
@@ -129,6 +144,10 @@ class Lake:
 
 
 LAKE_VARIABLE = "CANDLEBENCH_LAKE"
+
+
+def _sql_list(files: list[str]) -> str:
+    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
 
 
 def open_lake(home: Path) -> Lake:
@@ -224,15 +243,19 @@ class ObjectLake(Lake):
             return False
         return set(attempts["attempt_id"]) == set(evaluations["attempt_id"])
 
-    def files(self, table: str) -> list[str]:
-        """Every partition's newest version, from one listing of the table."""
+    def files(self, table: str, dates: Iterable[str] | None = None) -> list[str]:
+        """Every partition's newest version (of `dates` only, for a table keyed by date), from
+        one listing of the table."""
         try:
             names = self.fs.find(f"{self.uri}/{table}", detail=False)
         except FileNotFoundError:
             return []
+        wanted = None if dates is None or "date" not in TABLES[table].keys else {f"date={d}" for d in dates}
         newest: dict[str, str] = {}
         for name in names:
             folder, _, leaf = name.rpartition("/")
+            if wanted is not None and not wanted & set(folder.split("/")):
+                continue
             if leaf.startswith("part-") and leaf.endswith(".parquet") and name > newest.get(folder, ""):
                 newest[folder] = name
         return [f"s3://{n}" for _, n in sorted(newest.items())]
@@ -243,9 +266,10 @@ class ObjectLake(Lake):
     def glob(self, table: str) -> str:
         raise NotImplementedError("an object lake is read by its list of versions: source()")
 
-    def source(self, table: str) -> str | None:
-        files = self.files(table)
-        return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]" if files else None
+    def source(self, table: str, dates: Iterable[str] | None = None) -> str | None:
+        files = self.files(table, dates) if dates is not None else []
+        files = files or self.files(table)
+        return _sql_list(files) if files else None
 
     def register(self, connection) -> None:
         connection.register_filesystem(self.fs)

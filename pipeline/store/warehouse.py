@@ -7,7 +7,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -37,10 +37,14 @@ class Warehouse:
     # --- DuckDB -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writer(self, wait_s: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(
+        self, wait_s: float = 60.0, dates: Iterable[str] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """The one writer: waits for DuckDB's single-writer lock, and on success checkpoints and
-        publishes a read snapshot before letting go, so that readers never wait for a writer."""
-        connection = self.connect(wait_s=wait_s)
+        publishes a read snapshot before letting go, so that readers never wait for a writer.
+        With `dates`, its lake views hold only those days' files (an incremental refresh reads
+        what it recomputes, not all of history)."""
+        connection = self.connect(wait_s=wait_s, dates=dates)
         try:
             yield connection
             connection.execute("CHECKPOINT")  # the file alone now holds every committed write
@@ -71,7 +75,9 @@ class Warehouse:
                 "it ends"
             ) from err
 
-    def connect(self, read_only: bool = False, wait_s: float = 60.0) -> duckdb.DuckDBPyConnection:
+    def connect(
+        self, read_only: bool = False, wait_s: float = 60.0, dates: Iterable[str] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """A reader (`read_only`), or a write connection waiting for the single-writer lock;
         writers that should publish what they wrote use `writer()`."""
         if read_only:
@@ -93,14 +99,16 @@ class Warehouse:
         ).fetchall()
         for (name,) in stale:
             connection.execute(f"DROP VIEW {name}")
-        return self._views(connection)
+        return self._views(connection, dates)
 
-    def _views(self, connection: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    def _views(
+        self, connection: duckdb.DuckDBPyConnection, dates: Iterable[str] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """The lake's tables as views of this connection only (temporary), built from where the
         home is now: a copied, moved or restored home reads its own lake."""
         self.lake.register(connection)
         for table in TABLES:
-            if (source := self.lake.source(table)) is not None:
+            if (source := self.lake.source(table, dates)) is not None:
                 connection.execute(
                     f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "
                     f"read_parquet({source}, union_by_name = true)"
