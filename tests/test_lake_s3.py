@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from pipeline.config import pin_demo_config
-from pipeline.store.lake import LAKE_VARIABLE, ObjectLake
+from pipeline.store.lake import LAKE_VARIABLE
+from pipeline.store.objects import ObjectLake
 from pipeline.store.tables import TABLES
 from pipeline.store.warehouse import Warehouse
 from tests.needs import unavailable
@@ -33,7 +34,7 @@ def s3_uri():
     """A fresh prefix in the test server's bucket, removed afterwards."""
     if not os.environ.get("CANDLEBENCH_TEST_S3"):
         unavailable("no S3 server: CANDLEBENCH_TEST_S3 is not set", ".ci/s3.sh starts SeaweedFS")
-    from pipeline.store.lake import s3_filesystem
+    from pipeline.store.objects import s3_filesystem
 
     fs = s3_filesystem()
     if not fs.exists("candlebench"):
@@ -59,57 +60,56 @@ def _row(day: str, task: str, position: int) -> dict:
     }
 
 
-def test_the_daily_job_on_an_s3_lake_gives_the_local_lakes_candles(tmp_path, s3_uri):
-    def backfill(home: Path, lake: str | None) -> list[dict]:
-        config = pin_demo_config(DAY, home)
-        raw = yaml.safe_load(config.read_text())
-        raw.update(trials=1, sandbox="process", start_date=(DAY - dt.timedelta(days=5)).isoformat())
-        raw["sample"]["size"] = 3
-        config.write_text(yaml.safe_dump(raw))
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DAGSTER_HOME", "CANDLEBENCH_CONFIG", LAKE_VARIABLE)
-        }
-        env.update(CANDLEBENCH_HOME=str(home), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
-        if lake:
-            env[LAKE_VARIABLE] = lake
-        start = DAY.isoformat()
-        done = subprocess.run(
-            [str(BIN / "candlebench"), "backfill", "--from", start, "--to", DAY.isoformat()],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        sql = (
-            "SELECT date, subject, open, close, rate, volume, resolved, harness_errors "
-            "FROM candles ORDER BY ALL"
-        )
-        query = subprocess.run(
-            [str(BIN / "candlebench"), "query", sql, "--format", "json"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert query.returncode == 0, query.stderr
-        return json.loads(query.stdout)
+CANDLES = (
+    "SELECT date, subject, open, close, rate, volume, resolved, harness_errors FROM candles ORDER BY ALL"
+)
+ATTEMPTS = "SELECT subject, count(*) AS n, min(attempt_id) AS first FROM attempts GROUP BY 1 ORDER BY 1"
 
-    local = backfill(tmp_path / "local", None)
-    remote = backfill(tmp_path / "s3", s3_uri)
-    assert len(local) == 2 and remote == local
+
+def _candlebench(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "candlebench"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def _home(home: Path, lake: str | None) -> dict[str, str]:
+    """A one-day home (3 demo tasks, 1 trial, the process sandbox), its lake local or `lake`."""
+    config = pin_demo_config(DAY, home)
+    raw = yaml.safe_load(config.read_text())
+    raw.update(trials=1, sandbox="process", start_date=(DAY - dt.timedelta(days=5)).isoformat())
+    raw["sample"]["size"] = 3
+    config.write_text(yaml.safe_dump(raw))
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "CANDLEBENCH_CONFIG", LAKE_VARIABLE)
+    }
+    env.update(CANDLEBENCH_HOME=str(home), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
+    return {**env, LAKE_VARIABLE: lake} if lake else env
+
+
+def test_the_daily_job_on_an_s3_lake_gives_the_local_lakes_candles(tmp_path, s3_uri):
+    answers = []
+    for home, lake in ((tmp_path / "local", None), (tmp_path / "s3", s3_uri)):
+        env = _home(home, lake)
+        _candlebench(env, "backfill", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+        answers.append(
+            [json.loads(_candlebench(env, "query", sql, "--format", "json")) for sql in (CANDLES, ATTEMPTS)]
+        )
+    assert len(answers[0][0]) == 2 and answers[1] == answers[0]
     assert not list((tmp_path / "s3").glob("lake/**/*.parquet"))  # nothing of the lake on local disk
     lake = ObjectLake(s3_uri)
     assert len(lake.files("attempts")) == 2 and len(lake.files("evaluations")) == 2
+    # November is closed: compacted into one object per table, the same answers read from it
+    said = _candlebench(env, "compact", "--closed-days", "1")
+    assert "attempts 2026-11: 2 partitions in one object" in said
+    assert len(lake.files("attempts")) == 1
+    assert json.loads(_candlebench(env, "query", ATTEMPTS, "--format", "json")) == answers[0][1]
 
 
 WRITE = """
 import sys
-from pipeline.store.lake import ObjectLake
+from pipeline.store.objects import ObjectLake
 from tests.test_lake_s3 import _samples
 ObjectLake(sys.argv[1]).write_partition("samples", _samples("2026-11-20", sys.argv[2:]), date="2026-11-20")
 """
@@ -155,3 +155,60 @@ def test_concurrent_writers_lose_no_rows_and_vacuum_keeps_the_newest(tmp_path, s
     assert twice in (3, 5) and counts.filter(pl.col("date") != days[0])["n"].to_list() == [3] * 7
     assert lake.vacuum() <= 1
     assert all(len(lake._versions(lake._folder("samples", date=d))) == 1 for d in days)
+
+
+COMPACT = """
+import sys
+from pipeline.store.objects import ObjectLake
+ObjectLake(sys.argv[1]).compact("samples", "2026-11")
+"""
+
+
+def test_compaction_keeps_every_answer_and_a_later_rewrite_wins(tmp_path, s3_uri):
+    lake = ObjectLake(s3_uri)
+    warehouse = Warehouse(tmp_path / "home", lake=lake)
+    days = [dt.date(2026, 11, 1 + i).isoformat() for i in range(10)] + ["2026-12-01", "2026-12-02"]
+    for i, day in enumerate(days):
+        lake.write_partition("samples", _samples(day, [f"t{j}" for j in range(1 + i % 3)]), date=day)
+    per_day = (
+        "SELECT date::VARCHAR AS date, count(*) AS n, min(instance_id) AS first "
+        "FROM samples GROUP BY 1 ORDER BY 1"
+    )
+    before = warehouse.scan(per_day)
+    kept = lake.read_partition("samples", date=days[4])
+
+    # killed after publishing the compacted object, before deleting what it covers: no double count
+    env = {
+        **os.environ,
+        "CANDLEBENCH_FAULT": "kill:lake_compact.samples",
+        "CANDLEBENCH_FAULT_DIR": str(tmp_path),
+    }
+    killed = subprocess.run(
+        [sys.executable, "-c", COMPACT, s3_uri],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert warehouse.scan(per_day).equals(before)
+
+    assert lake.compact("samples", "2026-11") == 0  # it was published: only its leftovers go
+    november = [n for n in lake.fs.find(s3_uri) if "date=2026-11" in n]
+    assert november == [] and warehouse.scan(per_day).equals(before)
+    assert len(lake.files("samples")) == 3  # one object for November, December's two days loose
+    assert lake.read_partition("samples", date=days[4]).equals(kept)
+    assert lake.compact("samples", "2026-11") == 0  # nothing new to compact
+    assert lake.compact("samples", "2026-12") == 2
+    assert lake.compact("samples", "2026-12") == 0
+
+    lake.write_partition("samples", _samples(days[4], [f"new{j}" for j in range(5)]), date=days[4])
+    after = warehouse.scan(per_day)
+    assert after.filter(pl.col("date") == days[4]).rows() == [(days[4], 5, "new0")]
+    assert after.filter(pl.col("date") != days[4]).equals(before.filter(pl.col("date") != days[4]))
+    assert lake.read_partition("samples", date=days[4]).height == 5
+    # a one-day window reads the month's object and that day's version, not December's
+    assert len(lake.files("samples", [days[4]])) == 2
+    assert lake.compact("samples", "2026-11") == 10
+    assert warehouse.scan(per_day).equals(after) and len(lake.files("samples")) == 2

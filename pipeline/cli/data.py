@@ -88,6 +88,36 @@ def _days(value: str) -> int:
     return int(value)
 
 
+def _compact(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from pipeline import clock
+    from pipeline.config import home
+    from pipeline.store.objects import ObjectLake
+    from pipeline.store.tables import TABLES
+    from pipeline.store.warehouse import Warehouse
+
+    lake = Warehouse(home()).lake
+    if not isinstance(lake, ObjectLake):
+        print(f"{lake.root}: a local lake is not compacted (set CANDLEBENCH_LAKE=s3://... for one that is)")
+        return 0
+    closed = clock.today() - dt.timedelta(days=args.closed_days)
+    for table in (name for name, t in TABLES.items() if "date" in t.keys):
+        months = sorted({f.split("date=")[1][:7] for f in lake.files(table) if "date=" in f})
+        for month in (m for m in months if _last_day(m) < closed):
+            if covered := lake.compact(table, month):
+                print(f"{table} {month}: {covered} partitions in one object")
+    print(f"vacuum: {lake.vacuum()} superseded versions deleted")
+    return 0
+
+
+def _last_day(month: str):
+    import datetime as dt
+
+    year, number = (int(x) for x in month.split("-"))
+    return dt.date(year + number // 12, number % 12 + 1, 1) - dt.timedelta(days=1)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     query = commands.add_parser("query", help="run a read-only SQL query on the warehouse")
     query.add_argument("sql")
@@ -107,3 +137,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     detect.add_argument("--recent", type=_days, default=7, help="days in the verdict's window")
     detect.add_argument("--baseline", type=_days, default=28, help="days in the verdict's baseline")
     detect.set_defaults(handler=_detect)
+    compact = commands.add_parser(
+        "compact",
+        help="on an object-storage lake: merge each closed month's partitions into one object per "
+        "table (atomically; a day re-written later still wins), then delete superseded versions",
+    )
+    compact.add_argument(
+        "--closed-days", type=_days, default=7, help="a month is closed this many days after its last day"
+    )
+    compact.set_defaults(handler=_compact)

@@ -5,9 +5,9 @@ Layout: `<root>/lake/<table>/<key>=<value>/.../part.parquet`. A partition is wri
 temporary name and renamed over the old one, so a killed run leaves the old partition or the
 new one, never half of one, and re-running a partition replaces it: no duplicates, ever.
 
-`CANDLEBENCH_LAKE=s3://bucket/prefix` puts the lake on object storage instead (`ObjectLake`),
-where there is no rename: each write is a new versioned object, and readers take each
-partition's newest version (see `ObjectLake`). Partitions are written by polars, never through
+`CANDLEBENCH_LAKE=s3://bucket/prefix` puts the lake on object storage instead
+(`pipeline/store/objects.py`), where there is no rename: each write is a new versioned object,
+and readers take each partition's newest version. Partitions are written by polars, never through
 DuckDB, so any number of workers write partitions at once; DuckDB reads them (through fsspec on
 object storage) and its one-writer file holds only the aggregates.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -131,13 +130,17 @@ class Lake:
             found += sorted(str(p) for p in (self.root / table).glob(pattern))
         return found
 
-    def source(self, table: str, dates: Iterable[str] | None = None) -> str | None:
-        """The SQL literal `read_parquet` reads `table` from: a glob of all of it, or the list of
-        `dates`' files (all of it when the window has none, so the view keeps its columns);
-        None when the table has no file."""
+    def relation(self, table: str, dates: Iterable[str] | None = None) -> str | None:
+        """The SELECT a view of `table` is: a glob of all of it, or the list of `dates`' files
+        (all of it when the window has none, so the view keeps its columns); None when the table
+        has no file."""
         if dates is not None and "date" in TABLES[table].keys and (files := self.files(table, dates)):
-            return _sql_list(files)
-        return "'" + self.glob(table).replace("'", "''") + "'" if self.has_files(table) else None
+            source = _sql_list(files)
+        elif self.has_files(table):
+            source = "'" + self.glob(table).replace("'", "''") + "'"
+        else:
+            return None
+        return f"SELECT * FROM read_parquet({source}, union_by_name = true)"
 
     def register(self, connection) -> None:
         """Make this lake readable by a DuckDB connection (a local lake needs nothing)."""
@@ -156,132 +159,11 @@ def open_lake(home: Path) -> Lake:
     if not uri:
         return Lake(Path(home) / "lake")
     if uri.startswith("s3://"):
+        from pipeline.store.objects import ObjectLake
+
         return ObjectLake(uri)
     if "://" in uri:
         from pipeline.config import ConfigError
 
         raise ConfigError(f"{LAKE_VARIABLE}={uri!r}: a lake is a local path or s3://bucket/prefix")
     return Lake(Path(uri))
-
-
-def s3_filesystem():
-    """An s3fs filesystem from the environment: AWS_ENDPOINT_URL (e.g. a SeaweedFS or MinIO on
-    loopback), AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or any botocore credential source),
-    AWS_REGION. Listings are never cached: a reader must see the newest versions."""
-    import s3fs
-
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    return s3fs.S3FileSystem(
-        endpoint_url=endpoint or None,
-        use_listings_cache=False,
-        client_kwargs={"region_name": os.environ.get("AWS_REGION", "us-east-1")},
-    )
-
-
-class ObjectLake(Lake):
-    """The lake on object storage, with the local lake's guarantees and no rename.
-
-    A partition `<uri>/<table>/<key>=<value>/...` holds versioned objects
-    `part-<ns timestamp>-<uuid>.parquet`. A write PUTs a new version (an object store makes an
-    object visible whole or not at all, multipart uploads included) and then deletes the versions
-    before the previous one; readers take each partition's newest version from one listing. So a
-    killed writer leaves the old partition or the new one, never half of one and never both (a
-    reader that listed just before a write still finds the version it chose: one previous version
-    is kept until the next write or `vacuum`). Writers on several machines order by their clocks.
-    """
-
-    KEEP = 2  # versions kept per partition by a write: the newest and the one before it
-
-    def __init__(self, uri: str, fs=None) -> None:
-        self.uri = uri.rstrip("/")
-        self.root = self.uri  # what messages name
-        self.fs = fs or s3_filesystem()
-
-    def _folder(self, table: str, **keys: object) -> str:
-        if table not in TABLES:
-            raise ValueError(f"unknown lake table {table!r}; expected one of {tuple(TABLES)}")
-        return "/".join([self.uri, table, *(f"{k}={v}" for k, v in keys.items())])
-
-    def _versions(self, folder: str) -> list[str]:
-        try:
-            names = self.fs.ls(folder, detail=False)
-        except FileNotFoundError:
-            return []
-        return sorted(n for n in names if n.rsplit("/", 1)[-1].startswith("part-") and n.endswith(".parquet"))
-
-    def partition_path(self, table: str, **keys: object) -> str:  # type: ignore[override]
-        """The partition's newest version (or where its folder is, when it has none)."""
-        folder = self._folder(table, **keys)
-        versions = self._versions(folder)
-        return f"s3://{versions[-1]}" if versions else folder
-
-    def write_partition(self, table: str, frame: pl.DataFrame, **keys: object) -> str:  # type: ignore[override]
-        frame = TABLES[table].validate(frame)
-        folder = self._folder(table, **keys)
-        name = f"{folder}/part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
-        with self.fs.open(name, "wb") as out:
-            frame.write_parquet(out)
-            faults.point(f"lake_upload.{table}")  # written, not yet uploaded: nothing visible
-        faults.point(f"lake_publish.{table}")
-        self._drop(v for v in self._versions(folder)[: -self.KEEP] if v < name.removeprefix("s3://"))
-        return name
-
-    def _drop(self, paths: Iterable[str]) -> None:
-        for path in paths:
-            self.fs.rm(path)
-
-    def read_partition(self, table: str, **keys: object) -> pl.DataFrame | None:
-        versions = self._versions(self._folder(table, **keys))
-        if not versions:
-            return None
-        with self.fs.open(versions[-1], "rb") as source:
-            return pl.read_parquet(source)
-
-    def graded_consistently(self, **keys: object) -> bool:
-        attempts, evaluations = (self.read_partition(t, **keys) for t in ("attempts", "evaluations"))
-        if attempts is None or evaluations is None:
-            return False
-        return set(attempts["attempt_id"]) == set(evaluations["attempt_id"])
-
-    def files(self, table: str, dates: Iterable[str] | None = None) -> list[str]:
-        """Every partition's newest version (of `dates` only, for a table keyed by date), from
-        one listing of the table."""
-        try:
-            names = self.fs.find(f"{self.uri}/{table}", detail=False)
-        except FileNotFoundError:
-            return []
-        wanted = None if dates is None or "date" not in TABLES[table].keys else {f"date={d}" for d in dates}
-        newest: dict[str, str] = {}
-        for name in names:
-            folder, _, leaf = name.rpartition("/")
-            if wanted is not None and not wanted & set(folder.split("/")):
-                continue
-            if leaf.startswith("part-") and leaf.endswith(".parquet") and name > newest.get(folder, ""):
-                newest[folder] = name
-        return [f"s3://{n}" for _, n in sorted(newest.items())]
-
-    def has_files(self, table: str) -> bool:
-        return bool(self.files(table))
-
-    def glob(self, table: str) -> str:
-        raise NotImplementedError("an object lake is read by its list of versions: source()")
-
-    def source(self, table: str, dates: Iterable[str] | None = None) -> str | None:
-        files = self.files(table, dates) if dates is not None else []
-        files = files or self.files(table)
-        return _sql_list(files) if files else None
-
-    def register(self, connection) -> None:
-        connection.register_filesystem(self.fs)
-
-    def vacuum(self) -> int:
-        """Delete every version but each partition's newest; how many were deleted."""
-        names = self.fs.find(self.uri, detail=False)
-        folders: dict[str, list[str]] = {}
-        for name in names:
-            folder, _, leaf = name.rpartition("/")
-            if leaf.startswith("part-") and leaf.endswith(".parquet"):
-                folders.setdefault(folder, []).append(name)
-        stale = [v for versions in folders.values() for v in sorted(versions)[:-1]]
-        self._drop(stale)
-        return len(stale)

@@ -108,11 +108,8 @@ class Warehouse:
         home is now: a copied, moved or restored home reads its own lake."""
         self.lake.register(connection)
         for table in TABLES:
-            if (source := self.lake.source(table, dates)) is not None:
-                connection.execute(
-                    f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "
-                    f"read_parquet({source}, union_by_name = true)"
-                )
+            if (relation := self.lake.relation(table, dates)) is not None:
+                connection.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {relation}")
         return connection
 
     def scan(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:
