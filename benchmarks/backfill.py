@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import result_path, write_result  # benchmarks/record.py (its folder is on sys.path)
 
 TASKS, TRIALS = 50, 3
 
@@ -194,7 +194,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="30 days x 2 subjects, no re-grade part")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    args.out = args.out or Path(__file__).parent / "results" / f"backfill{'-quick' if args.quick else ''}.json"
+    args.out = result_path("backfill", args.quick, args.out)
     days = 30 if args.quick else args.days
     if args.quick:
         args.subjects = 2

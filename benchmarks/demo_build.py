@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import result_path, write_result  # benchmarks/record.py (its folder is on sys.path)
 
 
 def main() -> int:
@@ -30,8 +30,12 @@ def main() -> int:
         choices=["process", "docker", "auto"],
         help="grading backend (default: process, what a fresh machine without Docker runs)",
     )
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "demo_build.json"))
+    parser.add_argument("--quick", action="store_true", help="a 3-day history")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    args.out = result_path("demo_build", args.quick, args.out)
+    if args.quick:
+        args.days = 3
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as scratch:
         os.environ["CANDLEBENCH_HOME"] = scratch
         os.environ.pop("DAGSTER_HOME", None)
