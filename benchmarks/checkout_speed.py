@@ -80,6 +80,7 @@ class FolderSource:
         return self.ensure_image(tag)
 
     def export_dir(self, image: str, path: str, dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)  # the cache folder does not exist yet
         subprocess.run(["cp", "-a", f"{self.folder}/.", str(dest)], check=True)
 
 
