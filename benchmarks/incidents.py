@@ -451,8 +451,9 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.quick:  # every function reads DAYS when it runs; incidents after day 60 do not happen
-        global DAYS
+        global DAYS, INCIDENTS
         DAYS, args.seeds = 60, 1
+        INCIDENTS = tuple(i for i in INCIDENTS if i.start < DAYS)
     seeds = [args.seed + i for i in range(args.seeds)]
     if len(seeds) > 1:
         from concurrent.futures import ProcessPoolExecutor
