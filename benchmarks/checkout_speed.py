@@ -209,11 +209,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--history-mb", type=int, default=300)
-    parser.add_argument("--quick", action="store_true", help="2 runs, 60 MB of synthetic history")
+    parser.add_argument("--quick", action="store_true", help="2 runs, 20 MB of synthetic history")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     args.out = result_path("checkout_speed", args.quick, args.out)
-    runs, history = (2, 60) if args.quick else (args.runs, args.history_mb)
+    runs, history = (2, 20) if args.quick else (args.runs, args.history_mb)
     results = []
     with tempfile.TemporaryDirectory(prefix="cb-checkout-bench-") as scratch:
         scratch = Path(scratch)
