@@ -54,9 +54,7 @@ def scenarios() -> dict[str, dict]:
     tasks = [f"repo__task-{j:02d}" for j in range(24)]
     found = {}
     rng = np.random.default_rng(1601)
-    found["stable"] = {
-        "counts": _frame(sum((_rows(rng, f"agent-{i}", 150, tasks) for i in range(3)), []))
-    }
+    found["stable"] = {"counts": _frame(sum((_rows(rng, f"agent-{i}", 150, tasks) for i in range(3)), []))}
     rng = np.random.default_rng(1602)
     found["drop"] = {
         "counts": _frame(
@@ -145,9 +143,7 @@ def test_detection_matches_snapshot(lakes, name):
 def test_snapshots_cover_what_they_claim(lakes):
     """The scenarios exercise what they are named for: alarms on a drop, a suspect day when all
     lanes move, a control-failure day, missing days, restarts under known decisions."""
-    read = {
-        (n, t): pl.read_parquet(SNAPSHOTS / f"{n}.{t}.parquet") for n in lakes for t in TABLES
-    }
+    read = {(n, t): pl.read_parquet(SNAPSHOTS / f"{n}.{t}.parquet") for n in lakes for t in TABLES}
     assert read["drop", "alarms"].filter(pl.col("subject") == "agent-a").height
     suspect_days = read["harness_suspect", "harness_suspects"]["date"].to_list()
     assert str(START + 70) in suspect_days and str(START + 100) in suspect_days
