@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import UNAVAILABLE, result_path, write_result  # benchmarks/record.py (its folder is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -115,13 +115,26 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--clis", default="claude-code,codex")
     parser.add_argument("--tasks", default="demo,pro")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "agent_overhead.json"))
+    parser.add_argument("--quick", action="store_true", help="1 run, codex only, the demo task")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    args.out = result_path("agent_overhead", args.quick, args.out)
+    if args.quick:
+        args.runs, args.clis, args.tasks = 1, "codex", "demo"
     os.environ.setdefault("CANDLEBENCH_CLIS", str(PROJECT_ROOT / ".candlebench" / "clis"))
     os.environ["ANTHROPIC_API_KEY"] = os.environ["OPENAI_API_KEY"] = KEY
+    from pipeline.sandbox import SandboxUnavailable
     from pipeline.sandbox.docker import DockerSandbox
 
-    sandbox = DockerSandbox()
+    clis = Path(os.environ["CANDLEBENCH_CLIS"])
+    if not clis.is_dir() or not any(clis.iterdir()):
+        print(f"no agent CLIs in the CLI cache {clis} (candlebench agents install ...)", file=sys.stderr)
+        return UNAVAILABLE
+    try:
+        sandbox = DockerSandbox()
+    except SandboxUnavailable as err:
+        print(f"docker sandbox unavailable: {err}", file=sys.stderr)
+        return UNAVAILABLE
     rows = []
     with tempfile.TemporaryDirectory(prefix="cb-agent-overhead-", ignore_cleanup_errors=True) as tmp:
         scratch = Path(tmp)

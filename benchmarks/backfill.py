@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import result_path, write_result  # benchmarks/record.py (its folder is on sys.path)
 
 TASKS, TRIALS = 50, 3
 
@@ -85,6 +85,8 @@ def synthetic_lake(root: Path, start: dt.date, days: int, subjects: list[str]) -
                     "agent_version": ["v1"] * len(ids),
                     "failure_mode": [""] * len(ids),
                     "transcript": [""] * len(ids),
+                    "detail": [""] * len(ids),
+                    "tries": [1] * len(ids),
                     "sample_seed": [1] * len(ids),
                 },
                 schema_overrides={"started_at": pl.Datetime("us")},
@@ -189,10 +191,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--subjects", type=int, default=4)
-    parser.add_argument("--quick", action="store_true", help="60 days, no re-grade part")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "backfill.json"))
+    parser.add_argument("--quick", action="store_true", help="30 days x 2 subjects, no re-grade part")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    days = 60 if args.quick else args.days
+    args.out = result_path("backfill", args.quick, args.out)
+    days = 30 if args.quick else args.days
+    if args.quick:
+        args.subjects = 2
     result = {}
     for part in ("aggregation", "regrade"):
         if part == "regrade" and args.quick:

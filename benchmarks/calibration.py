@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import write_result  # benchmarks/record.py (its folder is on sys.path)
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import result_path, write_result  # benchmarks/record.py (its folder is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,6 +80,7 @@ class FolderSource:
         return self.ensure_image(tag)
 
     def export_dir(self, image: str, path: str, dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)  # the cache folder does not exist yet
         subprocess.run(["cp", "-a", f"{self.folder}/.", str(dest)], check=True)
 
 
@@ -208,10 +209,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--history-mb", type=int, default=300)
-    parser.add_argument("--quick", action="store_true", help="2 runs, 60 MB of synthetic history")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "checkout_speed.json"))
+    parser.add_argument("--quick", action="store_true", help="2 runs, 20 MB of synthetic history")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    runs, history = (2, 60) if args.quick else (args.runs, args.history_mb)
+    args.out = result_path("checkout_speed", args.quick, args.out)
+    runs, history = (2, 20) if args.quick else (args.runs, args.history_mb)
     results = []
     with tempfile.TemporaryDirectory(prefix="cb-checkout-bench-") as scratch:
         scratch = Path(scratch)

@@ -60,7 +60,7 @@ from fault_homes import (
     wait_for,
 )
 from fault_inputs import QUICK, bad_input, bad_inputs
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import write_result  # benchmarks/record.py (its folder is on sys.path)
 
 
 def kill_at(setup: Setup, point: str, nth: int = 1) -> Result:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from record import write_result  # benchmarks/record.py
+from record import result_path, write_result  # benchmarks/record.py
 from scipy.special import expit, logit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -445,8 +445,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--seeds", type=int, default=1, help="replay this many seeds (seed, seed+1, ...)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--quick", action="store_true", help="the first 60 days only (the codex release), one seed"
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.quick:  # every function reads DAYS when it runs; incidents after day 60 do not happen
+        global DAYS, INCIDENTS
+        DAYS, args.seeds = 60, 1
+        INCIDENTS = tuple(i for i in INCIDENTS if i.start < DAYS)
     seeds = [args.seed + i for i in range(args.seeds)]
     if len(seeds) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -463,7 +470,7 @@ def main() -> int:
     if len(results) > 1:
         print(text)
     out = write_result(
-        args.out or Path(__file__).parent / "results" / "incidents.json",
+        result_path("incidents", args.quick, args.out),
         {
             "seeds": seeds,
             "summary": overall,

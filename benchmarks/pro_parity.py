@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import UNAVAILABLE, result_path, write_result  # benchmarks/record.py (its folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -131,12 +131,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one round, no warm-up")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "pro_parity.json"))
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    args.out = result_path("pro_parity", args.quick, args.out)
     rows = FIXTURE / "rows.jsonl"
     if not rows.is_file():
         print(f"no SWE-Bench-Pro fixture at {FIXTURE}", file=sys.stderr)
-        return 2
+        return UNAVAILABLE
     task = load_rows(rows)[0]
     patches = {"gold": task.patch, "empty": "", "wrong": WRONG_PATCH.read_text()}
     repeats = 1 if args.quick else args.repeats
@@ -146,7 +147,7 @@ def main() -> int:
             candlebench = grade_with_candlebench(rows, Path(home))
         except Exception as err:  # no Docker, no image: say so, as the tests do
             print(f"candlebench's grader cannot run here: {err}", file=sys.stderr)
-            return 2
+            return UNAVAILABLE
         if not args.quick:
             print("warm-up (untimed): both harnesses on the gold patch", flush=True)
             grade_with_pro(task, task.patch)

@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from record import write_result  # benchmarks/record.py: the script's folder is on sys.path
+from record import result_path, write_result  # benchmarks/record.py (its folder is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -163,8 +163,14 @@ def main() -> int:
     parser.add_argument("--evaluations", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backends", default="process,bubblewrap,docker")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sandbox_overhead.json"))
+    parser.add_argument(
+        "--quick", action="store_true", help="process backend only: 3 runs, 2 evaluations, 1 round"
+    )
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    args.out = result_path("sandbox_overhead", args.quick, args.out)
+    if args.quick:
+        args.runs, args.evaluations, args.rounds, args.backends = 3, 2, 1, "process"
     results = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import calibration
 from loop import Loop
-from record import write_result
+from record import result_path, write_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -95,8 +95,12 @@ def main() -> int:
     parser.add_argument("names", nargs="?", default=",".join(VARIANTS))
     parser.add_argument("--stable", type=int, default=150)
     parser.add_argument("--shift", type=int, default=400)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "variants.json"))
+    parser.add_argument("--quick", action="store_true", help="the first variant, 4 model-years, 20 streams")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    args.out = result_path("variants", args.quick, args.out)
+    if args.quick:
+        args.names, args.stable, args.shift = next(iter(VARIANTS)), 4, 20
     started = time.monotonic()
     out = screen(args.names.split(","), args.stable, args.shift)
     print(table(out))

@@ -209,7 +209,8 @@ def test_subjects_are_listed_and_retired(demo_home, capsys):
     listing = capsys.readouterr().out
     assert "old-agent" in listing and "no longer configured" in listing
     (codex,) = [line for line in listing.splitlines() if line.startswith("sim-codex ")]
-    assert re.search(r"; lane simulated/\S+ on simulated, latest$", codex), codex  # how attribution sees it
+    assert re.search(r"; lane simulated/\S+ on simulated, latest; ", codex), codex  # how attribution sees it
+    assert codex.endswith("; 1 at once (an instant adapter)"), codex
     assert main(["subjects", "retire", "sim-codex"]) == 2
     assert "still in the tracking config" in capsys.readouterr().err
     assert main(["subjects", "retire", "old-agent"]) == 0

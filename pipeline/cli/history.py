@@ -101,6 +101,7 @@ def _subjects(args: argparse.Namespace) -> int:
 
     subjects = load_config().subjects
     configured, lanes = [s.name for s in subjects], lanes_of(subjects)
+    running = {s.name: _concurrency(s) for s in subjects}
     prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:
         partitions = list(instance.get_dynamic_partitions("subject"))
@@ -111,7 +112,8 @@ def _subjects(args: argparse.Namespace) -> int:
                     if name in partitions
                     else "configured, partition added at the next sensor tick"
                 )
-                print(f"{name:<32} {state}{_lane(lanes[name]) if name in lanes else ''}")
+                lane = _lane(lanes[name]) if name in lanes else ""
+                print(f"{name:<32} {state}{lane}{running.get(name, '')}")
             return 0
         for name in args.names:
             if name in configured:
@@ -126,6 +128,19 @@ def _subjects(args: argparse.Namespace) -> int:
             instance.delete_dynamic_partition("subject", name)
             print(f"retired {name}: its partition is gone from Dagster; its rows stay in the lake")
     return 0
+
+
+def _concurrency(subject) -> str:
+    """How many attempts run at once and why: `; 7 at once (sized: 5 min per attempt, ...)`."""
+    if subject.concurrency_from != "budget":
+        why = {"config": "set in the config", "instant": "an instant adapter"}[subject.concurrency_from]
+        return f"; {subject.concurrency} at once ({why})"
+    from pipeline.config.subjects import ATTEMPT_BUDGET_HOURS
+
+    return (
+        f"; {subject.concurrency} at once (sized: {subject.attempt_minutes:g} min per attempt, "
+        f"the day's attempts within {ATTEMPT_BUDGET_HOURS:g} h)"
+    )
 
 
 def _lane(lane) -> str:

@@ -3,6 +3,7 @@ own settings (`pipeline.agents`); this module checks a subject's entry against t
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,13 @@ from pathlib import Path
 from pipeline.config.fields import _ENV_NAME, ConfigError, Price, _need, _optional, _price
 from pipeline.config.lanes import check_lane
 from pipeline.config.paths import DEFAULTS
+
+# Concurrency sizing when a subject does not set `concurrency`: its day's attempts (tasks x trials)
+# at `attempt_minutes` each must fit in ATTEMPT_BUDGET_HOURS of wall time (the rest of the day
+# is grading, confirmation trials and slack). Simulated and replayed agents answer at once: 1.
+ATTEMPT_MINUTES = 5.0  # a real CLI/API agent's attempt on a SWE-Bench-Pro task, retries included
+ATTEMPT_BUDGET_HOURS = 20.0
+INSTANT_ADAPTERS = ("simulated", "replay")
 
 SUBJECT_FIELDS = (
     "name",
@@ -21,6 +29,7 @@ SUBJECT_FIELDS = (
     "timeout_s",
     "daily_cost_cap_usd",
     "concurrency",
+    "attempt_minutes",
     "retries",
     "backoff_s",
     "price",
@@ -42,11 +51,36 @@ class Subject:
     timeout_s: float = 1800.0  # wall time of one attempt, retries included
     daily_cost_cap_usd: float | None = None  # no new attempt starts once the day's cost reaches it
     concurrency: int = 1  # attempts running at once inside one partition
+    attempt_minutes: float | None = None  # expected minutes per attempt (None: instant adapters)
+    concurrency_from: str = "config"  # config | budget (sized from the attempt budget) | instant
     retries: int = 3  # for transient API errors (HTTP 429/5xx, connection errors)
     backoff_s: float = 2.0  # first back-off; doubles with every retry
     price: Price | None = None
     vendor: str = ""  # overrides the vendor its adapter implies (pipeline.config.lanes)
     lane: str = ""  # frozen | latest: overrides the lane its cli_version implies
+
+
+def sized_concurrency(
+    tasks: int, trials: int, attempt_minutes: float, budget_hours: float = ATTEMPT_BUDGET_HOURS
+) -> int:
+    """Attempts to run at once so that tasks x trials attempts of `attempt_minutes` each finish
+    within `budget_hours`: ceil(tasks x trials x minutes / (hours x 60)), at least 1."""
+    return max(1, math.ceil(tasks * trials * attempt_minutes / (budget_hours * 60) - 1e-9))
+
+
+def _concurrency(
+    entry: dict, adapter: str, at: str, tasks: int, trials: int
+) -> tuple[int, float | None, str]:
+    """(concurrency, attempt minutes, where it came from): the config's `concurrency` when set, else sized
+    from the attempt budget for real agents, 1 for simulated and replayed ones."""
+    minutes = _optional(entry, "attempt_minutes", float, at, None, minimum=0.001)
+    if minutes is None and adapter not in INSTANT_ADAPTERS:
+        minutes = ATTEMPT_MINUTES
+    if entry.get("concurrency") is not None:
+        return _optional(entry, "concurrency", int, at, 1, minimum=1), minutes, "config"
+    if minutes is None:
+        return 1, None, "instant"
+    return sized_concurrency(tasks, trials, minutes), minutes, "budget"
 
 
 def _adapters() -> dict[str, str]:
@@ -105,7 +139,11 @@ def _settings(adapter: str, raw: object, at: str, base: Path) -> dict:
     return kind.check_settings(values, raw, at, base)
 
 
-def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: dict) -> Subject:
+def _subject(
+    entry: dict, name: str, at: str, path: Path, trials: int, prices: dict, tasks: int = 40
+) -> Subject:
+    """One subject's entry checked; `trials` and `tasks` (the day's sample) are the config's,
+    from which an unset `concurrency` is sized."""
     unknown = sorted(set(entry) - set(SUBJECT_FIELDS))
     if unknown:
         raise ConfigError(f"{at}: unknown field {unknown[0]!r} (known: {', '.join(SUBJECT_FIELDS)})")
@@ -129,6 +167,8 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
             f"{at}: field 'price': no price for model {model!r}; add it under the top-level 'prices' "
             "(USD per million tokens: input, output, cached_input; 0 for a local model)"
         )
+    trials = _optional(entry, "trials", int, at, trials, minimum=1)
+    concurrency, minutes, source = _concurrency(entry, adapter, at, tasks, trials)
     subject = Subject(
         name=name,
         adapter=adapter,
@@ -136,10 +176,12 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
         scenario=scenario,
         settings=_settings(adapter, entry.get("settings"), at, path.parent),
         model=model,
-        trials=_optional(entry, "trials", int, at, trials, minimum=1),
+        trials=trials,
         timeout_s=_optional(entry, "timeout_s", float, at, 1800.0, minimum=0.001),
         daily_cost_cap_usd=_optional(entry, "daily_cost_cap_usd", float, at, None, minimum=0),
-        concurrency=_optional(entry, "concurrency", int, at, 1, minimum=1),
+        concurrency=concurrency,
+        attempt_minutes=minutes,
+        concurrency_from=source,
         retries=_optional(entry, "retries", int, at, 3, minimum=0),
         backoff_s=_optional(entry, "backoff_s", float, at, 2.0, minimum=0),
         price=price,

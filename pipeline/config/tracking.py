@@ -128,7 +128,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         start_date=_start_date(raw, where, timezone, history_days),
         cron=cron,
         timezone=timezone,
-        subjects=_subjects(raw, where, path, trials, prices),
+        subjects=_subjects(raw, where, path, trials, prices, size),
         prices=prices,
         digest=hashlib.sha256(text.encode()).hexdigest()[:12],
         alerts=_alerts(raw.get("alerts", []), where),
@@ -198,7 +198,9 @@ def _prices(raw: dict, where: str) -> dict[str, Price]:
     return {str(model): _price(value, f"{where}: field 'prices.{model}'") for model, value in prices.items()}
 
 
-def _subjects(raw: dict, where: str, path: Path, trials: int, prices: dict) -> tuple[Subject, ...]:
+def _subjects(
+    raw: dict, where: str, path: Path, trials: int, prices: dict, tasks: int
+) -> tuple[Subject, ...]:
     """Each subject checked, its name by the one rule for names that become partition keys and
     folder names: letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit."""
     subjects = []
@@ -216,7 +218,7 @@ def _subjects(raw: dict, where: str, path: Path, trials: int, prices: dict) -> t
                 f"{at}: field 'name' {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit (it names a partition and a folder)"
             )
-        subjects.append(_subject(entry, name, at, path, trials, prices))
+        subjects.append(_subject(entry, name, at, path, trials, prices, tasks))
     names = [s.name for s in subjects]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: subject names must be unique, got {names}")
