@@ -41,7 +41,7 @@ class Subject:
     trials: int = 1
     timeout_s: float = 1800.0  # wall time of one attempt, retries included
     daily_cost_cap_usd: float | None = None  # no new attempt starts once the day's cost reaches it
-    concurrency: int = 1  # attempts running at once inside one partition
+    concurrency: int | None = None  # attempts at once inside one partition; None: sandbox_workers
     retries: int = 3  # for transient API errors (HTTP 429/5xx, connection errors)
     backoff_s: float = 2.0  # first back-off; doubles with every retry
     price: Price | None = None
@@ -139,7 +139,7 @@ def _subject(entry: dict, name: str, at: str, path: Path, trials: int, prices: d
         trials=_optional(entry, "trials", int, at, trials, minimum=1),
         timeout_s=_optional(entry, "timeout_s", float, at, 1800.0, minimum=0.001),
         daily_cost_cap_usd=_optional(entry, "daily_cost_cap_usd", float, at, None, minimum=0),
-        concurrency=_optional(entry, "concurrency", int, at, 1, minimum=1),
+        concurrency=_optional(entry, "concurrency", int, at, None, minimum=1),
         retries=_optional(entry, "retries", int, at, 3, minimum=0),
         backoff_s=_optional(entry, "backoff_s", float, at, 2.0, minimum=0),
         price=price,
