@@ -155,3 +155,15 @@ def test_grading_containers_of_a_partition_run_side_by_side(tmp_path, monkeypatc
     assert most_at_once(serial) == 1
     assert 2 <= most_at_once(fanned) <= 4
     assert fanned_verdicts == serial_verdicts and len(serial_verdicts) == 10  # the same day's grades
+
+
+def test_prepare_dagster_home_sizes_the_sandbox_pool(tmp_path, monkeypatch):
+    from pipeline.orchestration.history import prepare_dagster_home
+
+    monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CANDLEBENCH_CONFIG", str(_config(tmp_path, sandbox_workers=3)))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    prepare_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        assert instance.event_log_storage.get_concurrency_info(SANDBOX_POOL).slot_count == 3
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count == 1
