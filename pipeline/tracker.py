@@ -91,7 +91,7 @@ class Tracker:
 
     @cached_property
     def sandbox(self) -> Sandbox:
-        return open_sandbox(self.config.sandbox)
+        return open_sandbox(self.config.sandbox, docker_host=self.config.docker_host)
 
     @cached_property
     def grader(self) -> Grader:
@@ -135,7 +135,7 @@ class Tracker:
         )
 
     def grade(self, pairs: list[tuple[Task, str]], trusted: bool, **options) -> list[Verdict]:
-        return self.grader.grade_many(pairs, workers=self.config.grading_workers, trusted=trusted, **options)
+        return self.grader.grade_many(pairs, workers=self.config.sandbox_workers, trusted=trusted, **options)
 
     def grade_attempts(self, subject: str, attempts: list[dict]) -> list[Verdict]:
         """A verdict for every stored attempt of a partition; those never launched are `skipped`

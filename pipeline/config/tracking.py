@@ -35,7 +35,9 @@ TOP_FIELDS = (
     "sample",
     "trials",
     "sandbox",
+    "sandbox_workers",
     "grading_workers",
+    "docker_host",
     "grading_timeout_s",
     "grading_memory_mb",
     "grading_tmp_mb",
@@ -59,7 +61,7 @@ class TrackingConfig:
     sample_seed: int
     trials: int
     sandbox: str
-    grading_workers: int
+    sandbox_workers: int  # containers at once inside a partition, and the size of the `sandbox` pool
     grading_timeout_s: float
     grading_memory_mb: int
     grading_tmp_mb: int
@@ -74,6 +76,12 @@ class TrackingConfig:
     confirm_trials: int = 8  # fresh trials an alarm buys, once per day (= stats.confirmation.RULE.trials)
     allow_untrusted_patches_without_sandbox: bool = False  # DANGER: real agents' patches on the host
     apply_rule: str | None = None  # "git_apply" or "lenient"; None: the suite's (Pro rows: git_apply)
+    docker_host: str | None = None  # a Docker daemon elsewhere (as DOCKER_HOST); None: DOCKER_HOST or local
+
+    @property
+    def grading_workers(self) -> int:
+        """The former name of `sandbox_workers`, still read from configs."""
+        return self.sandbox_workers
 
     def subject(self, name: str) -> Subject:
         for subject in self.subjects:
@@ -117,7 +125,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         sample_seed=seed,
         trials=trials,
         sandbox=sandbox,
-        grading_workers=_optional(raw, "grading_workers", int, where, 2, minimum=1),
+        sandbox_workers=_sandbox_workers(raw, where),
         # the demo's tests take seconds; a SWE-Bench-Pro task's can take many minutes
         grading_timeout_s=_optional(
             raw, "grading_timeout_s", float, where, 120.0 if suite == "demo" else 1800.0, minimum=1
@@ -135,7 +143,33 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         confirm_trials=_optional(raw, "confirm_trials", int, where, 8, minimum=1),
         allow_untrusted_patches_without_sandbox=unsandboxed,
         apply_rule=apply_rule,
+        docker_host=_docker_host(raw, where),
     )
+
+
+def _sandbox_workers(raw: dict, where: str) -> int:
+    """`sandbox_workers`, or its former name `grading_workers`; both only when they agree."""
+    new = _optional(raw, "sandbox_workers", int, where, None, minimum=1)
+    old = _optional(raw, "grading_workers", int, where, None, minimum=1)
+    if new is not None and old is not None and new != old:
+        raise ConfigError(
+            f"{where}: fields 'sandbox_workers' ({new}) and 'grading_workers' ({old}) disagree; "
+            "'grading_workers' is the former name of 'sandbox_workers': keep one"
+        )
+    return new or old or 2
+
+
+DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
+
+
+def _docker_host(raw: dict, where: str) -> str | None:
+    value = _optional(raw, "docker_host", str, where, None)
+    if value is not None and not value.startswith(DOCKER_SCHEMES):
+        raise ConfigError(
+            f"{where}: field 'docker_host' must be a Docker address ({', '.join(DOCKER_SCHEMES)}...), "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _read(path: Path) -> tuple[str, dict]:

@@ -27,15 +27,13 @@ from dagster._utils.error import SerializableErrorInfo
 from pipeline import clock
 from pipeline.config import PROJECT_ROOT, home, load_config, pin_demo_config, profiles
 from pipeline.orchestration.plan import Plan, plan_history
+from pipeline.orchestration.pools import size_pools
 from pipeline.orchestration.runs import reap_dead_runs
 from pipeline.store.sweep import sweep
 
 # Dagster's console stays quiet: a failed step is one line of ours (its stack trace is in the run's
 # event log, the UI) and our own warnings are printed from that log (`build_history`).
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-
-
-WAREHOUSE_POOL = "warehouse"  # the assets that write the DuckDB file
 
 
 def repository_label() -> str:
@@ -96,16 +94,25 @@ def prepare_dagster_home() -> Path:
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     if swept := sweep(home()):
         print(swept, file=sys.stderr)
-    with dg.DagsterInstance.get() as instance:  # DuckDB has one writer: so does its pool
+    with dg.DagsterInstance.get() as instance:
         if reaped := reap_dead_runs(instance):
             print(
                 f"marked {len(reaped)} runs failed whose process died "
                 f"({', '.join(r[:8] for r in reaped)}); their pool slots are free again",
                 file=sys.stderr,
             )
-        if instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count != 1:
-            instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+        size_pools(instance, _settings())
     return dagster_home
+
+
+def _settings():
+    """The tracking config for sizing pools, or None when it cannot be read (reported elsewhere)."""
+    from pipeline.config import ConfigError
+
+    try:
+        return load_config()
+    except ConfigError:
+        return None
 
 
 def step_error(error: SerializableErrorInfo) -> str:

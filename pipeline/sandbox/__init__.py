@@ -70,14 +70,23 @@ def backend(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def open_sandbox(name: str) -> Sandbox:
-    """A named backend, or `auto`: the first of BACKENDS that can run here."""
+def open_sandbox(name: str, docker_host: str | None = None) -> Sandbox:
+    """A named backend, or `auto`: the first of BACKENDS that can run here.
+
+    `docker_host` (the config's `docker_host`, else $DOCKER_HOST) is the daemon the docker
+    backend talks to; the other backends run on this machine.
+    """
+
+    def make(candidate: str) -> Sandbox:
+        cls = backend(candidate)
+        return cls(docker_host=docker_host) if candidate == "docker" and docker_host else cls()
+
     if name != "auto":
-        return backend(name)()
+        return make(name)
     *tried, last = BACKENDS
     for candidate in tried:
         with contextlib.suppress(SandboxUnavailable):
-            sandbox = backend(candidate)()
+            sandbox = make(candidate)
             sandbox.fingerprint()  # its default image too: `auto` must run the demo suite as well
             return sandbox
     return backend(last)()

@@ -26,6 +26,8 @@ OWNER_LABEL = "candlebench.owner"  # host:pid:start-time of the process that cre
 
 DEADLINE_LABEL = "candlebench.deadline"  # unix time after which it is an orphan whoever owns it
 
+LOCAL_SOCKET = "unix:///var/run/docker.sock"  # docker-py's default
+
 
 def _start_time(pid: int) -> str | None:
     """Boot-relative start time of a process (tells a live pid from a reused one), or None."""
@@ -48,13 +50,16 @@ class DockerDaemon(ContainerRuns):
     outside the container, and reach Dagster as the grading asset's metadata.
     """
 
-    def __init__(self, timeout: float = 60) -> None:
+    def __init__(self, timeout: float = 60, address: str | None = None) -> None:
         import docker
 
         self.errors = docker.errors
-        self.address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"  # docker-py's default
+        self.address = address or os.environ.get("DOCKER_HOST") or LOCAL_SOCKET
         try:
-            self.client = docker.from_env(timeout=timeout)
+            if address:
+                self.client = docker.DockerClient(base_url=address, timeout=timeout)
+            else:
+                self.client = docker.from_env(timeout=timeout)
             self.client.ping()
         except Exception as err:  # docker raises several unrelated types here
             raise SandboxUnavailable(

@@ -28,8 +28,10 @@ class DockerSandbox:
     name = "docker"
     capabilities = Capabilities(isolates=True, task_images=True, app_mount=True)
 
-    def __init__(self, image: str = DEMO_IMAGE, daemon: DockerDaemon | None = None) -> None:
-        self.daemon = daemon or DockerDaemon()
+    def __init__(
+        self, image: str = DEMO_IMAGE, daemon: DockerDaemon | None = None, docker_host: str | None = None
+    ) -> None:
+        self.daemon = daemon or DockerDaemon(address=docker_host)
         self.daemon.reap_orphans()
         self.image = image
         self._ids: dict[str, str] = {}  # resolved on first need: Pro rows need only their own images
