@@ -58,8 +58,8 @@ def test_sandbox_workers_and_its_former_name(tmp_path):
         load_config(_config(tmp_path, docker_host="tcp://127.0.0.1:2375")).docker_host
         == "tcp://127.0.0.1:2375"
     )
-    # a subject without its own `concurrency` runs its attempts `sandbox_workers` at a time
-    assert load_config(_config(tmp_path)).subject("sim-claude-code").concurrency is None
+    # a simulated subject's attempts are instant: one at a time (real agents': tests/test_concurrency.py)
+    assert load_config(_config(tmp_path)).subject("sim-claude-code").concurrency == 1
 
 
 def test_pools_sized_from_the_config(tmp_path):
@@ -118,7 +118,8 @@ def _partition(tmp_path: Path, monkeypatch, client, workers: int) -> tuple[list[
     path = _config(tmp_path, sandbox_workers=workers)
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CANDLEBENCH_CONFIG", str(path))
-    since = int(time.time()) - 1
+    started = time.time()
+    since = int(started) - 1  # Docker's filter is in whole seconds: the exact bound is applied below
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("subject", ["sim-claude-code"])
         key = dg.MultiPartitionKey({"date": DAY.isoformat(), "subject": "sim-claude-code"})
@@ -136,6 +137,8 @@ def _partition(tmp_path: Path, monkeypatch, client, workers: int) -> tuple[list[
     began, ended = {}, {}
     for event in events:
         at = event["timeNano"] / 1e9
+        if at < started:
+            continue  # the previous partition's containers
         if event["Action"] == "start":
             began[event["id"]] = at
         elif event["Action"] == "die":
