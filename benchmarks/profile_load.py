@@ -72,7 +72,7 @@ def small_home(root: Path, start: dt.date, days: int) -> Path:
 
     config = pin_demo_config(start + dt.timedelta(days=days), root)
     raw = yaml.safe_load(config.read_text())
-    raw.update(trials=1, sandbox="process", start_date=start.isoformat(), grading_workers=1)
+    raw.update(trials=1, sandbox="process", start_date=start.isoformat(), sandbox_workers=1)
     raw["sample"]["size"] = TASKS
     config.write_text(yaml.safe_dump(raw))
     return root
@@ -140,35 +140,22 @@ def _environment(profile: str, home: Path) -> tuple[dict[str, str], str | None]:
     )
     if profile != "postgres":
         return env, None
-    import psycopg2
-
-    from pipeline.config import profiles
-
-    pg = profiles.postgres_settings()
     database = f"cb_load_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(
-        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname=pg["db"]
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"create database {database}")
-    admin.close()
+    _admin(f"create database {database}")
     return {**env, "CANDLEBENCH_PG_DB": database}, database
 
 
-def _drop(database: str) -> None:
-    import psycopg2
-
+def _admin(sql: str) -> None:
+    """One statement outside a transaction (create/drop database) on the profile's PostgreSQL."""
     from pipeline.config import profiles
 
-    pg = profiles.postgres_settings()
-    admin = psycopg2.connect(
-        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname=pg["db"]
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"drop database if exists {database} with (force)")
-    admin.close()
+    connection = profiles.connect()
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        connection.close()
 
 
 def main() -> int:
@@ -202,7 +189,7 @@ def main() -> int:
                 load = run_load(home, env, start, days, Path(tmp) / "logs")
             finally:
                 if database:
-                    _drop(database)
+                    _admin(f"drop database if exists {database} with (force)")
         rows.append(
             {
                 "profile": profile,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, pin_demo_config, profiles
+from pipeline.config import ConfigError, profiles
 from tests.needs import unavailable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -29,57 +29,27 @@ SUBJECTS = ("sim-claude-code", "sim-codex")
 LOAD_DAYS = 15  # x 2 subjects: 30 partition runs at once
 
 
-def _admin():
-    import psycopg2
-
-    try:
-        pg = profiles.postgres_settings()
-        profiles.check_postgres()
-    except ConfigError as err:
-        unavailable(f"no PostgreSQL for the postgres profile: {err}", ".ci/postgres.sh starts one")
-    connection = psycopg2.connect(
-        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname=pg["db"]
-    )
-    connection.autocommit = True
-    return connection
-
-
 @pytest.fixture
 def pg_database():
     """A fresh database of its own for one test, dropped afterwards: its name."""
-    admin = _admin()
+    try:
+        profiles.check_postgres()
+    except ConfigError as err:
+        unavailable(f"no PostgreSQL for the postgres profile: {err}", ".ci/postgres.sh starts one")
     name = f"cb_test_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"create database {name}")
+    profile_load._admin(f"create database {name}")
     yield name
-    with admin.cursor() as cursor:
-        cursor.execute(f"drop database if exists {name} with (force)")
-    admin.close()
+    profile_load._admin(f"drop database if exists {name} with (force)")
 
 
 def _query(database: str, sql: str) -> list[tuple]:
-    import psycopg2
-
-    pg = profiles.postgres_settings()
-    connection = psycopg2.connect(
-        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname=database
-    )
+    connection = profiles.connect(database)
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql)
             return cursor.fetchall()
     finally:
         connection.close()
-
-
-def _small_home(root: Path, start: dt.date) -> Path:
-    """A home whose config samples 3 demo tasks, 1 trial, graded in the process sandbox."""
-    config = pin_demo_config(start + dt.timedelta(days=LOAD_DAYS), root)
-    raw = yaml.safe_load(config.read_text())
-    raw.update(trials=1, sandbox="process", start_date=start.isoformat(), grading_workers=1)
-    raw["sample"]["size"] = 3
-    config.write_text(yaml.safe_dump(raw))
-    return root
 
 
 def _env(home: Path, database: str, profile: str = "postgres") -> dict[str, str]:
@@ -100,7 +70,7 @@ def _candlebench(env: dict[str, str], *args: str, timeout: int = 900) -> subproc
 
 
 def test_the_daily_job_runs_end_to_end_on_the_postgres_profile(tmp_path, pg_database):
-    home = _small_home(tmp_path / "home", DAY)
+    home = profile_load.small_home(tmp_path / "home", DAY, LOAD_DAYS)
     env = _env(home, pg_database)
     done = _candlebench(env, "backfill", "--from", DAY.isoformat(), "--to", DAY.isoformat())
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -134,7 +104,7 @@ def test_30_concurrent_partition_runs_share_one_postgres_instance(tmp_path, pg_d
     """The load test: 15 dates x 2 subjects as 30 `dagster asset materialize` processes at once,
     on one PostgreSQL instance (runs, events and the `sandbox` pool's slots all in it)."""
     start = DAY - dt.timedelta(days=LOAD_DAYS - 1)
-    home = _small_home(tmp_path / "home", start)
+    home = profile_load.small_home(tmp_path / "home", start, LOAD_DAYS)
     load = profile_load.run_load(home, _env(home, pg_database), start, LOAD_DAYS, tmp_path / "logs")
     assert load.failed == [], load.tail
     assert load.lock_errors == [], load.tail
@@ -204,7 +174,7 @@ def test_each_runnable_profile_is_a_valid_instance(name, monkeypatch):
 
 
 def test_an_unknown_or_unreachable_profile_is_one_clear_line(tmp_path):
-    home = _small_home(tmp_path / "home", DAY)
+    home = profile_load.small_home(tmp_path / "home", DAY, LOAD_DAYS)
     env = _env(home, "candlebench", profile="postgress")
     done = _candlebench(env, "backfill", "--from", DAY.isoformat(), "--to", DAY.isoformat())
     assert done.returncode == 2 and "Traceback" not in done.stderr

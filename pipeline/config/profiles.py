@@ -66,26 +66,33 @@ def postgres_settings() -> dict[str, str]:
     return {v.removeprefix("CANDLEBENCH_PG_").lower(): os.environ[v] for v in POSTGRES_VARIABLES}
 
 
-def check_postgres(timeout_s: int = 5) -> str:
-    """Connect once to the profile's PostgreSQL: its version, or ConfigError saying why not."""
+def connect(database: str | None = None, timeout_s: int = 5):
+    """A psycopg2 connection to the profile's PostgreSQL (`database`, else CANDLEBENCH_PG_DB);
+    ConfigError saying why not."""
     import psycopg2  # dagster-postgres' driver
 
     pg = postgres_settings()
     try:
-        connection = psycopg2.connect(
+        return psycopg2.connect(
             host=pg["host"],
             port=pg["port"],
             user=pg["user"],
             password=pg["password"],
-            dbname=pg["db"],
+            dbname=database or pg["db"],
             connect_timeout=timeout_s,
         )
     except psycopg2.Error as err:
         said = (str(err).strip().splitlines() or [type(err).__name__])[-1]
         raise ConfigError(
-            f"PostgreSQL at {pg['host']}:{pg['port']} (database {pg['db']}, user {pg['user']}) "
+            f"PostgreSQL at {pg['host']}:{pg['port']} (database {database or pg['db']}, user {pg['user']}) "
             f"does not accept the connection: {said}"
         ) from None
+
+
+def check_postgres(timeout_s: int = 5) -> str:
+    """Connect once to the profile's PostgreSQL: its version, or ConfigError saying why not."""
+    pg = postgres_settings()
+    connection = connect(timeout_s=timeout_s)
     try:
         with connection.cursor() as cursor:
             cursor.execute("show server_version")
