@@ -1,4 +1,4 @@
-"""Altair charts, rendered to PNG and SVG by vl-convert (no browser, no CDN)."""
+"""Altair charts, rendered to PNG by vl-convert (no browser, no CDN)."""
 
 from __future__ import annotations
 
@@ -181,6 +181,14 @@ def behaviour_panels(days: pl.DataFrame, behaviour: pl.DataFrame, axis: alt.Axis
     return panels
 
 
+def behaviour_shown(days: pl.DataFrame, behaviour: pl.DataFrame | None) -> list[str]:
+    """The titles of the behaviour strips drawn under a subject's candles (none without data)."""
+    if behaviour is None or not behaviour.height:
+        return []
+    daily = days.join(behaviour, on="date", how="left")
+    return [title for column, title in BEHAVIOUR.items() if _drawn(daily, column)]
+
+
 def _drawn(daily: pl.DataFrame, column: str) -> bool:
     """A measure is drawn when it has a value; thinking only when some was shown (a model that
     does not think would draw a line at zero)."""
@@ -222,7 +230,6 @@ def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerCha
     return alt.layer(*layers).properties(width=WIDTH, height=220, title="All subjects")
 
 
-def render(chart: alt.TopLevelMixin, scale: float = 2, svg: bool = True) -> tuple[bytes, str]:
-    """PNG bytes and SVG text of a chart (the SVG left empty when not wanted)."""
-    spec = chart.to_json()
-    return vlc.vegalite_to_png(spec, scale=scale), vlc.vegalite_to_svg(spec) if svg else ""
+def render(chart: alt.TopLevelMixin, scale: float = 2, spec: str | None = None) -> bytes:
+    """A chart's PNG bytes (`spec`: its Vega-Lite JSON when already serialized)."""
+    return vlc.vegalite_to_png(spec or chart.to_json(), scale=scale)
