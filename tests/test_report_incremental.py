@@ -99,7 +99,7 @@ def test_the_drill_down_from_one_group_by_matches_filtering_every_row(tmp_path):
                 "instance_id": task,
                 "outcome": "resolved" if (n + trial + len(task)) % 3 else "unresolved",
                 "artifact_dir": f"/artifacts/{subject}/{day}/{trial}/{task}",
-                "tampered": n == 7 and task == "b",
+                "tampered": n == 8 and task == "b",  # its latest attempt
             }
             for n, day in enumerate(days)
             for subject in ("s", "t")
