@@ -48,8 +48,8 @@ def test_an_unchanged_history_rewrites_nothing_and_a_new_day_only_its_own_export
     warehouse = build(tmp_path / "home")
     out = warehouse.reports
     first = write_report(warehouse, CONFIG)
-    # overview (+ its UI thumbnail), each subject's daily and weekly chart and UI thumbnail
-    assert first.exported_dates == DAYS and first.redrawn == 2 + 2 * 3
+    # the overview, and each subject's daily and weekly chart
+    assert first.exported_dates == DAYS and first.redrawn == 1 + 2 * 2  # thumbnails drawn with them
     assert not list(out.glob("*.svg")) and not (out / "exports" / "outcomes.csv").exists()
     page = first.index.read_text()
     assert f"<img src='{REAL}.png'" in page and f"<img src='{SIMULATED}-weekly.png'" in page

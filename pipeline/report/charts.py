@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import altair as alt
 import polars as pl
 import vl_convert as vlc
@@ -17,8 +20,29 @@ BEHAVIOUR = {
 }
 
 
-def _values(frame: pl.DataFrame) -> alt.Data:
-    return alt.Data(values=frame.with_columns(pl.col(pl.Date).cast(pl.String)).to_dicts())
+# A chart's data rows, serialized once by polars and named by their digest: a spec carries each
+# dataset once (`spec`), and altair never walks thousands of rows (the costly part of to_json).
+_DATASETS: dict[str, str] = {}
+
+
+def _values(frame: pl.DataFrame) -> alt.NamedData:
+    rows = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String)).write_json()
+    name = "d" + hashlib.sha256(rows.encode()).hexdigest()[:16]
+    _DATASETS[name] = rows
+    return alt.NamedData(name=name)
+
+
+def spec(chart: alt.TopLevelMixin) -> str:
+    """A chart's Vega-Lite JSON, its datasets inlined (the ones it names)."""
+    layout = json.dumps(chart.to_dict(validate=False), sort_keys=True)
+    used = [name for name in sorted(_DATASETS) if f'"{name}"' in layout]
+    datasets = ", ".join(f'"{name}": {_DATASETS[name]}' for name in used)
+    return f'{layout[:-1]}, "datasets": {{{datasets}}}}}'
+
+
+def forget_data() -> None:
+    """Drop the datasets of the charts drawn so far."""
+    _DATASETS.clear()
 
 
 def _bar_size(days: int) -> float:
@@ -230,6 +254,7 @@ def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerCha
     return alt.layer(*layers).properties(width=WIDTH, height=220, title="All subjects")
 
 
-def render(chart: alt.TopLevelMixin, scale: float = 2, spec: str | None = None) -> bytes:
-    """A chart's PNG bytes (`spec`: its Vega-Lite JSON when already serialized)."""
-    return vlc.vegalite_to_png(spec or chart.to_json(), scale=scale)
+def render(chart_spec: str, scales: tuple[float, ...] = (2,)) -> list[bytes]:
+    """A chart's PNG at each of `scales`, from one Vega run (its SVG, rasterized per scale)."""
+    svg = vlc.vegalite_to_svg(chart_spec)
+    return [vlc.svg_to_png(svg, scale=scale) for scale in scales]

@@ -14,8 +14,10 @@ import base64
 import hashlib
 import html
 import json
+import multiprocessing
 import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import duckdb
 import polars as pl
 
 from pipeline.config import TrackingConfig
-from pipeline.report.charts import behaviour_shown, candle_chart, overview_chart, render
+from pipeline.report.charts import behaviour_shown, candle_chart, forget_data, overview_chart, render, spec
 from pipeline.report.tables import (
     alarm_table,
     cause,
@@ -54,6 +56,7 @@ LEGEND = (
 )
 UI_CHARTS = 12  # candlestick charts embedded in the Dagster UI's metadata; the report has all
 CHART_SCALE, THUMB_SCALE = 2, 0.6
+RENDER_WORKERS = 4  # processes drawing changed charts, at most (and at most one per CPU)
 CHARTS_MANIFEST = "charts.json"  # chart file -> digest of the spec it was drawn from
 OUTCOMES_DIR = "outcomes"  # under exports/: one Parquet file per date
 OUTCOMES_MANIFEST = "outcomes.json"  # date -> digest of the lake files its export was built from
@@ -115,26 +118,50 @@ def _optional(connection, sql: str) -> pl.DataFrame:
 
 
 class Charts:
-    """PNG files under the report folder, redrawn only when their spec changed."""
+    """PNG files under the report folder, redrawn only when their spec changed; what must be
+    drawn is drawn together at `flush`, over worker processes when there is much of it."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
         self.manifest = out / CHARTS_MANIFEST
         self.digests: dict[str, str] = json.loads(self.manifest.read_text()) if self.manifest.exists() else {}
-        self.redrawn = 0
+        self.queue: list[tuple[str, str, dict[Path, float]]] = []  # name, spec, file -> scale
 
-    def draw(self, name: str, chart, scale: float = CHART_SCALE) -> Path:
-        path = self.out / name
-        spec = chart.to_json()
-        digest = hashlib.sha256(f"{scale}|{spec}".encode()).hexdigest()
-        if self.digests.get(name) != digest or not path.exists():
-            _replace(path, render(chart, scale=scale, spec=spec))
+    @property
+    def redrawn(self) -> int:
+        return len(self.queue)
+
+    def draw(self, name: str, chart, thumbnail: tuple[str, float] | None = None) -> Path:
+        """The chart's PNG file `name` (and a smaller copy, `thumbnail`: its name and scale)."""
+        files = {self.out / name: CHART_SCALE}
+        if thumbnail:
+            files[self.out / thumbnail[0]] = thumbnail[1]
+        text = spec(chart)
+        digest = hashlib.sha256(f"{sorted(files.values())}|{text}".encode()).hexdigest()
+        if self.digests.get(name) != digest or not all(path.exists() for path in files):
+            self.queue.append((name, text, files))
             self.digests[name] = digest
-            self.redrawn += 1
-        return path
+        return self.out / name
 
-    def save(self) -> None:
+    def flush(self) -> None:
+        """Draw what changed, then record the digests of what is drawn."""
+        jobs = [(text, tuple(files.values())) for _, text, files in self.queue]
+        workers = min(os.cpu_count() or 1, RENDER_WORKERS, len(jobs) // 4)
+        if workers > 1:
+            context = multiprocessing.get_context("spawn")  # polars and DuckDB threads: never fork
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                drawn = list(pool.map(_render, jobs))
+        else:
+            drawn = [_render(job) for job in jobs]
+        for (_, _, files), pngs in zip(self.queue, drawn, strict=True):
+            for path, png in zip(files, pngs, strict=True):
+                _replace(path, png)
+        forget_data()
         _replace(self.manifest, json.dumps(self.digests, indent=0, sort_keys=True).encode())
+
+
+def _render(job: tuple[str, tuple[float, ...]]) -> list[bytes]:
+    return render(job[0], job[1])
 
 
 def _replace(path: Path, data: bytes) -> None:
@@ -159,20 +186,21 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     candles = tables["candles"]
     charts = Charts(out)
     overview = overview_chart(candles, tables["changepoints"])
-    overview_png = charts.draw("overview.png", overview)
-    thumbnail = charts.draw("thumbs/overview.png", overview, scale=0.8)  # for the Dagster UI
+    overview_png = charts.draw("overview.png", overview, thumbnail=("thumbs/overview.png", 0.8))  # for the UI
+    thumbnail = out / "thumbs" / "overview.png"
     labels = {s.name: s.label for s in config.subjects}
     pngs, sections, latest_rate, thumbnails = [overview_png], [], {}, {}
     by_subject = _split(tables)
     for subject in sorted(candles["subject"].unique().to_list()):
         mine = by_subject(subject)
-        section, paths, daily = _subject_section(subject, labels.get(subject, ""), mine, tables, latest, out, charts)
+        thumb = f"thumbs/{subject}.png" if len(thumbnails) < UI_CHARTS else None
+        section, paths = _subject_section(subject, labels.get(subject, ""), mine, tables, latest, out, charts, thumb)
         sections.append(section)
         pngs += paths
-        if len(thumbnails) < UI_CHARTS:
-            thumbnails[subject] = charts.draw(f"thumbs/{subject}.png", daily, scale=THUMB_SCALE)
+        if thumb:
+            thumbnails[subject] = out / thumb
         latest_rate[subject] = mine("candles")["rate"][-1]
-    charts.save()
+    charts.flush()
     index = out / "index.html"
     links = " · ".join(link(str(exports / n), out, n) for n in EXPORTS)
     _replace(
@@ -415,9 +443,17 @@ def flipped_latest(folder: Path, changes: pl.DataFrame) -> pl.DataFrame:
 
 
 def _subject_section(
-    subject: str, label: str, mine, tables: dict[str, pl.DataFrame], latest: pl.DataFrame, out: Path, charts: Charts
+    subject: str,
+    label: str,
+    mine,
+    tables: dict[str, pl.DataFrame],
+    latest: pl.DataFrame,
+    out: Path,
+    charts: Charts,
+    thumbnail: str | None,
 ):
-    """A subject's section of the report, its chart files, and its daily chart (for the UI)."""
+    """A subject's section of the report and its chart files (its daily chart's thumbnail for
+    the Dagster UI too, when `thumbnail` names one)."""
     title = f"{subject} — {label}".strip(" —")
     changes = mine("changepoints")
     behaviour = mine("behaviour")
@@ -433,7 +469,10 @@ def _subject_section(
     weekly = candle_chart(
         mine("weekly"), changes.clear(), mine("releases").clear(), f"{subject}: weekly candles", period="week"
     )
-    paths = [charts.draw(f"{subject}.png", daily), charts.draw(f"{subject}-weekly.png", weekly)]
+    paths = [
+        charts.draw(f"{subject}.png", daily, thumbnail=(thumbnail, THUMB_SCALE) if thumbnail else None),
+        charts.draw(f"{subject}-weekly.png", weekly),
+    ]
     strips = behaviour_shown(mine("candles").select("date"), behaviour)
     caption = (
         f"<p><small>Under the candles: {' · '.join(html.escape(s) for s in strips)}.</small></p>"
@@ -447,4 +486,4 @@ def _subject_section(
         f"<details><summary>Weekly candles</summary>{_img(paths[1], out, f'{subject}: weekly candles')}"
         "</details></section>"
     )
-    return section, paths, daily
+    return section, paths
