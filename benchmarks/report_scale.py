@@ -10,8 +10,9 @@ then measures, each in its own subprocess (wall s, CPU s, peak RSS, bytes writte
 - `tracker_report`'s `write_report`: a first report of the whole history, then the update after
   one more day (its partitions, candles and detection), for this tree's code and for the code
   of commit f334f05 (`git archive` into a temporary folder, run through PYTHONPATH);
-- one harness-retry sensor tick (its query) on the full lake and on a 30-day lake of the same
-  subjects: the new tick reads the 14-day window's files, the old one bound the whole lake.
+- one harness-retry sensor tick (its query, `tick_s`; the process's figures include importing
+  Dagster) on the full lake and on a 30-day lake of the same subjects: the new tick reads the
+  14-day window's files, the old one bound the whole lake.
 
 Prints a table and writes benchmarks/results/report_scale.json (report_scale-quick.json with
 --quick: 6 subjects x 60 days, well under a minute).
@@ -216,21 +217,25 @@ elif job == "tick-new":
     from sensors import harness
     today = dt.date.fromisoformat(sys.argv[3])
     since = today - dt.timedelta(days=harness.LOOKBACK_DAYS)
+    tick = time.perf_counter()
     files = harness.window_files(Warehouse(home).lake, "evaluations", since, today + dt.timedelta(days=1))
-    detail = {"files": len(files), "rows": harness.harness_shares(files, since).height}
+    rows = harness.harness_shares(files, since).height
+    detail = {"tick_s": round(time.perf_counter() - tick, 3), "files": len(files), "rows": rows}
 elif job == "tick-old":
     from pipeline.store import Warehouse
     from sensors import harness
     today = dt.date.fromisoformat(sys.argv[3])
     since = today - dt.timedelta(days=harness.LOOKBACK_DAYS)
+    tick = time.perf_counter()
     found = Warehouse(home).scan(harness.HARNESS_SHARE_SQL, {"since": since, "threshold": harness.THRESHOLD})
-    detail = {"rows": found.height}
+    detail = {"tick_s": round(time.perf_counter() - tick, 3), "rows": found.height}
 io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
-usage = resource.getrusage(resource.RUSAGE_SELF)
+usage, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({
     "wall_s": round(time.perf_counter() - began, 2),
-    "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+    "cpu_s": round(usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime, 2),  # render workers too
     "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    "worker_peak_rss_mb": round(workers.ru_maxrss / 1024, 1),
     "written_mb": round(int(io["wchar"]) / 1e6, 1),  # by this process; render workers' PNGs add theirs
     **detail,
 }))
@@ -240,7 +245,11 @@ print(json.dumps({
 def measure(code: Path, job: str, home: Path, *extra: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code), CANDLEBENCH_HOME=str(home))
     done = subprocess.run(
-        [sys.executable, "-c", MEASURE, job, str(home), *extra], env=env, capture_output=True, text=True
+        [sys.executable, "-c", MEASURE, job, str(home), *extra],
+        env=env,
+        cwd=home,  # `-c` puts the working folder first on sys.path: not this tree
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
@@ -330,6 +339,7 @@ def show(result: dict) -> None:
                 print(f"{step:<24}{code:<6}  error: {found['error']}")
                 continue
             detail = ", ".join(f"{k} {v}" for k, v in found.items() if k not in ("wall_s", "cpu_s", "peak_rss_mb", "written_mb"))
+            detail = detail.replace("worker_peak_rss_mb", "worker peak MB")
             print(
                 f"{step:<24}{code:<6}{found['wall_s']:>9}{found['cpu_s']:>9}{found['peak_rss_mb']:>9}"
                 f"{found['written_mb']:>12}  {detail}"
