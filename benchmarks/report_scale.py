@@ -256,11 +256,11 @@ def measure(code: Path, job: str, home: Path, *extra: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def baseline_code(into: Path) -> Path | None:
+def baseline_code(into: Path, repo: Path = ROOT) -> Path | None:
     """The report, store and sensors as of commit BASELINE, or None without git history."""
     try:
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", BASELINE, "pipeline", "sensors", "assets"],
+            ["git", "-C", str(repo), "archive", BASELINE, "pipeline", "sensors", "assets"],
             capture_output=True,
             check=True,
         ).stdout
@@ -285,7 +285,7 @@ def sync_warehouse(source: Path, home: Path) -> None:
             shutil.copyfile(source / name, home / name)
 
 
-def run(subjects: int, days: int, baseline: bool, scratch: Path) -> dict:
+def run(subjects: int, days: int, baseline: bool, scratch: Path, repo: Path = ROOT) -> dict:
     names = [f"bench-{i:03d}" for i in range(subjects)]
     history = [END - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
     world = scratch / "world"
@@ -295,7 +295,7 @@ def run(subjects: int, days: int, baseline: bool, scratch: Path) -> dict:
     built_s = time.perf_counter() - began
     aggregate_s = aggregate(world, history[0], END, names)
     print(f"world: {subjects} subjects x {days} days written in {built_s:.0f} s, aggregated in {aggregate_s:.0f} s")
-    old = baseline_code(scratch / "old") if baseline else None
+    old = baseline_code(scratch / "old", repo) if baseline else None
     if baseline and old is None:
         print(f"no git history for {BASELINE}: baseline skipped")
     codes = {"new": ROOT, **({"old": old} if old else {})}
@@ -357,13 +357,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="6 subjects x 60 days")
     parser.add_argument("--no-baseline", action="store_true", help=f"skip the code of {BASELINE}")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--repo", default=str(ROOT), help=f"the git checkout to take {BASELINE} from")
     args = parser.parse_args()
     subjects, days = (6, 60) if args.quick else (args.subjects, args.days)
     name = "report_scale-quick.json" if args.quick else "report_scale.json"
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / name
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(prefix="report-scale-") as scratch:
-        result = run(subjects, days, not args.no_baseline, Path(scratch))
+        result = run(subjects, days, not args.no_baseline, Path(scratch), Path(args.repo))
     result["machine"] = {"cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 1)}
     show(result)
     print(f"wrote {write_result(out, result)}")
