@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import duckdb
 import polars as pl
 
-from pipeline.report import write_report
+from pipeline.report import html, write_report
 from pipeline.report.html import flipped_latest
 from pipeline.report.tables import drill_down
 from pipeline.stats.warehouse import detect
@@ -44,7 +44,7 @@ def lake_outcomes(warehouse, day: dt.date) -> pl.DataFrame:
         ).pl()
 
 
-def test_an_unchanged_history_rewrites_nothing_and_a_new_day_only_its_own_exports(tmp_path):
+def test_an_unchanged_history_rewrites_nothing_and_a_new_day_only_its_own_exports(tmp_path, monkeypatch):
     warehouse = build(tmp_path / "home")
     out = warehouse.reports
     first = write_report(warehouse, CONFIG)
@@ -58,6 +58,16 @@ def test_an_unchanged_history_rewrites_nothing_and_a_new_day_only_its_own_export
     assert sorted(p.stem for p in exports.glob("*.parquet")) == [
         str(START + dt.timedelta(days=n)) for n in range(DAYS)
     ]
+    before = stamps(out)
+    drawn = {name: (out / name).read_bytes() for name in before}
+
+    # Drawn over worker processes (one chart each), the same files.
+    monkeypatch.setattr(html, "CHARTS_PER_WORKER", 1)
+    (out / "charts.json").unlink()
+    for name in before:
+        (out / name).unlink()
+    assert write_report(warehouse, CONFIG).redrawn == first.redrawn
+    assert {name: (out / name).read_bytes() for name in before} == drawn
     before = stamps(out)
 
     again = write_report(warehouse, CONFIG)

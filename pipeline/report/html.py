@@ -57,6 +57,7 @@ LEGEND = (
 UI_CHARTS = 12  # candlestick charts embedded in the Dagster UI's metadata; the report has all
 CHART_SCALE, THUMB_SCALE = 2, 0.6
 RENDER_WORKERS = 4  # processes drawing changed charts, at most (and at most one per CPU)
+CHARTS_PER_WORKER = 4  # fewer changed charts than this per worker are drawn in the run's process
 CHARTS_MANIFEST = "charts.json"  # chart file -> digest of the spec it was drawn from
 OUTCOMES_DIR = "outcomes"  # under exports/: one Parquet file per date
 OUTCOMES_MANIFEST = "outcomes.json"  # date -> digest of the lake files its export was built from
@@ -146,7 +147,7 @@ class Charts:
     def flush(self) -> None:
         """Draw what changed, then record the digests of what is drawn."""
         jobs = [(text, tuple(files.values())) for _, text, files in self.queue]
-        workers = min(os.cpu_count() or 1, RENDER_WORKERS, len(jobs) // 4)
+        workers = min(os.cpu_count() or 1, RENDER_WORKERS, len(jobs) // CHARTS_PER_WORKER)
         if workers > 1:
             context = multiprocessing.get_context("spawn")  # polars and DuckDB threads: never fork
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
