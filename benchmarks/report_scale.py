@@ -252,8 +252,11 @@ def measure(code: Path, job: str, home: Path, *extra: str) -> dict:
         text=True,
     )
     if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        found = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    else:
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {code.name if code != ROOT else 'new'} {job} {home.name} {extra}: {found}", flush=True)  # as it goes
+    return found
 
 
 def baseline_code(into: Path, repo: Path = ROOT) -> Path | None:
@@ -294,7 +297,7 @@ def run(subjects: int, days: int, baseline: bool, scratch: Path, repo: Path = RO
     check_schema(world)
     built_s = time.perf_counter() - began
     aggregate_s = aggregate(world, history[0], END, names)
-    print(f"world: {subjects} subjects x {days} days written in {built_s:.0f} s, aggregated in {aggregate_s:.0f} s")
+    print(f"world: {subjects} subjects x {days} days written in {built_s:.0f} s, aggregated in {aggregate_s:.0f} s", flush=True)
     old = baseline_code(scratch / "old", repo) if baseline else None
     if baseline and old is None:
         print(f"no git history for {BASELINE}: baseline skipped")
@@ -313,7 +316,7 @@ def run(subjects: int, days: int, baseline: bool, scratch: Path, repo: Path = RO
     next_day = END + dt.timedelta(days=1)
     write_days(world, names, [next_day])
     update_s = aggregate(world, next_day, next_day, names)
-    print(f"one more day written and aggregated in {update_s:.0f} s")
+    print(f"one more day written and aggregated in {update_s:.0f} s", flush=True)
     for name, code in codes.items():
         sync_warehouse(world, homes[name])
         result[f"{name}/one-day update"] = measure(code, "report", homes[name])
