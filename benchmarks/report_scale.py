@@ -10,12 +10,12 @@ then measures, each in its own subprocess (wall s, CPU s, peak RSS, bytes writte
 - `tracker_report`'s `write_report`: a first report of the whole history, then the update after
   one more day (its partitions, candles and detection), for this tree's code and for the code
   of commit f334f05 (`git archive` into a temporary folder, run through PYTHONPATH);
-- one harness-retry sensor tick (its query, `tick_s`; the process's figures include importing
-  Dagster) on the full lake and on a 30-day lake of the same subjects: the new tick reads the
-  14-day window's files, the old one bound the whole lake.
+- a harness-retry sensor tick (its query, `tick_s@<days>d`; the process's figures include
+  importing Dagster) on the full lake and on a 30-day lake of the same subjects: the new tick
+  reads the 14-day window's files, the old one bound the whole lake.
 
 Prints a table and writes benchmarks/results/report_scale.json (report_scale-quick.json with
---quick: 6 subjects x 60 days, well under a minute).
+--quick: 3 subjects x 45 days, about 30 s on an idle machine).
 """
 
 from __future__ import annotations
@@ -212,23 +212,21 @@ if job == "report":
     from pipeline.store import Warehouse
     report = write_report(Warehouse(home), SimpleNamespace(subjects=[]))
     detail = {k: getattr(report, k) for k in ("redrawn", "exported_dates") if hasattr(report, k)}
-elif job == "tick-new":
+elif job.startswith("tick-"):  # one tick per lake given, in one process (one Dagster import)
     from pipeline.store import Warehouse
     from sensors import harness
     today = dt.date.fromisoformat(sys.argv[3])
     since = today - dt.timedelta(days=harness.LOOKBACK_DAYS)
-    tick = time.perf_counter()
-    files = harness.window_files(Warehouse(home).lake, "evaluations", since, today + dt.timedelta(days=1))
-    rows = harness.harness_shares(files, since).height
-    detail = {"tick_s": round(time.perf_counter() - tick, 3), "files": len(files), "rows": rows}
-elif job == "tick-old":
-    from pipeline.store import Warehouse
-    from sensors import harness
-    today = dt.date.fromisoformat(sys.argv[3])
-    since = today - dt.timedelta(days=harness.LOOKBACK_DAYS)
-    tick = time.perf_counter()
-    found = Warehouse(home).scan(harness.HARNESS_SHARE_SQL, {"since": since, "threshold": harness.THRESHOLD})
-    detail = {"tick_s": round(time.perf_counter() - tick, 3), "rows": found.height}
+    for lake_home in [home, *map(Path, sys.argv[4:])]:
+        tick, days = time.perf_counter(), len(list((lake_home / "lake" / "controls").iterdir()))
+        if job == "tick-new":
+            files = harness.window_files(Warehouse(lake_home).lake, "evaluations", since, today + dt.timedelta(days=1))
+            detail[f"files@{days}d"] = len(files)
+            harness.harness_shares(files, since)
+        else:
+            harness_sql = {"since": since, "threshold": harness.THRESHOLD}
+            Warehouse(lake_home).scan(harness.HARNESS_SHARE_SQL, harness_sql)
+        detail[f"tick_s@{days}d"] = round(time.perf_counter() - tick, 3)
 io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
 usage, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({
@@ -310,9 +308,7 @@ def run(subjects: int, days: int, baseline: bool, scratch: Path, repo: Path = RO
     month = scratch / "month"
     write_days(month, names, history[-30:])
     for name, code in codes.items():
-        job = f"tick-{name}"
-        result[f"{name}/tick, {days}-day lake"] = measure(code, job, world, str(END))
-        result[f"{name}/tick, 30-day lake"] = measure(code, job, month, str(END))
+        result[f"{name}/sensor ticks"] = measure(code, f"tick-{name}", world, str(END), str(month))
     next_day = END + dt.timedelta(days=1)
     write_days(world, names, [next_day])
     update_s = aggregate(world, next_day, next_day, names)
@@ -349,7 +345,9 @@ def show(result: dict) -> None:
             )
         old, new = result.get(f"old/{step}"), result.get(f"new/{step}")
         if old and new and "wall_s" in old and "wall_s" in new and new["wall_s"]:
-            print(f"{'':<24}{'ratio':<6}{old['wall_s'] / new['wall_s']:>8.1f}x")
+            print(f"{'':<24}{'ratio':<6}{old['wall_s'] / new['wall_s']:>8.1f}x  old/new wall", end="")
+            ticks = [k for k in new if k.startswith("tick_s@") and old.get(k)]
+            print("".join(f", {k}: {old[k] / max(new[k], 1e-3):.0f}x" for k in ticks))
     print(f"report folder MB: {result['report folder MB']}")
 
 
@@ -357,12 +355,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=40)
     parser.add_argument("--days", type=int, default=730)
-    parser.add_argument("--quick", action="store_true", help="6 subjects x 60 days")
+    parser.add_argument("--quick", action="store_true", help="3 subjects x 45 days")
     parser.add_argument("--no-baseline", action="store_true", help=f"skip the code of {BASELINE}")
     parser.add_argument("--out", default=None)
     parser.add_argument("--repo", default=str(ROOT), help=f"the git checkout to take {BASELINE} from")
     args = parser.parse_args()
-    subjects, days = (6, 60) if args.quick else (args.subjects, args.days)
+    subjects, days = (3, 45) if args.quick else (args.subjects, args.days)
     name = "report_scale-quick.json" if args.quick else "report_scale.json"
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / name
     sys.path.insert(0, str(ROOT))
