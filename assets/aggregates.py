@@ -167,8 +167,9 @@ def no_confirmed_regression(tracker: TrackerResource) -> dg.AssetCheckResult:
     kinds={"html"},
     owners=["team:evals"],
     deps=[changepoints],
-    description="Candlestick charts (PNG and HTML) per subject with changepoints and releases "
-    "marked, and a self-contained HTML report.",
+    description="Candlestick charts (PNG) per subject with changepoints and releases "
+    "marked, an HTML report referencing them, and one outcomes export per date; a chart is "
+    "redrawn and a date exported again only when its inputs changed.",
 )
 def tracker_report(context: dg.AssetExecutionContext, tracker: TrackerResource) -> dg.MaterializeResult:
     engine = tracker.open()
@@ -178,6 +179,8 @@ def tracker_report(context: dg.AssetExecutionContext, tracker: TrackerResource) 
             "latest_day": report.latest_day,
             "report": dg.MetadataValue.path(str(report.index)),
             "charts": len(report.pngs),
+            "charts_redrawn": report.redrawn,
+            "outcome_dates_exported": report.exported_dates,
             "overview": dg.MetadataValue.md(report.markdown),
         }
     )

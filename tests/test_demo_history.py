@@ -90,7 +90,10 @@ def test_report_png_is_a_real_image(demo_home):
     assert width >= 800 and height >= 300
     assert 20_000 < png.stat().st_size < 5_000_000
     html = (demo_home / "report" / "index.html").read_text()
-    assert "<svg" in html and "sim-codex" in html and "http" not in html.split("<svg")[0]
+    assert "<img src='sim-claude-code.png'" in html and "sim-codex" in html and "<svg" not in html
+    assert "<script" not in html  # nothing fetched from a CDN: the charts are the files beside it
+    exports = demo_home / "report" / "exports" / "outcomes"
+    assert len(list(exports.glob("*.parquet"))) == 95 and not (exports.parent / "outcomes.csv").exists()
 
 
 def test_materializing_a_partition_twice_leaves_the_same_rows(demo_home):

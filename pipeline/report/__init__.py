@@ -1,4 +1,4 @@
-"""What people read: Altair charts (`charts`), the self-contained HTML report with its exports
+"""What people read: Altair charts (`charts`), the HTML report with its chart files and incremental exports
 (`html`), and the alerts sent to webhooks (`alerts`)."""
 
 from pipeline.report.html import Report, write_report

@@ -1,6 +1,9 @@
-"""Altair charts, rendered to PNG and SVG by vl-convert (no browser, no CDN)."""
+"""Altair charts, rendered to PNG by vl-convert (no browser, no CDN)."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import altair as alt
 import polars as pl
@@ -17,8 +20,29 @@ BEHAVIOUR = {
 }
 
 
-def _values(frame: pl.DataFrame) -> alt.Data:
-    return alt.Data(values=frame.with_columns(pl.col(pl.Date).cast(pl.String)).to_dicts())
+# A chart's data rows, serialized once by polars and named by their digest: a spec carries each
+# dataset once (`spec`), and altair never walks thousands of rows (the costly part of to_json).
+_DATASETS: dict[str, str] = {}
+
+
+def _values(frame: pl.DataFrame) -> alt.NamedData:
+    rows = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String)).write_json()
+    name = "d" + hashlib.sha256(rows.encode()).hexdigest()[:16]
+    _DATASETS[name] = rows
+    return alt.NamedData(name=name)
+
+
+def spec(chart: alt.TopLevelMixin) -> str:
+    """A chart's Vega-Lite JSON, its datasets inlined (the ones it names)."""
+    layout = json.dumps(chart.to_dict(validate=False), sort_keys=True)
+    used = [name for name in sorted(_DATASETS) if f'"{name}"' in layout]
+    datasets = ", ".join(f'"{name}": {_DATASETS[name]}' for name in used)
+    return f'{layout[:-1]}, "datasets": {{{datasets}}}}}'
+
+
+def forget_data() -> None:
+    """Drop the datasets of the charts drawn so far."""
+    _DATASETS.clear()
 
 
 def _bar_size(days: int) -> float:
@@ -181,6 +205,14 @@ def behaviour_panels(days: pl.DataFrame, behaviour: pl.DataFrame, axis: alt.Axis
     return panels
 
 
+def behaviour_shown(days: pl.DataFrame, behaviour: pl.DataFrame | None) -> list[str]:
+    """The titles of the behaviour strips drawn under a subject's candles (none without data)."""
+    if behaviour is None or not behaviour.height:
+        return []
+    daily = days.join(behaviour, on="date", how="left")
+    return [title for column, title in BEHAVIOUR.items() if _drawn(daily, column)]
+
+
 def _drawn(daily: pl.DataFrame, column: str) -> bool:
     """A measure is drawn when it has a value; thinking only when some was shown (a model that
     does not think would draw a line at zero)."""
@@ -222,7 +254,7 @@ def overview_chart(candles: pl.DataFrame, changes: pl.DataFrame) -> alt.LayerCha
     return alt.layer(*layers).properties(width=WIDTH, height=220, title="All subjects")
 
 
-def render(chart: alt.TopLevelMixin, scale: float = 2, svg: bool = True) -> tuple[bytes, str]:
-    """PNG bytes and SVG text of a chart (the SVG left empty when not wanted)."""
-    spec = chart.to_json()
-    return vlc.vegalite_to_png(spec, scale=scale), vlc.vegalite_to_svg(spec) if svg else ""
+def render(chart_spec: str, scales: tuple[float, ...] = (2,)) -> list[bytes]:
+    """A chart's PNG at each of `scales`, from one Vega run (its SVG, rasterized per scale)."""
+    svg = vlc.vegalite_to_svg(chart_spec)
+    return [vlc.svg_to_png(svg, scale=scale) for scale in scales]
