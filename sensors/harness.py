@@ -1,12 +1,11 @@
 """The harness-retry sensor: re-grade partitions whose failures were the harness's, not the agent's.
 
-A tick reads the lookback window's partition files only (named one by one, never a glob of the
-whole lake), so its cost does not grow with the history kept.
+A tick reads the lookback window's partition files only (the lake lists them by day, never a
+glob of the whole lake), so its cost does not grow with the history kept.
 """
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -23,30 +22,26 @@ LOOKBACK_DAYS = 14
 
 HARNESS_SHARE_SQL = """
 SELECT date::VARCHAR AS date, subject, avg((outcome = 'harness_error')::INT) AS share
-FROM read_parquet($files, hive_partitioning = false)
+FROM ({relation})
 WHERE date >= $since
 GROUP BY ALL HAVING share > $threshold ORDER BY date, subject
 """
 
 
-def window_files(lake, table: str, since: dt.date, until: dt.date) -> list[Path]:
-    """The (subject, date) partition files of `table` dated `since`..`until`: one lookup per
-    subject and day of the window, whatever the lake holds besides."""
-    top = lake.root / table
-    subjects = sorted(p.name.removeprefix("subject=") for p in top.glob("subject=*")) if top.is_dir() else []
-    days = [since + dt.timedelta(days=n) for n in range((until - since).days + 1)]
-    found = (lake.partition_path(table, subject=s, date=d) for s in subjects for d in days)
-    return [path for path in found if path.exists()]
+def window_dates(since: dt.date, until: dt.date) -> list[str]:
+    return [(since + dt.timedelta(days=n)).isoformat() for n in range((until - since).days + 1)]
 
 
-def harness_shares(files: list[Path], since: dt.date, threshold: float = THRESHOLD) -> pl.DataFrame:
-    """(date, subject, share) of the partitions among `files` whose harness_error share exceeds
-    `threshold`."""
-    if not files:
+def harness_shares(lake, dates: list[str], since: dt.date, threshold: float = THRESHOLD) -> pl.DataFrame:
+    """(date, subject, share) of the partitions of `dates` whose harness_error share exceeds
+    `threshold`, read from those days' files alone (the lake's own view of them: local or object
+    storage, compacted months included)."""
+    if not lake.files("evaluations", dates):
         return pl.DataFrame(schema={"date": pl.String, "subject": pl.String, "share": pl.Float64})
     with duckdb.connect() as connection:
-        params = {"files": [str(f) for f in files], "since": since, "threshold": threshold}
-        return connection.sql(HARNESS_SHARE_SQL, params=params).pl()
+        lake.register(connection)
+        sql = HARNESS_SHARE_SQL.format(relation=lake.relation("evaluations", dates))
+        return connection.sql(sql, params={"since": since, "threshold": threshold}).pl()
 
 
 @dg.sensor(
@@ -60,10 +55,10 @@ def harness_retry_sensor(context: dg.SensorEvaluationContext, tracker: TrackerRe
     engine = tracker.open()
     today = clock.today(engine.config.timezone)
     since = today - dt.timedelta(days=LOOKBACK_DAYS)
-    files = window_files(engine.warehouse.lake, "evaluations", since, today + dt.timedelta(days=1))
-    if not files:
+    lake, dates = engine.warehouse.lake, window_dates(since, today + dt.timedelta(days=1))
+    if not lake.files("evaluations", dates):
         return dg.SkipReason(f"no evaluations since {since}")
-    broken = harness_shares(files, since)
+    broken = harness_shares(lake, dates, since)
     tries = json.loads(context.cursor) if context.cursor else {}
     requests = []
     for row in broken.iter_rows(named=True):

@@ -195,7 +195,9 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     for subject in sorted(candles["subject"].unique().to_list()):
         mine = by_subject(subject)
         thumb = f"thumbs/{subject}.png" if len(thumbnails) < UI_CHARTS else None
-        section, paths = _subject_section(subject, labels.get(subject, ""), mine, tables, latest, out, charts, thumb)
+        section, paths = _subject_section(
+            subject, labels.get(subject, ""), mine, tables, latest, out, charts, thumb
+        )
         sections.append(section)
         pngs += paths
         if thumb:
@@ -220,7 +222,9 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     markdown = (
         f"![overview](data:image/png;base64,{base64.b64encode(thumbnail.read_bytes()).decode()})\n\n"
         f"{verdict_markdown(tables['verdicts'], latest_rate)}\n\n"
-        + "\n\n".join(f"**{name}**\n\n![{name}](data:image/png;base64,{data})" for name, data in encoded.items())
+        + "\n\n".join(
+            f"**{name}**\n\n![{name}](data:image/png;base64,{data})" for name, data in encoded.items()
+        )
     )
     newest = str(candles["date"].max()) if candles.height else "none"
     return Report(
@@ -335,7 +339,9 @@ def export_outcomes(warehouse: Warehouse, exports: Path) -> int:
     evaluations = lake_files_by_date(warehouse.lake.root, "evaluations")
     attempts = lake_files_by_date(warehouse.lake.root, "attempts")
     current = {day: _digest(files + attempts.get(day, [])) for day, files in evaluations.items()}
-    stale = sorted(d for d, digest in current.items() if known.get(d) != digest or not (folder / f"{d}.parquet").exists())
+    stale = sorted(
+        d for d, digest in current.items() if known.get(d) != digest or not (folder / f"{d}.parquet").exists()
+    )
     for gone in set(known) - set(current):
         (folder / f"{gone}.parquet").unlink(missing_ok=True)
     with duckdb.connect() as connection:
