@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,9 @@ def _subject_days(job: tuple[str, int, str, list[dt.date]]) -> None:
             "attempts",
             {
                 **common,
-                "started_at": [dt.datetime.combine(day, dt.time(6 + 4 * k)) for k in range(TRIALS) for _ in tasks],
+                "started_at": [
+                    dt.datetime.combine(day, dt.time(6 + 4 * k)) for k in range(TRIALS) for _ in tasks
+                ],
                 "patch": "diff --git a/x b/x\n",
                 "cost_usd": 0.5,
                 "input_tokens": 1000,
@@ -205,7 +207,8 @@ sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in (getattr(f
 began, cpu = time.perf_counter(), time.process_time()
 job, home = sys.argv[1], Path(sys.argv[2])
 import pipeline
-assert Path(pipeline.__file__).resolve().is_relative_to(Path(os.environ["PYTHONPATH"]).resolve()), pipeline.__file__
+code = Path(os.environ["PYTHONPATH"]).resolve()
+assert Path(pipeline.__file__).resolve().is_relative_to(code), pipeline.__file__
 detail = {}
 if job == "report":
     from pipeline.report import write_report
@@ -220,7 +223,8 @@ elif job.startswith("tick-"):  # one tick per lake given, in one process (one Da
     for lake_home in [home, *map(Path, sys.argv[4:])]:
         tick, days = time.perf_counter(), len(list((lake_home / "lake" / "controls").iterdir()))
         if job == "tick-new":
-            files = harness.window_files(Warehouse(lake_home).lake, "evaluations", since, today + dt.timedelta(days=1))
+            until = today + dt.timedelta(days=1)
+            files = harness.window_files(Warehouse(lake_home).lake, "evaluations", since, until)
             detail[f"files@{days}d"] = len(files)
             harness.harness_shares(files, since)
         else:
@@ -231,7 +235,8 @@ io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitli
 usage, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({
     "wall_s": round(time.perf_counter() - began, 2),
-    "cpu_s": round(usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime, 2),  # render workers too
+    # the render workers' CPU too
+    "cpu_s": round(usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime, 2),
     "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     "worker_peak_rss_mb": round(workers.ru_maxrss / 1024, 1),
     "written_mb": round(int(io["wchar"]) / 1e6, 1),  # by this process; render workers' PNGs add theirs
@@ -253,7 +258,9 @@ def measure(code: Path, job: str, home: Path, *extra: str) -> dict:
         found = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
     else:
         found = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {code.name if code != ROOT else 'new'} {job} {home.name} {extra}: {found}", flush=True)  # as it goes
+    print(
+        f"  {code.name if code != ROOT else 'new'} {job} {home.name} {extra}: {found}", flush=True
+    )  # as it goes
     return found
 
 
@@ -295,7 +302,10 @@ def run(subjects: int, days: int, baseline: bool, scratch: Path, repo: Path = RO
     check_schema(world)
     built_s = time.perf_counter() - began
     aggregate_s = aggregate(world, history[0], END, names)
-    print(f"world: {subjects} subjects x {days} days written in {built_s:.0f} s, aggregated in {aggregate_s:.0f} s", flush=True)
+    print(
+        f"world: {subjects} subjects x {days} days written in {built_s:.0f} s, aggregated in {aggregate_s:.0f} s",
+        flush=True,
+    )
     old = baseline_code(scratch / "old", repo) if baseline else None
     if baseline and old is None:
         print(f"no git history for {BASELINE}: baseline skipped")
@@ -337,7 +347,11 @@ def show(result: dict) -> None:
             if "error" in found:
                 print(f"{step:<24}{code:<6}  error: {found['error']}")
                 continue
-            detail = ", ".join(f"{k} {v}" for k, v in found.items() if k not in ("wall_s", "cpu_s", "peak_rss_mb", "written_mb"))
+            detail = ", ".join(
+                f"{k} {v}"
+                for k, v in found.items()
+                if k not in ("wall_s", "cpu_s", "peak_rss_mb", "written_mb")
+            )
             detail = detail.replace("worker_peak_rss_mb", "worker peak MB")
             print(
                 f"{step:<24}{code:<6}{found['wall_s']:>9}{found['cpu_s']:>9}{found['peak_rss_mb']:>9}"

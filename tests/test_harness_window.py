@@ -83,17 +83,23 @@ def test_a_tick_reads_the_window_alone_whatever_the_history(tmp_path, monkeypatc
     month, years = lake(tmp_path / "month", 30, today), lake(tmp_path / "years", 730, today)
     short, short_files = tick(month.root, monkeypatch)
     long, long_files = tick(years.root, monkeypatch)
-    assert short == long == [
-        f"harness-retry:{today - dt.timedelta(days=10)}|sim-c:1",
-        f"harness-retry:{today - dt.timedelta(days=3)}|sim-b:1",
-    ]
+    assert (
+        short
+        == long
+        == [
+            f"harness-retry:{today - dt.timedelta(days=10)}|sim-c:1",
+            f"harness-retry:{today - dt.timedelta(days=3)}|sim-b:1",
+        ]
+    )
     window = harness.LOOKBACK_DAYS + 1  # since .. today
     assert len(short_files) == len(long_files) == window * len(SUBJECTS)
     assert [p.relative_to(years.root) for p in long_files] == [p.relative_to(month.root) for p in short_files]
     oldest = today - dt.timedelta(days=harness.LOOKBACK_DAYS)
     assert all(f"date={oldest}" <= p.parent.name for p in long_files)
     # the whole lake, scanned, would have found the old broken days too
-    everything = years.scan("SELECT count(DISTINCT date) AS n FROM evaluations WHERE outcome = 'harness_error'")
+    everything = years.scan(
+        "SELECT count(DISTINCT date) AS n FROM evaluations WHERE outcome = 'harness_error'"
+    )
     assert everything["n"][0] > 700
 
 
