@@ -303,7 +303,7 @@ def run(subjects: int, days: int, baseline: bool, scratch: Path, repo: Path = RO
     built_s = time.perf_counter() - began
     aggregate_s = aggregate(world, history[0], END, names)
     print(
-        f"world: {subjects} subjects x {days} days written in {built_s:.0f} s, aggregated in {aggregate_s:.0f} s",
+        f"world: {subjects} subjects x {days} days written {built_s:.0f} s, aggregated {aggregate_s:.0f} s",
         flush=True,
     )
     old = baseline_code(scratch / "old", repo) if baseline else None
