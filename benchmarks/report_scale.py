@@ -207,8 +207,8 @@ sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in (getattr(f
 began, cpu = time.perf_counter(), time.process_time()
 job, home = sys.argv[1], Path(sys.argv[2])
 import pipeline
-tree = Path(os.environ["PYTHONPATH"]).resolve()
-assert Path(pipeline.__file__).resolve().is_relative_to(tree), pipeline.__file__
+code = Path(os.environ["PYTHONPATH"]).resolve()
+assert Path(pipeline.__file__).resolve().is_relative_to(code), pipeline.__file__
 detail = {}
 if job == "report":
     from pipeline.report import write_report
@@ -223,7 +223,8 @@ elif job.startswith("tick-"):  # one tick per lake given, in one process (one Da
     for lake_home in [home, *map(Path, sys.argv[4:])]:
         tick, days = time.perf_counter(), len(list((lake_home / "lake" / "controls").iterdir()))
         if job == "tick-new":
-            lake, dates = Warehouse(lake_home).lake, harness.window_dates(since, today + dt.timedelta(days=1))
+            until = today + dt.timedelta(days=1)
+            lake, dates = Warehouse(lake_home).lake, harness.window_dates(since, until)
             detail[f"files@{days}d"] = len(lake.files("evaluations", dates))
             harness.harness_shares(lake, dates, since)
         else:
@@ -234,7 +235,7 @@ io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitli
 usage, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({
     "wall_s": round(time.perf_counter() - began, 2),
-    # render workers too
+    # the render workers' CPU too
     "cpu_s": round(usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime, 2),
     "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     "worker_peak_rss_mb": round(workers.ru_maxrss / 1024, 1),
@@ -302,8 +303,7 @@ def run(subjects: int, days: int, baseline: bool, scratch: Path, repo: Path = RO
     built_s = time.perf_counter() - began
     aggregate_s = aggregate(world, history[0], END, names)
     print(
-        f"world: {subjects} subjects x {days} days written in {built_s:.0f} s, "
-        f"aggregated in {aggregate_s:.0f} s",
+        f"world: {subjects} subjects x {days} days written {built_s:.0f} s, aggregated {aggregate_s:.0f} s",
         flush=True,
     )
     old = baseline_code(scratch / "old", repo) if baseline else None

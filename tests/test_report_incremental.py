@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from pipeline.report import html, write_report
-from pipeline.report.html import flipped_latest
+from pipeline.report.exports import flipped_latest
 from pipeline.report.tables import drill_down
 from pipeline.stats.warehouse import detect
 from pipeline.store.candles import refresh_candles
