@@ -26,6 +26,7 @@ from pipeline.config.fields import (
     yaml_problem,
 )
 from pipeline.config.paths import config_path
+from pipeline.config.sandboxes import docker_host, sandbox_workers
 from pipeline.config.subjects import Subject, _subject
 
 TOP_FIELDS = (
@@ -125,7 +126,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         sample_seed=seed,
         trials=trials,
         sandbox=sandbox,
-        sandbox_workers=_sandbox_workers(raw, where),
+        sandbox_workers=sandbox_workers(raw, where),
         # the demo's tests take seconds; a SWE-Bench-Pro task's can take many minutes
         grading_timeout_s=_optional(
             raw, "grading_timeout_s", float, where, 120.0 if suite == "demo" else 1800.0, minimum=1
@@ -143,33 +144,8 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         confirm_trials=_optional(raw, "confirm_trials", int, where, 8, minimum=1),
         allow_untrusted_patches_without_sandbox=unsandboxed,
         apply_rule=apply_rule,
-        docker_host=_docker_host(raw, where),
+        docker_host=docker_host(raw, where),
     )
-
-
-def _sandbox_workers(raw: dict, where: str) -> int:
-    """`sandbox_workers`, or its former name `grading_workers`; both only when they agree."""
-    new = _optional(raw, "sandbox_workers", int, where, None, minimum=1)
-    old = _optional(raw, "grading_workers", int, where, None, minimum=1)
-    if new is not None and old is not None and new != old:
-        raise ConfigError(
-            f"{where}: fields 'sandbox_workers' ({new}) and 'grading_workers' ({old}) disagree; "
-            "'grading_workers' is the former name of 'sandbox_workers': keep one"
-        )
-    return new or old or 2
-
-
-DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
-
-
-def _docker_host(raw: dict, where: str) -> str | None:
-    value = _optional(raw, "docker_host", str, where, None)
-    if value is not None and not value.startswith(DOCKER_SCHEMES):
-        raise ConfigError(
-            f"{where}: field 'docker_host' must be a Docker address ({', '.join(DOCKER_SCHEMES)}...), "
-            f"got {value!r}"
-        )
-    return value
 
 
 def _read(path: Path) -> tuple[str, dict]:
