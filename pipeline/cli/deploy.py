@@ -110,11 +110,11 @@ def build_image(root: Path = PROJECT_ROOT, force: bool = False, log=print) -> st
         return tag
     began = time.monotonic()
     _prepare_context(root, log)
-    log(f"docker build {tag} (FROM {BASE_IMAGE}, --network none)")
+    log(f"docker build {tag} (FROM {BASE_IMAGE})")
     done = _docker(
         "build",
         "--network",
-        "none",  # everything is in the context; and this machine's bridge network may be absent
+        "host",  # apt's Debian mirror as on the host (Docker's bridge network may be absent here)
         "--label",
         f"{DIGEST_LABEL}={digest}",
         "--tag",
