@@ -23,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.storage.tags import DOCKER_IMAGE_TAG
 
 from pipeline.orchestration.history import step_error
 from tests.needs import unavailable
@@ -225,7 +226,7 @@ def test_daily_job_runs_in_a_container(docker_profile, tmp_path):
 
     # It ran in a container of the project image, started by the DockerRunLauncher
     container = run.tags["docker/container_id"]
-    assert run.tags["docker/image"] == image
+    assert run.tags[DOCKER_IMAGE_TAG] == image
     assert any(f"Launching run in a new container {container}" in m for m in events)
 
     # Materializations are recorded in PostgreSQL
