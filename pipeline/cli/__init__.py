@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.cli import agents, data, grade, history
+from pipeline.cli import agents, data, deploy, grade, history
 from pipeline.cli.errors import UsageError
 from pipeline.store.lake import free_bytes, is_disk_full
 
-GROUPS = (history, data, grade, agents)
+GROUPS = (history, data, grade, agents, deploy)
 
 
 def main(argv: list[str] | None = None) -> int:
