@@ -90,6 +90,8 @@ def export_outcomes(warehouse: Warehouse, exports: Path) -> int:
     attempt's version, cost and tokens) for each date whose evaluations or attempts changed
     since the last export, and remove the export of a date no longer in the lake. Returns how
     many dates were written."""
+    if not isinstance(warehouse.lake.root, Path):  # an object-storage lake: not exported yet
+        return 0
     folder = exports / OUTCOMES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     manifest = exports / OUTCOMES_MANIFEST
