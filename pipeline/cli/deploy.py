@@ -15,10 +15,12 @@ from pipeline.cli.errors import UsageError
 from pipeline.config import PROJECT_ROOT
 
 IMAGE_REPOSITORY = "candlebench/project"
+DEPS_REPOSITORY = "candlebench/project-deps"
 BASE_IMAGE = "candlebench/python:3.11-slim-bookworm"  # pipeline/sandbox/python_image.py's OS_TAG
 DIGEST_LABEL = "candlebench.project.inputs"
 DOCKERFILE = PROJECT_ROOT / "deploy" / "docker" / "Dockerfile"
-BUILD_DIR = PROJECT_ROOT / "deploy" / "docker" / ".build"  # the build context, git-ignored
+DEPS_DOCKERFILE = PROJECT_ROOT / "deploy" / "docker" / "deps.Dockerfile"
+BUILD_DIR = PROJECT_ROOT / "deploy" / "docker" / ".build"  # the build contexts, git-ignored
 SOURCES = ("pyproject.toml", "workspace.yaml", "pipeline", "assets", "sensors")  # what the image holds
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
@@ -63,24 +65,58 @@ def base_image_id() -> str:
     return found.stdout.strip()
 
 
-def image_digest(root: Path = PROJECT_ROOT, base_id: str | None = None) -> str:
-    """What the image is made of: the Dockerfile, the base image and every source file copied in
-    (the dependencies follow from pyproject.toml). Equal inputs, equal tag: CI reuses the image."""
-    digest = hashlib.sha256()
-    digest.update(f"base {base_id or base_image_id()}\n".encode())
-    for path in [DOCKERFILE, *_files(root)]:
+def _digest(head: str, paths: list[Path], root: Path) -> str:
+    digest = hashlib.sha256(f"{head}\n".encode())
+    for path in paths:
         digest.update(f"{path.relative_to(root)}\n".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def _prepare_context(root: Path, log) -> None:
-    """deploy/docker/.build: the host's wheels of every dependency (the host's pip reaches the
-    package mirror; `docker build` runs with no network) and a copy of the checkout."""
-    if BUILD_DIR.exists():
-        shutil.rmtree(BUILD_DIR)
-    wheels = BUILD_DIR / "wheels"
-    wheels.mkdir(parents=True)
+def deps_tag(root: Path = PROJECT_ROOT, base_id: str | None = None) -> str:
+    """The dependencies image's tag: the base image, its Dockerfile and pyproject.toml (where the
+    dependencies are pinned). A code change leaves it alone."""
+    digest = _digest(f"base {base_id or base_image_id()}", [DEPS_DOCKERFILE, root / "pyproject.toml"], root)
+    return f"{DEPS_REPOSITORY}:{digest[:12]}"
+
+
+def image_digest(root: Path = PROJECT_ROOT, base_id: str | None = None) -> str:
+    """What the project image is made of: the dependencies image and every source file copied in.
+    Equal inputs, equal tag: CI reuses the image."""
+    return _digest(f"deps {deps_tag(root, base_id)}", [DOCKERFILE, *_files(root)], root)
+
+
+def _build(tag: str, digest: str, dockerfile: Path, context: Path, *build_args: str) -> None:
+    done = _docker(
+        "build",
+        "--network",
+        "host",  # apt's Debian mirror as on the host (Docker's bridge network may be absent here)
+        "--label",
+        f"{DIGEST_LABEL}={digest}",
+        "--tag",
+        tag,
+        "--file",
+        str(dockerfile),
+        *build_args,
+        str(context),
+    )
+    if done.returncode != 0:
+        tail = " ".join((done.stdout + done.stderr).strip().splitlines()[-6:])
+        raise BuildError(f"docker build of {tag} failed (exit {done.returncode}): {tail[:600]}")
+
+
+def _fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def _build_deps(root: Path, tag: str, log) -> None:
+    """The dependencies image from wheels of every dependency: the host's pip reaches the package
+    mirror, `docker build` runs with no index."""
+    context = _fresh(BUILD_DIR / "deps")
+    wheels = context / "wheels"
     log(f"wheels of the project's dependencies into {wheels} (pip wheel, the host's pip config)")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), str(root)],
@@ -93,7 +129,30 @@ def _prepare_context(root: Path, log) -> None:
         raise BuildError(f"pip wheel failed (exit {done.returncode}): {' '.join(errors[-5:])[:400]}")
     for own in wheels.glob("candlebench-*.whl"):  # the checkout is copied as source, not installed
         own.unlink()
-    project = BUILD_DIR / "project"
+    log(f"docker build {tag} (FROM {BASE_IMAGE})")
+    _build(tag, tag.rsplit(":", 1)[1], DEPS_DOCKERFILE, context)
+    shutil.rmtree(context, ignore_errors=True)
+
+
+def _present(tag: str) -> bool:
+    return _docker("image", "inspect", tag).returncode == 0
+
+
+def build_image(root: Path = PROJECT_ROOT, force: bool = False, log=print) -> str:
+    """Build `candlebench/project:<digest12>` unless an image of the same inputs exists (and the
+    dependencies image under it likewise); its tag."""
+    began = time.monotonic()
+    deps = deps_tag(root)
+    if force or not _present(deps):
+        _build_deps(root, deps, log)
+        log(f"built {deps} in {time.monotonic() - began:.0f} s")
+    digest = image_digest(root)
+    tag = f"{IMAGE_REPOSITORY}:{digest[:12]}"
+    if not force and _present(tag):
+        log(f"{tag} present (same inputs): reused")
+        return tag
+    context = _fresh(BUILD_DIR / "project")
+    project = context / "project"
     project.mkdir()
     for name in SOURCES:
         source = root / name
@@ -101,34 +160,8 @@ def _prepare_context(root: Path, log) -> None:
             shutil.copy2(source, project / name)
         else:
             shutil.copytree(source, project / name, ignore=SKIPPED)
-
-
-def build_image(root: Path = PROJECT_ROOT, force: bool = False, log=print) -> str:
-    """Build `candlebench/project:<digest12>` unless an image of the same inputs exists; its tag."""
-    digest = image_digest(root)
-    tag = f"{IMAGE_REPOSITORY}:{digest[:12]}"
-    if not force and _docker("image", "inspect", tag).returncode == 0:
-        log(f"{tag} present (same inputs): reused")
-        return tag
-    began = time.monotonic()
-    _prepare_context(root, log)
-    log(f"docker build {tag} (FROM {BASE_IMAGE})")
-    done = _docker(
-        "build",
-        "--network",
-        "host",  # apt's Debian mirror as on the host (Docker's bridge network may be absent here)
-        "--label",
-        f"{DIGEST_LABEL}={digest}",
-        "--tag",
-        tag,
-        "--file",
-        str(DOCKERFILE),
-        str(BUILD_DIR),
-    )
-    if done.returncode != 0:
-        tail = " ".join((done.stdout + done.stderr).strip().splitlines()[-6:])
-        raise BuildError(f"docker build of {tag} failed (exit {done.returncode}): {tail[:600]}")
-    shutil.rmtree(BUILD_DIR / "wheels", ignore_errors=True)
+    log(f"docker build {tag} (FROM {deps})")
+    _build(tag, digest, DOCKERFILE, context, "--build-arg", f"DEPS={deps}")
     size = _docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip()
     log(f"built {tag} in {time.monotonic() - began:.0f} s, {int(size or 0) / 1e6:.0f} MB")
     return tag

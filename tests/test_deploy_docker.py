@@ -28,7 +28,7 @@ from dagster._core.storage.tags import DOCKER_IMAGE_TAG
 from pipeline.orchestration.history import step_error
 from tests.needs import unavailable
 
-ROOT = Path(__file__).resolve().parents[2]  # deploy/docker/ -> the checkout
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path("/var/lib/candlebench")  # mounted into run containers (deploy/docker/dagster.yaml)
 DAY = dt.date(2026, 11, 27)
 DB = "candlebench_docker_test"
@@ -52,7 +52,7 @@ def _image() -> str:
         unavailable(str(err), ".ci/docker.sh builds the base image")
     if _run("docker", "image", "inspect", tag).returncode != 0:
         unavailable(
-            f"project image {tag} not built (candlebench deploy build-image)", ".ci/docker_profile.sh"
+            f"project image {tag} not built (candlebench deploy build-image)", ".ci/docker_profile.sh builds it"
         )
     return tag
 
