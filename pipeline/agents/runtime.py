@@ -228,16 +228,19 @@ def choose_runtime(setting: str, sandbox: Callable[[], object] | None, subject: 
     if setting == "host":
         return HOST
     docker = sandbox() if sandbox is not None else None
-    usable = getattr(docker, "name", "") == "docker" and os.geteuid() == 0
-    if usable:
+    in_docker = getattr(docker, "name", "") == "docker"
+    remote = in_docker and docker.daemon.remote  # type: ignore[union-attr]
+    if in_docker and not remote and os.geteuid() == 0:
         return ContainerRuntime(docker)  # type: ignore[arg-type]
     if setting == "auto":
         return HOST
-    why = (
-        "grading does not run in Docker (sandbox: docker)"
-        if getattr(docker, "name", "") != "docker"
-        else ("the relay joins the container's network namespace, which needs root")
-    )
+    if not in_docker:
+        why = "grading does not run in Docker (sandbox: docker)"
+    elif remote:  # the relay enters the container's network namespace through this machine's /proc
+        address = docker.daemon.address  # type: ignore[union-attr]
+        why = f"grading runs on the remote Docker daemon {address}; agent containers need this machine's"
+    else:
+        why = "the relay joins the container's network namespace, which needs root"
     raise AgentUnavailable(f"subject {subject}: settings.runtime is container, but {why}")
 
 

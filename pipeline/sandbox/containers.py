@@ -172,94 +172,99 @@ class ContainerRuns:
         started = time.monotonic()
         capture = Capture(limits.output_bytes)
         lines, stopped = Lines(on_line) if on_line else None, ""
-        container = self._create(
-            image,
-            bounded(command, limits, cgroup=True),
-            labels={},
-            timeout_s=limits.timeout_s,
-            stdin_open=bool(stdin),
-            detach=not stdin,  # docker-py: StdinOnce only when not detached
-            # No network, but /etc/hosts kept (network_disabled would drop it); the image's
-            # ENTRYPOINT (Pro's is /bin/bash) must not wrap our argv.
-            working_dir="/app",
-            volumes=volumes,
-            network_mode="none",
-            entrypoint=[],
-            mem_limit=f"{limits.memory_mb}m",
-            memswap_limit=f"{limits.memory_mb}m",
-            nano_cpus=int(limits.cpus * 1e9),
-            pids_limit=limits.pids,
-            read_only=True,
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
-            user=user,
-            environment=dict(env),
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            ulimits=[
-                Ulimit(name="fsize", soft=limits.file_mb << 20, hard=limits.file_mb << 20),
-                Ulimit(name="core", soft=0, hard=0),
-            ],
-            log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-        )
+        mounts = self._mounts(image, volumes)
         try:
-            # Attached before it starts, so nothing is missed without replaying the log.
-            stream = self.client.api.attach(
-                container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+            container = self._create(
+                image,
+                bounded(command, limits, cgroup=True),
+                labels={},
+                timeout_s=limits.timeout_s,
+                stdin_open=bool(stdin),
+                detach=not stdin,  # docker-py: StdinOnce only when not detached
+                # No network, but /etc/hosts kept (network_disabled would drop it); the image's
+                # ENTRYPOINT (Pro's is /bin/bash) must not wrap our argv.
+                working_dir="/app",
+                volumes=mounts.named(),
+                network_mode="none",
+                entrypoint=[],
+                mem_limit=f"{limits.memory_mb}m",
+                memswap_limit=f"{limits.memory_mb}m",
+                nano_cpus=int(limits.cpus * 1e9),
+                pids_limit=limits.pids,
+                read_only=True,
+                tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
+                user=user,
+                environment=dict(env),
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                ulimits=[
+                    Ulimit(name="fsize", soft=limits.file_mb << 20, hard=limits.file_mb << 20),
+                    Ulimit(name="core", soft=0, hard=0),
+                ],
+                log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
             )
-
-            def read() -> None:
-                nonlocal stopped
-                killer = None
-                with contextlib.suppress(Exception):  # the stream breaks when the container dies
-                    for out, err in stream:
-                        if out and lines and not stopped and (stopped := lines.feed(out)):
-                            killer = threading.Thread(target=self._kill, args=(container,), daemon=True)
-                            killer.start()
-                        if killer is None and (
-                            (out and not capture.add("stdout", out) and stop_at_cap)
-                            or (err and not capture.add("stderr", err) and stop_at_cap)
-                        ):
-                            # Past the cap: kill, but keep draining, or dockerd blocks the kill.
-                            killer = threading.Thread(target=self._kill, args=(container,), daemon=True)
-                            killer.start()
-
-            feed = (
-                self.client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
-                if stdin
-                else None
-            )
-            reader = threading.Thread(target=read, daemon=True)
-            reader.start()
-            container.start()
-            if on_start is not None:
-                on_start(container.id)
-            if feed is not None:  # then end stdin, so the container sees EOF after `stdin`
-                raw = getattr(feed, "_sock", feed)
-                with contextlib.suppress(OSError):
-                    raw.sendall(stdin)
-                    raw.shutdown(socket.SHUT_WR)
-                feed.close()
-            timed_out, exit_code = False, None
             try:
-                remaining = max(limits.timeout_s - (time.monotonic() - started), 0.1)
-                exit_code = self.client.api.wait(container.id, timeout=remaining).get("StatusCode")
-            except requests.exceptions.RequestException:  # a read timeout: it ran past its time
-                early = time.monotonic() - started < limits.timeout_s - 1 and not capture.truncated
-                if early or not self.answers():
-                    raise  # the daemon failed, not the run: the grader's problem, not the patch's
-                timed_out = not capture.truncated
-                self._kill(container)
-            reader.join(timeout=5)
-            with contextlib.suppress(Exception):
-                stream.close()
-            if lines and not stopped:
-                lines.flush()
-                stopped = lines.stopped
-            oom = exit_code in (None, 137) and bool(
-                self.client.api.inspect_container(container.id)["State"].get("OOMKilled")
-            )
+                # Attached before it starts, so nothing is missed without replaying the log.
+                stream = self.client.api.attach(
+                    container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+                )
+
+                def read() -> None:
+                    nonlocal stopped
+                    killer = None
+                    with contextlib.suppress(Exception):  # the stream breaks when the container dies
+                        for out, err in stream:
+                            if out and lines and not stopped and (stopped := lines.feed(out)):
+                                killer = threading.Thread(target=self._kill, args=(container,), daemon=True)
+                                killer.start()
+                            if killer is None and (
+                                (out and not capture.add("stdout", out) and stop_at_cap)
+                                or (err and not capture.add("stderr", err) and stop_at_cap)
+                            ):
+                                # Past the cap: kill, but keep draining, or dockerd blocks the kill.
+                                killer = threading.Thread(target=self._kill, args=(container,), daemon=True)
+                                killer.start()
+
+                feed = (
+                    self.client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
+                    if stdin
+                    else None
+                )
+                reader = threading.Thread(target=read, daemon=True)
+                reader.start()
+                container.start()
+                if on_start is not None:
+                    on_start(container.id)
+                if feed is not None:  # then end stdin, so the container sees EOF after `stdin`
+                    raw = getattr(feed, "_sock", feed)
+                    with contextlib.suppress(OSError):
+                        raw.sendall(stdin)
+                        raw.shutdown(socket.SHUT_WR)
+                    feed.close()
+                timed_out, exit_code = False, None
+                try:
+                    remaining = max(limits.timeout_s - (time.monotonic() - started), 0.1)
+                    exit_code = self.client.api.wait(container.id, timeout=remaining).get("StatusCode")
+                except requests.exceptions.RequestException:  # a read timeout: it ran past its time
+                    early = time.monotonic() - started < limits.timeout_s - 1 and not capture.truncated
+                    if early or not self.answers():
+                        raise  # the daemon failed, not the run: the grader's problem, not the patch's
+                    timed_out = not capture.truncated
+                    self._kill(container)
+                reader.join(timeout=5)
+                with contextlib.suppress(Exception):
+                    stream.close()
+                if lines and not stopped:
+                    lines.flush()
+                    stopped = lines.stopped
+                oom = exit_code in (None, 137) and bool(
+                    self.client.api.inspect_container(container.id)["State"].get("OOMKilled")
+                )
+                mounts.copy_back(container.id)
+            finally:
+                self._remove(container)
         finally:
-            self._remove(container)
+            mounts.remove()
         result = capture.result(exit_code, timed_out, started, oom_killed=oom, stop_at_cap=stop_at_cap)
         return dataclasses.replace(result, stopped=stopped) if stopped else result
 

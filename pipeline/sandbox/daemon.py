@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline.sandbox.base import ImageUnavailable, SandboxLost, SandboxUnavailable
 from pipeline.sandbox.containers import ContainerRuns
+from pipeline.sandbox.remote import VOLUME_LABEL, Binds, copied_mounts, is_remote, local_client, send_image
 
 CONTAINER_LABEL = "candlebench.sandbox"
 
@@ -55,6 +56,7 @@ class DockerDaemon(ContainerRuns):
 
         self.errors = docker.errors
         self.address = address or os.environ.get("DOCKER_HOST") or LOCAL_SOCKET
+        self.remote = is_remote(self.address)  # another machine's disk: mounts are copied (remote.py)
         try:
             if address:
                 self.client = docker.DockerClient(base_url=address, timeout=timeout)
@@ -103,6 +105,10 @@ class DockerDaemon(ContainerRuns):
         if found := self.image_id(tag):
             return found
         reason = "pulling is off"
+        if self.remote and (local := local_client(LOCAL_SOCKET)) is not None:
+            with self.answering():  # docker save here | docker load there
+                if found := send_image(local, self.client, tag):
+                    return found
         if pull:
             try:
                 self.client.images.pull(tag)
@@ -111,7 +117,7 @@ class DockerDaemon(ContainerRuns):
             except Exception as err:  # no registry, no such tag, auth: all the same to the user
                 reason = f"pulling it failed: {str(err).strip()[:300]}"
         raise ImageUnavailable(
-            f"Docker image {tag} is not present on this machine and {reason}. Load it from a "
+            f"Docker image {tag} is not present on {self._where()} and {reason}. Load it from a "
             f"saved tarball with `docker load -i <file>.tar` (saved where a registry is reachable "
             f"with `docker save -o <file>.tar {tag}`), then retry."
         )
@@ -160,6 +166,12 @@ class DockerDaemon(ContainerRuns):
             self._live.add(container.id)
         return container
 
+    def _mounts(self, image: str, volumes: dict[str, dict]):
+        """A run's mounts: the host folders on a daemon sharing this disk, else copies (remote.py)."""
+        if self.remote:
+            return copied_mounts(self.client, image, volumes, labels={OWNER_LABEL: _OWNER})
+        return Binds(volumes)
+
     def _remove(self, container) -> None:
         try:
             container.remove(force=True, v=True)
@@ -172,6 +184,11 @@ class DockerDaemon(ContainerRuns):
         with self._lock:
             self._live.discard(container.id)
 
+    def _where(self) -> str:
+        if self.remote:
+            return f"the Docker daemon at {self.address} (nor on this machine's)"
+        return "this machine"
+
     def _remove_live(self) -> None:
         for container_id in list(self._live):
             with contextlib.suppress(Exception):
@@ -179,23 +196,31 @@ class DockerDaemon(ContainerRuns):
 
     def reap_orphans(self) -> list[str]:
         """Remove sandbox containers whose creating process is gone or whose deadline has passed."""
-        host = socket.gethostname()
         removed = []
         for container in self.client.containers.list(all=True, filters={"label": CONTAINER_LABEL}):
             labels = container.labels
-            owner_host, _, rest = labels.get(OWNER_LABEL, "::").partition(":")
-            pid, _, started = rest.partition(":")
-            dead_owner = owner_host == host and (not pid.isdigit() or _start_time(int(pid)) != started)
             overdue = time.time() > float(labels.get(DEADLINE_LABEL, "0") or 0)
-            if dead_owner or overdue:
+            if _dead_owner(labels) or overdue:
                 with contextlib.suppress(self.errors.NotFound, self.errors.APIError):
                     container.remove(force=True, v=True)
                     removed.append(container.id)
+        if self.remote:  # the copied work trees of a process killed mid-run (remote.py)
+            for volume in self.client.volumes.list(filters={"label": VOLUME_LABEL}):
+                if _dead_owner(volume.attrs.get("Labels") or {}):
+                    with contextlib.suppress(self.errors.NotFound, self.errors.APIError):
+                        volume.remove(force=True)
         return removed
 
     def _kill(self, container) -> None:
         with contextlib.suppress(Exception):  # already gone, or the daemon is slow: removal follows
             container.kill()
+
+
+def _dead_owner(labels: Mapping[str, str]) -> bool:
+    """Whether the process named by an OWNER_LABEL ran on this host and is gone (or was reused)."""
+    owner_host, _, rest = labels.get(OWNER_LABEL, "::").partition(":")
+    pid, _, started = rest.partition(":")
+    return owner_host == socket.gethostname() and (not pid.isdigit() or _start_time(int(pid)) != started)
 
 
 def _cause(err: BaseException) -> str:
