@@ -132,18 +132,18 @@ def candle_chart(
         ),
         base.mark_line(color="#313695", strokeWidth=1.5 if smooth == 1 else 2.5).encode(y="line:Q"),
     ]
-    if period == "date":
-        layers += _changepoint_layers(changes, candles["date"].min(), candles["date"].max())
-        if releases.height:
-            rel = alt.Chart(_values(releases)).encode(x="first_seen:T")
-            layers += [
-                rel.mark_point(shape="triangle-down", filled=True, size=90, color="#542788").encode(
-                    y=alt.value(34)
-                ),
-                rel.mark_text(align="left", dx=6, color="#542788", fontSize=10).encode(
-                    y=alt.value(34), text="new_version:N"
-                ),
-            ]
+    if candles.height:  # changepoints on the weekly chart too: it is the one holding all history
+        layers += _changepoint_layers(changes, candles[period].min(), candles[period].max())
+    if period == "date" and releases.height:
+        rel = alt.Chart(_values(releases)).encode(x="first_seen:T")
+        layers += [
+            rel.mark_point(shape="triangle-down", filled=True, size=90, color="#542788").encode(
+                y=alt.value(34)
+            ),
+            rel.mark_text(align="left", dx=6, color="#542788", fontSize=10).encode(
+                y=alt.value(34), text="new_version:N"
+            ),
+        ]
     panels = [alt.layer(*layers).properties(width=WIDTH, height=260, title=title)]
     panels.append(
         base.mark_bar(size=size, color="#999999")

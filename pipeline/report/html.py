@@ -8,6 +8,7 @@ digest per chart in `charts.json`). The exports (`exports`) are incremental too.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 import json
@@ -49,7 +50,8 @@ STYLE = (
     "img{max-width:100%;height:auto}"
 )
 LEGEND = (
-    "<p>Candle body: pass rate of the day's first trial (open) to its last (close); wick: the "
+    "<p>Daily charts show the last 180 days; the weekly chart under each holds all history "
+    "(closed weeks). Candle body: pass rate of the day's first trial (open) to its last (close); wick: the "
     "range over the day's trials, which grows with the number of trials and is <b>not</b> a "
     "confidence interval. Blue line: the pooled rate (its 7-day mean past 200 days); blue band: "
     "its 95% interval, clustered by task. Bottom panel: the online CUSUM against its alarm level. "
@@ -59,6 +61,10 @@ LEGEND = (
     "mean; behaviour often moves before the pass rate does.</p>"
 )
 UI_CHARTS = 12  # candlestick charts embedded in the Dagster UI's metadata; the report has all
+# The daily charts (and the overview) show the last DAILY_DAYS days: past about 200 days single
+# candles blur into texture, and a chart of all history would be redrawn, whole, every day. The
+# weekly chart shows all of it, closed weeks only, so it is redrawn once a week.
+DAILY_DAYS = 180
 CHART_SCALE, THUMB_SCALE = 2, 0.6
 RENDER_WORKERS = 4  # processes drawing changed charts, at most (and at most one per CPU)
 CHARTS_PER_WORKER = 4  # fewer changed charts than this per worker are drawn in the run's process
@@ -156,7 +162,8 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     latest = flipped_latest(exports / OUTCOMES_DIR, tables["changepoints"])
     candles = tables["candles"]
     charts = Charts(out)
-    overview = overview_chart(candles, tables["changepoints"])
+    start = _window_start(candles)
+    overview = overview_chart(_since(candles, start), _since(tables["changepoints"], start))
     overview_png = charts.draw("overview.png", overview, thumbnail=("thumbs/overview.png", 0.8))  # for the UI
     thumbnail = out / "thumbs" / "overview.png"
     labels = {s.name: s.label for s in config.subjects}
@@ -166,7 +173,7 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
         mine = by_subject(subject)
         thumb = f"thumbs/{subject}.png" if len(thumbnails) < UI_CHARTS else None
         section, paths = _subject_section(
-            subject, labels.get(subject, ""), mine, tables, latest, out, charts, thumb
+            subject, labels.get(subject, ""), mine, tables, latest, out, charts, thumb, start
         )
         sections.append(section)
         pngs += paths
@@ -206,6 +213,29 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
         redrawn=charts.redrawn,
         exported_dates=exported,
     )
+
+
+def _window_start(candles: pl.DataFrame) -> str:
+    """The first day the daily charts show: DAILY_DAYS back from the newest candle."""
+    if not candles.height:
+        return ""
+    newest = candles["date"].cast(pl.Date).max()
+    return str(newest - dt.timedelta(days=DAILY_DAYS - 1))
+
+
+def _since(frame: pl.DataFrame, start: str, column: str = "date") -> pl.DataFrame:
+    """Rows of `frame` on or after ISO day `start` (dates held as dates or as strings)."""
+    if not frame.height or column not in frame.columns:
+        return frame
+    return frame.filter(pl.col(column).cast(pl.String) >= start)
+
+
+def _closed_weeks(weekly: pl.DataFrame, candles: pl.DataFrame) -> pl.DataFrame:
+    """Weekly candles of weeks that ended by the newest day (the current one is in the daily chart)."""
+    if not weekly.height or not candles.height:
+        return weekly
+    newest = candles["date"].cast(pl.Date).max()
+    return weekly.filter(pl.col("week").cast(pl.Date) + dt.timedelta(days=6) <= newest)
 
 
 def _img(path: Path, out: Path, alt: str) -> str:
@@ -273,23 +303,30 @@ def _subject_section(
     out: Path,
     charts: Charts,
     thumbnail: str | None,
+    start: str,
 ):
     """A subject's section of the report and its chart files (its daily chart's thumbnail for
-    the Dagster UI too, when `thumbnail` names one)."""
+    the Dagster UI too, when `thumbnail` names one); the daily chart from day `start` on."""
     title = f"{subject} — {label}".strip(" —")
     changes = mine("changepoints")
-    behaviour = mine("behaviour")
+    behaviour = _since(mine("behaviour"), start)
+    # a release is a CLI row and a model row: one marker
+    releases = mine("releases").unique(["first_seen", "new_version"], maintain_order=True)
     daily = candle_chart(
-        mine("candles"),
-        changes,
-        mine("releases").unique(["first_seen", "new_version"], maintain_order=True),  # a CLI and a model row
+        _since(mine("candles"), start),
+        _since(changes, start),
+        _since(releases, start, "first_seen"),
         title,
-        monitor=mine("monitor"),
-        alarms=mine("alarms"),
+        monitor=_since(mine("monitor"), start),
+        alarms=_since(mine("alarms"), start),
         behaviour=behaviour,
     )
     weekly = candle_chart(
-        mine("weekly"), changes.clear(), mine("releases").clear(), f"{subject}: weekly candles", period="week"
+        _closed_weeks(mine("weekly"), mine("candles")),
+        changes,
+        releases.clear(),
+        f"{subject}: weekly candles, all history (closed weeks)",
+        period="week",
     )
     paths = [
         charts.draw(f"{subject}.png", daily, thumbnail=(thumbnail, THUMB_SCALE) if thumbnail else None),
