@@ -46,9 +46,10 @@ def run(loop: Loop, streams: Streams) -> LoopRun:
     rule = loop.rule
     for t in range(days):
         warned[:, t] = extra > 0
-        ds, dm = streams.draw(t, loop.trials + extra)
+        ordinary = loop.trials + (loop.design.onboarding_trials if t < loop.design.onboarding_days else 0)
+        ds, dm = streams.draw(t, ordinary + extra)
         monitor.observe(t, ds, dm)
-        used[:, t] = loop.trials + extra
+        used[:, t] = ordinary + extra
         first = monitor.evaluate(t)
         new = np.where(waiting != 0, 0, first.alarm)  # a held alarm is not raised again
         raised[:, t] = new

@@ -37,6 +37,10 @@ VARIANTS = {
         Loop("2 trials warning 0.5 x 8", replace(DESIGN, warning=0.5, warning_trials=8), RULE, trials=2),
         Loop("horizon 4", replace(DESIGN, horizon=4), RULE),
         Loop("tau margin 0.5", replace(DESIGN, tau_margin=0.5), RULE),
+        Loop("no onboarding", replace(DESIGN, onboarding_days=0, onboarding_trials=0), RULE),
+        Loop("onboarding 9 trials", replace(DESIGN, onboarding_trials=6), RULE),
+        Loop("confirm at 2.0", DESIGN, replace(RULE, threshold=2.0)),
+        Loop("warning 1.25 + onboarding", replace(DESIGN, warning=1.25), RULE),
     )
 }
 WORLDS = ("independent", "ar1 0.8", "large day noise", "heterogeneous")

@@ -51,7 +51,7 @@ def daily_evaluations(context: dg.ScheduleEvaluationContext, tracker: TrackerRes
     day = _day(context)
     known = set(context.instance.get_dynamic_partitions("subject"))
     config = load_config()
-    plan = warning_plan(context, tracker, day)
+    plan = warning_plan(context, tracker, day, tuple(s.name for s in config.subjects))
     for subject in config.subjects:
         if subject.name not in known:
             context.log.warning(f"subject {subject.name} has no partition yet; the subjects sensor adds it")
@@ -67,12 +67,13 @@ def daily_evaluations(context: dg.ScheduleEvaluationContext, tracker: TrackerRes
 
 
 def warning_plan(
-    context: dg.ScheduleEvaluationContext, tracker: TrackerResource, day: str
+    context: dg.ScheduleEvaluationContext, tracker: TrackerResource, day: str, subjects: tuple[str, ...]
 ) -> dict[str, tuple[int, str]]:
-    """Extra trials per subject for `day`'s runs, from the monitor as the detector last wrote it."""
+    """Extra trials per subject for `day`'s runs, from the monitor as the detector last wrote it
+    (no warehouse or no monitor yet: every subject is new, in its onboarding days)."""
     warehouse = tracker.open().warehouse
     if not warehouse.db_path.exists():
-        return {}
+        return next_day_trials(None, {}, subjects=subjects)
     try:
         with warehouse.connect(read_only=True, wait_s=20) as connection:
             latest = connection.sql(LATEST_MONITOR_SQL, params={"day": day}).pl()
@@ -81,7 +82,9 @@ def warning_plan(
             if warehouse.lake.has_files("decisions")
             else None
         )
-    except (duckdb.IOException, duckdb.CatalogException) as err:
-        context.log.warning(f"no warning trials today: the monitor could not be read ({err})")
+    except duckdb.CatalogException:  # nothing detected yet
+        return next_day_trials(None, {}, subjects=subjects)
+    except duckdb.IOException as err:
+        context.log.warning(f"no extra trials today: the monitor could not be read ({err})")
         return {}
-    return next_day_trials(latest, known_decisions(decided))
+    return next_day_trials(latest, known_decisions(decided), subjects=subjects)

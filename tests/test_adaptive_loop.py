@@ -220,30 +220,60 @@ def test_a_held_alarm_takes_the_warning_trials_and_is_decided_by_the_next_day(tm
         assert f"{SUBJECT}|{nxt}" not in state  # the next day's own alarm bought no fresh trials
 
 
-def test_the_schedule_takes_the_monitors_extra_trials(tmp_path, monkeypatch):
-    """The latest monitor row before the day decides: a warning buys extra trials, none buys none."""
+def _schedule_tags(tmp_path, monkeypatch, rows: list[tuple[str, str, int]] | None) -> dict[str, dict]:
+    """The daily schedule's tags per subject on 2026-11-27 over a monitor of `rows` (None: no
+    warehouse at all)."""
     import duckdb
 
     from sensors.schedules import daily_evaluations
 
+    tmp_path.mkdir(exist_ok=True)
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path))
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        connection.execute(
-            "CREATE TABLE monitor AS SELECT * FROM (VALUES "
-            "('sim-codex', '2026-11-26', 9), ('sim-codex', '2026-11-25', 0), "
-            "('sim-claude-code', '2026-11-26', 0), ('sim-claude-code', '2026-11-25', 9), "
-            "('sim-codex', '2026-11-27', 0)) t(subject, date, extra_trials)"
-        )
+    if rows is not None:
+        with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+            connection.execute("CREATE TABLE monitor (subject VARCHAR, date VARCHAR, extra_trials INTEGER)")
+            connection.executemany("INSERT INTO monitor VALUES (?, ?, ?)", rows)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("subject", ["sim-claude-code", "sim-codex"])
         when = dt.datetime(2026, 11, 27, 6, tzinfo=dt.UTC)
         context = dg.build_schedule_context(
             instance=instance, scheduled_execution_time=when, resources={"tracker": TrackerResource()}
         )
-        tags = {r.partition_key.keys_by_dimension["subject"]: r.tags for r in daily_evaluations(context)}
+        return {r.partition_key.keys_by_dimension["subject"]: r.tags for r in daily_evaluations(context)}
+
+
+def _history(subject: str, days: int, last_extra: int) -> list[tuple[str, str, int]]:
+    """`days` monitor rows ending 2026-11-26 (its `extra_trials` last_extra), and today's."""
+    end = dt.date(2026, 11, 26)
+    rows = [(subject, str(end - dt.timedelta(days=n)), last_extra if n == 0 else 9) for n in range(days)]
+    return rows + [(subject, "2026-11-27", 0)]
+
+
+def test_the_schedule_takes_the_monitors_extra_trials(tmp_path, monkeypatch):
+    """The latest monitor row before the day decides: a warning buys extra trials, none buys none."""
+    days = DEFAULT_DESIGN.onboarding_days  # past onboarding
+    tags = _schedule_tags(
+        tmp_path, monkeypatch, _history("sim-codex", days, 9) + _history("sim-claude-code", days, 0)
+    )
     assert tags["sim-codex"]["candlebench/warning_trials"] == "9"  # 11-26's row, not today's
     assert "warning line" in tags["sim-codex"]["candlebench/warning_reason"]
     assert "candlebench/warning_trials" not in tags["sim-claude-code"]
+
+
+def test_a_new_subject_takes_the_onboarding_trials(tmp_path, monkeypatch):
+    """Fewer days of history than `onboarding_days`: the onboarding trials, added to a warning's."""
+    extra, days = DEFAULT_DESIGN.onboarding_trials, DEFAULT_DESIGN.onboarding_days
+    assert extra > 0 and days > 0
+    tags = _schedule_tags(tmp_path / "young", monkeypatch, _history("sim-codex", days - 1, 9))
+    assert tags["sim-codex"]["candlebench/warning_trials"] == str(9 + extra)
+    reason = tags["sim-codex"]["candlebench/warning_reason"]
+    assert "warning line" in reason and f"onboarding: {days - 1} of its first {days} days" in reason
+    assert tags["sim-claude-code"]["candlebench/warning_trials"] == str(extra)  # no row: day one
+    fresh = _schedule_tags(tmp_path / "new", monkeypatch, None)  # no warehouse yet
+    assert {s: t["candlebench/warning_trials"] for s, t in fresh.items()} == {
+        "sim-claude-code": str(extra),
+        "sim-codex": str(extra),
+    }
 
 
 def test_a_requested_day_is_decided_after_a_newer_day_arrives(tmp_path, monkeypatch):

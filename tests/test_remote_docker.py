@@ -6,7 +6,6 @@ there gets the verdicts the local daemon gives."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import socket
@@ -17,14 +16,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 from needs import unavailable  # tests/ is on sys.path
 
 from pipeline.sandbox import DEMO_IMAGE
 from pipeline.sandbox.base import Limits
 from pipeline.sandbox.remote import VOLUME_LABEL
+from tests.test_fanout import DAY, _config  # one demo partition graded in Docker
 
-DAY = dt.date(2026, 11, 20)
 WAIT_S = 120  # an upper bound on a loaded machine; the wait ends when the daemon answers
 
 
@@ -126,29 +124,6 @@ def test_a_run_copies_its_trees_in_and_back(remote, local, tmp_path):
     assert client.containers.list(all=True, filters={"label": "candlebench.sandbox"}) == []
 
 
-def _config(tmp_path: Path, **fields) -> Path:
-    path = tmp_path / "tracking.yaml"
-    base = {
-        "suite": "demo",
-        "start_date": (DAY - dt.timedelta(days=2)).isoformat(),
-        "history_days": 3,
-        "sample": {"design": "panel", "size": 8, "seed": 5},
-        "trials": 1,
-        "sandbox": "docker",
-        "sandbox_workers": 2,
-        "subjects": [
-            {
-                "name": "sim-claude-code",
-                "adapter": "simulated",
-                "label": "SIMULATED",
-                "scenario": "scenario.yaml",
-            }
-        ],
-    }
-    path.write_text(yaml.safe_dump({**base, **fields}))
-    return path
-
-
 def _grade(tmp_path: Path, monkeypatch, **fields) -> tuple[list, float]:
     """One date x subject partition (attempts, then grading); its verdicts and start time."""
     from pipeline.definitions import defs
@@ -156,7 +131,7 @@ def _grade(tmp_path: Path, monkeypatch, **fields) -> tuple[list, float]:
 
     tmp_path.mkdir()
     monkeypatch.setenv("CANDLEBENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CANDLEBENCH_CONFIG", str(_config(tmp_path, **fields)))
+    monkeypatch.setenv("CANDLEBENCH_CONFIG", str(_config(tmp_path, sandbox_workers=2, **fields)))
     started = time.time()
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("subject", ["sim-claude-code"])
@@ -187,7 +162,7 @@ def test_a_partition_graded_on_the_remote_host(remote, local, tmp_path, monkeypa
     there, started = _grade(tmp_path / "remote", monkeypatch, docker_host=address)
     print(f"partition graded: local daemon {started - began:.1f} s, remote {time.time() - started:.1f} s")
     print(sorted({outcome for _, outcome, _ in here}))
-    assert there == here and len(here) == 8  # the same verdicts, for the same reasons
+    assert there == here and len(here) == 10  # the same verdicts, for the same reasons
 
     created = {
         e["id"]

@@ -162,6 +162,7 @@ def build_image(root: Path = PROJECT_ROOT, force: bool = False, log=print) -> st
             shutil.copytree(source, project / name, ignore=SKIPPED)
     log(f"docker build {tag} (FROM {deps})")
     _build(tag, digest, DOCKERFILE, context, "--build-arg", f"DEPS={deps}")
+    shutil.rmtree(context, ignore_errors=True)
     size = _docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip()
     log(f"built {tag} in {time.monotonic() - began:.0f} s, {int(size or 0) / 1e6:.0f} MB")
     return tag

@@ -2,7 +2,8 @@
 
 - `next_day_trials`: the extra trials each subject's next run takes (adaptive sampling): the
   latest `monitor` row's `extra_trials` (the statistic ended its day above the warning line), or
-  the warning's trials when that day's alarm was held for the next day's decision.
+  the warning's trials when that day's alarm was held for the next day's decision; plus the
+  onboarding trials while the subject has fewer than `onboarding_days` days of history.
 - `alarm_decision`: an alarm's decision on its own day from its fresh trials, scored alone
   against that day's baseline (`confirmation.decide` with `confirmation.RULE`), and
   `held_decision` the next day's decision on a held alarm from that day's own z
@@ -28,7 +29,8 @@ NAMES = {value: name for name, value in CODES.items()}
 DIRECTIONS = {"up": 1, "down": -1}
 
 LATEST_MONITOR_SQL = """
-SELECT subject, date::VARCHAR AS date, extra_trials FROM monitor WHERE date::VARCHAR < $day
+SELECT subject, date::VARCHAR AS date, extra_trials, count(*) OVER (PARTITION BY subject) AS days
+FROM monitor WHERE date::VARCHAR < $day
 QUALIFY row_number() OVER (PARTITION BY subject ORDER BY date DESC) = 1
 """
 # One subject's graded trials per day and task, the trials from `fresh_from` on `day` apart:
@@ -65,17 +67,32 @@ def known_decisions(decisions: pl.DataFrame | None) -> dict[str, dict[str, int]]
 
 
 def next_day_trials(
-    monitor_rows: pl.DataFrame, decisions: dict[str, dict[str, int]], design: MonitorDesign = DEFAULT_DESIGN
+    monitor_rows: pl.DataFrame | None,
+    decisions: dict[str, dict[str, int]],
+    design: MonitorDesign = DEFAULT_DESIGN,
+    subjects: tuple[str, ...] = (),
 ) -> dict[str, tuple[int, str]]:
     """Extra trials per task each subject's next run takes, and why, from each subject's latest
-    monitor row before that run's day (`LATEST_MONITOR_SQL`) and the decisions known so far."""
-    plan = {}
-    for subject, day, extra in monitor_rows.select("subject", "date", "extra_trials").iter_rows():
+    monitor row before that run's day (`LATEST_MONITOR_SQL`: its days of history too), the
+    decisions known so far, and `subjects` (the tracked ones: those without a row are new)."""
+    plan: dict[str, list] = {}
+    rows = monitor_rows.iter_rows(named=True) if monitor_rows is not None else ()
+    seen = {}
+    for row in rows:
+        subject, day, extra = row["subject"], row["date"], int(row["extra_trials"] or 0)
+        seen[subject] = int(row.get("days") or 0)
         if decisions.get(subject, {}).get(day) == CODES["held"]:
-            plan[subject] = (design.warning_trials, f"the alarm of {day} is held for the next day's decision")
+            plan[subject] = [design.warning_trials, f"the alarm of {day} is held for the next day's decision"]
         elif extra:
-            plan[subject] = (int(extra), f"the statistic ended {day} above the warning line")
-    return {subject: found for subject, found in plan.items() if found[0] > 0}
+            plan[subject] = [extra, f"the statistic ended {day} above the warning line"]
+    for subject in {*subjects, *seen}:
+        days = seen.get(subject, 0)
+        if design.onboarding_trials and days < design.onboarding_days:
+            found = plan.setdefault(subject, [0, ""])
+            found[0] += design.onboarding_trials
+            why = f"onboarding: {days} of its first {design.onboarding_days} days have run"
+            found[1] = f"{found[1]}; {why}" if found[1] else why
+    return {subject: (extra, why) for subject, (extra, why) in plan.items() if extra > 0}
 
 
 def _scalar(connection, sql: str, params: dict):

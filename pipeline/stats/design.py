@@ -34,13 +34,19 @@ class MonitorDesign:
     tau_margin: float = 0.0  # ... and this many standard errors of the tau^2 estimate
     warning: float = math.inf  # warning line: above it, the next day takes `warning_trials` more
     warning_trials: int = 0  # extra trials per task on the day after a warning
+    # A subject's first `onboarding_days` days take `onboarding_trials` more trials per task: the
+    # baseline every later day is judged against (and its day-to-day variance) is known sooner.
+    onboarding_days: int = 0
+    onboarding_trials: int = 0
 
 
 # Robust to the grid of worlds: the CUSUM's variance widened for day-to-day dependence (own
 # history), for the baseline error every day of a sum shares, and for the tau^2 estimate's
 # error; a one-day rule at 5 (single bad days are common when day effects are heavy-tailed)
 # with sums clipped at 3.5 so one day alone never trips them; a warning line at 1.5 that buys 9
-# more trials per task the next day (about 4% of stable days).
+# more trials per task the next day (about 4% of stable days); a subject's first 30 days at twice
+# the trials (a one-time cost), without which a shift in its first months is found late: the
+# variance widening is widest while the baseline is young.
 DESIGN = MonitorDesign(
     h=3.4,
     c=5.0,
@@ -51,5 +57,7 @@ DESIGN = MonitorDesign(
     tau_margin=1.0,
     warning=1.5,
     warning_trials=9,
+    onboarding_days=30,
+    onboarding_trials=3,
 )
 DEFAULT_DESIGN = DESIGN
