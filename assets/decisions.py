@@ -38,7 +38,7 @@ VERDICT_SQL = "SELECT * FROM verdicts WHERE subject = $subject"
     partitions_def=date_by_subject,
     deps=[changepoints],
     description="For an online alarm whose day got fresh trials: `confirmed` when they alone point "
-    "the alarm's way strongly (z beyond 2.5), `held` for the next day when they point that way at "
+    "the alarm's way strongly (z beyond 2.0), `held` for the next day when they point that way at "
     "all, else `cleared`; a held alarm is confirmed the next day when that day's own z points the "
     "same way by 0.75 (the rule benchmarks/calibration.py calibrates). A confirmed shift is sent "
     "to the alert webhooks, once.",

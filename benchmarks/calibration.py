@@ -14,7 +14,7 @@ alarm buying fresh trials of its day, the confirmation decision, what it all cos
   robust     pipeline.stats.design.DESIGN without its warning line or onboarding (3 trials every
              day), with pipeline.stats.confirmation.RULE
   adaptive   DESIGN as calibrated: 3 trials a day (6 in a subject's first 30 days), 12 the day
-             after the statistic ends above the warning line, RULE (8 fresh trials; held to the
+             after the statistic ends above the warning line, RULE (12 fresh trials; held to the
              next day when they are middling)
 Baselines (alarms only, nothing confirms them): the public trackers' one-sided exact binomial
 test of the last 1, 7 or 30 days against the first 14, every day; ruptures' PELT (l2, BIC) run

@@ -14,7 +14,7 @@ day, per-task rates with ICC 0.5, day effects of 1 point), through 200 days:
                subject loses 8 points
 Each day runs as the pipeline runs it (pipeline.stats.detect.run_detection over the history so
 far, the decisions fed back): the monitor's warning buys the next day extra trials, an alarm
-buys 8 fresh trials decided by pipeline.stats.daily.fresh_decision (the calibrated rule), a
+buys RULE.trials (12) fresh trials per task decided by pipeline.stats.daily.fresh_decision (the calibrated rule), a
 held alarm is decided by the next day's own z. Attribution is the pipeline's own rule
 (pipeline.stats.attribution, as alarm_decisions and the changepoints asset apply it), over the
 six subjects' lanes (anthropic's opus and sonnet, openai's gpt; every CLI on its latest lane):
@@ -215,8 +215,9 @@ def replay(seed: int) -> dict:
     suspects: set[str] = set()
     trials_run = 0
     for t, day in enumerate(dates):
+        onboarding = DEFAULT_DESIGN.onboarding_trials if t < DEFAULT_DESIGN.onboarding_days else 0
         for i, name in enumerate(names):
-            s, m = world.draw(i, t, TRIALS + extra[name])
+            s, m = world.draw(i, t, TRIALS + onboarding + extra[name])
             trials_run += int(m.sum())
             parts.append(_frame(name, day, s, m))
         counts = pl.concat(parts)

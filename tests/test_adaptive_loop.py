@@ -159,7 +159,7 @@ def expected_decision(world: LoopWorld, day: str) -> tuple[str, float]:
     return confirmation.decision(-1, z, True, confirmation.RULE), z
 
 
-@pytest.mark.parametrize(("fresh_shift", "expected"), [(-0.4, "confirmed"), (0.25, "cleared")])
+@pytest.mark.parametrize(("fresh_shift", "expected"), [(-0.4, "confirmed"), (0.1, "cleared")])
 def test_alarm_decisions_applies_the_calibrated_rule(tmp_path, monkeypatch, fresh_shift, expected):
     world = LoopWorld(tmp_path, monkeypatch)
     with dg.instance_for_test() as instance:

@@ -130,3 +130,10 @@ def test_check_says_not_ready_for_a_broken_scenario(tmp_path, monkeypatch, capsy
     out = capsys.readouterr()
     assert "failure_modes weights must be >= 0 with a positive sum" in out.out + out.err
     assert "Traceback" not in out.out + out.err
+
+
+def test_the_confirmation_trials_default_to_the_calibrated_rules():
+    from pipeline.config import TrackingConfig
+    from pipeline.stats.confirmation import RULE
+
+    assert TrackingConfig.confirm_trials == RULE.trials

@@ -74,7 +74,7 @@ class TrackingConfig:
     prices: dict[str, Price]
     digest: str
     alerts: tuple = ()  # pipeline.report.alerts.Target: where confirmed shifts and harness suspects go
-    confirm_trials: int = 8  # fresh trials an alarm buys, once per day (= stats.confirmation.RULE.trials)
+    confirm_trials: int = 12  # fresh trials an alarm buys, once per day (= stats.confirmation.RULE.trials)
     allow_untrusted_patches_without_sandbox: bool = False  # DANGER: real agents' patches on the host
     apply_rule: str | None = None  # "git_apply" or "lenient"; None: the suite's (Pro rows: git_apply)
     docker_host: str | None = None  # a Docker daemon elsewhere (as DOCKER_HOST); None: DOCKER_HOST or local
@@ -141,7 +141,7 @@ def load_config(path: Path | None = None) -> TrackingConfig:
         prices=prices,
         digest=hashlib.sha256(text.encode()).hexdigest()[:12],
         alerts=_alerts(raw.get("alerts", []), where),
-        confirm_trials=_optional(raw, "confirm_trials", int, where, 8, minimum=1),
+        confirm_trials=_optional(raw, "confirm_trials", int, where, TrackingConfig.confirm_trials, minimum=1),
         allow_untrusted_patches_without_sandbox=unsandboxed,
         apply_rule=apply_rule,
         docker_host=docker_host(raw, where),

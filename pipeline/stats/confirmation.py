@@ -37,10 +37,11 @@ class ConfirmationRule:
 
 
 SENSOR_RULE = ConfirmationRule()  # the sensor before pipeline/stats/: the alarm survives 3 more trials
-# Calibrated with design.DESIGN: 8 fresh trials per task; confirmed at once when they alone
-# point the alarm's way by 2.5 (a 13-point drop does), held for the next day when they point
-# that way at all, and then confirmed when that day's own z does by 0.75; else cleared.
-RULE = ConfirmationRule(trials=8, threshold=2.5, survive=False, hold=True, floor=0.0, next_threshold=0.75)
+# Calibrated with design.DESIGN: 12 fresh trials per task (alarms are rare: a fraction of a
+# percent of days); confirmed at once when they alone point the alarm's way by 2.0 (a 13-point
+# drop does), held for the next day when they point that way at all, and then confirmed when that
+# day's own z does by 0.75; else cleared.
+RULE = ConfirmationRule(trials=12, threshold=2.0, survive=False, hold=True, floor=0.0, next_threshold=0.75)
 
 
 def decide(
