@@ -27,13 +27,15 @@ from record import result_path, write_result  # benchmarks/record.py (its folder
 TASKS, TRIALS = 50, 3
 
 
-def synthetic_lake(root: Path, start: dt.date, days: int, subjects: list[str]) -> None:
+def synthetic_lake(
+    root: Path, start: dt.date, days: int, subjects: list[str], tasks_n: int = TASKS, trials: int = TRIALS
+) -> None:
     from pipeline.store.warehouse import Warehouse
 
     lake = Warehouse(root).lake
     rng = np.random.default_rng(1)
-    skill = rng.beta(1.2, 1.5, TASKS)
-    tasks = [f"bench__task-{j:03d}" for j in range(TASKS)]
+    skill = rng.beta(1.2, 1.5, tasks_n)
+    tasks = [f"bench__task-{j:03d}" for j in range(tasks_n)]
     provenance = {"run_id": "bench", "config_hash": "bench"}
     for offset in range(days):
         day = start + dt.timedelta(days=offset)
@@ -57,13 +59,13 @@ def synthetic_lake(root: Path, start: dt.date, days: int, subjects: list[str]) -
         )
         lake.write_partition("controls", controls, date=day)
         for subject in subjects:
-            solved = rng.random((TRIALS, TASKS)) < skill
-            ids = [f"{subject}|{day}|{k}|{t}" for k in range(TRIALS) for t in tasks]
+            solved = rng.random((trials, tasks_n)) < skill
+            ids = [f"{subject}|{day}|{k}|{t}" for k in range(trials) for t in tasks]
             common = {
                 "date": [day] * len(ids),
                 "subject": [subject] * len(ids),
-                "trial": [k for k in range(TRIALS) for _ in tasks],
-                "instance_id": tasks * TRIALS,
+                "trial": [k for k in range(trials) for _ in tasks],
+                "instance_id": tasks * trials,
                 "attempt_id": ids,
                 "run_id": ["bench"] * len(ids),
                 "config_hash": ["bench"] * len(ids),
@@ -72,7 +74,9 @@ def synthetic_lake(root: Path, start: dt.date, days: int, subjects: list[str]) -
                 {
                     **common,
                     "started_at": [
-                        dt.datetime.combine(day, dt.time(6 + 4 * k)) for k in range(TRIALS) for _ in tasks
+                        dt.datetime.combine(day, dt.time(6 + (4 * k) % 18))
+                        for k in range(trials)
+                        for _ in tasks
                     ],
                     "patch": [""] * len(ids),
                     "cost_usd": [0.5] * len(ids),

@@ -13,9 +13,10 @@ day, per-task rates with ICC 0.5, day effects of 1 point), through 200 days:
   prompt       our harness's prompt template changed for four days (days 160-163): every
                subject loses 8 points
 Each day runs as the pipeline runs it (pipeline.stats.detect.run_detection over the history so
-far, the decisions fed back): the monitor's warning buys the next day extra trials, an alarm
-buys RULE.trials (12) fresh trials per task decided by pipeline.stats.daily.fresh_decision (the calibrated rule), a
-held alarm is decided by the next day's own z. Attribution is the pipeline's own rule
+far, the decisions fed back): the monitor's warning (and a subject's first 30 days, onboarding)
+buys the next day extra trials, an alarm buys RULE.trials (12) fresh trials per task decided by
+pipeline.stats.daily.fresh_decision (the calibrated rule), a held alarm is decided by the next
+day's own z. Attribution is the pipeline's own rule
 (pipeline.stats.attribution, as alarm_decisions and the changepoints asset apply it), over the
 six subjects' lanes (anthropic's opus and sonnet, openai's gpt; every CLI on its latest lane):
 at alert time, from what the detector knew the day the alert was confirmed; with hindsight, from

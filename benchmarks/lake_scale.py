@@ -130,6 +130,9 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, default=20)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tasks", type=int, default=TASKS, help="tasks per partition")
+    parser.add_argument("--trials", type=int, default=TRIALS, help="trials per task")
+    parser.add_argument("--no-s3", action="store_true", help="skip the object-storage part")
     parser.add_argument("--quick", action="store_true", help="4 subjects x 30 days, 2 repeats")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -140,16 +143,22 @@ def main() -> int:
     os.environ.pop("CANDLEBENCH_LAKE", None)
     with tempfile.TemporaryDirectory(prefix="cb-lake-scale-") as tmp:
         began = time.perf_counter()
-        synthetic_lake(Path(tmp) / "local", start, days, subjects)
+        synthetic_lake(Path(tmp) / "local", start, days, subjects, args.tasks, args.trials)
         built = time.perf_counter() - began
         local = measure(Path(tmp) / "local", start, end, repeats)
         # object storage answers per request: a smaller lake (2 months, 4 subjects; quick: 1, 2)
         s3_days, s3_subjects = (31, subjects[:2]) if args.quick else (min(days, 61), subjects[:4])
-        s3 = compaction(Path(tmp) / "s3", end - dt.timedelta(days=s3_days - 1), s3_days, s3_subjects, repeats)
-    attempts = subjects_n * days * TASKS * TRIALS
+        s3 = None
+        if not args.no_s3:
+            s3 = compaction(
+                Path(tmp) / "s3", end - dt.timedelta(days=s3_days - 1), s3_days, s3_subjects, repeats
+            )
+    attempts = subjects_n * days * args.tasks * args.trials
     result = {
         "subjects": subjects_n,
         "days": days,
+        "tasks": args.tasks,
+        "trials": args.trials,
         "graded_attempts": attempts,
         "synthesis_s": round(built, 1),
         "local": local,
