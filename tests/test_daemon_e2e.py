@@ -293,9 +293,12 @@ def check_day(instance, home: Path, day: dt.date, index: int, daemon: Daemon, lo
     for name in (*DROPS, "sim-steady"):
         assert day_candles[f"pass_rate/{name}"] == pytest.approx(lake_rate(home, name, day)), name
     assert day_candles[f"pass_rate/{dropped}"] == 0.0
-    # The alarm's extra trials were graded: 2 + 2 trials per task that day.
+    # The alarm's extra trials were graded: 2 ordinary + the onboarding's (a young subject) + 2 fresh.
+    from pipeline.stats.design import DEFAULT_DESIGN
+
     attempts = pl.read_parquet(home / f"lake/attempts/subject={dropped}/date={key}/part.parquet")
-    assert sorted(attempts["trial"].unique().to_list()) == [0, 1, 2, 3]
+    expected = 2 + DEFAULT_DESIGN.onboarding_trials + 2
+    assert sorted(attempts["trial"].unique().to_list()) == list(range(expected))
     # Changepoints and the report ran after that day's last candles, and speak of that day.
     candles_at = materializations(instance, "candles", key)[0].timestamp
     changepoints = materializations(instance, "changepoints")[0]

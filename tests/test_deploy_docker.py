@@ -52,7 +52,8 @@ def _image() -> str:
         unavailable(str(err), ".ci/docker.sh builds the base image")
     if _run("docker", "image", "inspect", tag).returncode != 0:
         unavailable(
-            f"project image {tag} not built (candlebench deploy build-image)", ".ci/docker_profile.sh builds it"
+            f"project image {tag} not built (candlebench deploy build-image)",
+            ".ci/docker_profile.sh builds it",
         )
     return tag
 

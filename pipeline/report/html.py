@@ -8,7 +8,6 @@ digest per chart in `charts.json`). The exports (`exports`) are incremental too.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import html
 import json
@@ -41,6 +40,7 @@ from pipeline.report.tables import (
     verdict_markdown,
     verdict_table,
 )
+from pipeline.report.windows import DAILY_DAYS, closed_weeks, since, window_start  # noqa: F401
 from pipeline.store import Warehouse
 
 STYLE = (
@@ -61,10 +61,6 @@ LEGEND = (
     "mean; behaviour often moves before the pass rate does.</p>"
 )
 UI_CHARTS = 12  # candlestick charts embedded in the Dagster UI's metadata; the report has all
-# The daily charts (and the overview) show the last DAILY_DAYS days: past about 200 days single
-# candles blur into texture, and a chart of all history would be redrawn, whole, every day. The
-# weekly chart shows all of it, closed weeks only, so it is redrawn once a week.
-DAILY_DAYS = 180
 CHART_SCALE, THUMB_SCALE = 2, 0.6
 RENDER_WORKERS = 4  # processes drawing changed charts, at most (and at most one per CPU)
 CHARTS_PER_WORKER = 4  # fewer changed charts than this per worker are drawn in the run's process
@@ -162,8 +158,8 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
     latest = flipped_latest(exports / OUTCOMES_DIR, tables["changepoints"])
     candles = tables["candles"]
     charts = Charts(out)
-    start = _window_start(candles)
-    overview = overview_chart(_since(candles, start), _since(tables["changepoints"], start))
+    start = window_start(candles)
+    overview = overview_chart(since(candles, start), since(tables["changepoints"], start))
     overview_png = charts.draw("overview.png", overview, thumbnail=("thumbs/overview.png", 0.8))  # for the UI
     thumbnail = out / "thumbs" / "overview.png"
     labels = {s.name: s.label for s in config.subjects}
@@ -213,29 +209,6 @@ def write_report(warehouse: Warehouse, config: TrackingConfig) -> Report:
         redrawn=charts.redrawn,
         exported_dates=exported,
     )
-
-
-def _window_start(candles: pl.DataFrame) -> str:
-    """The first day the daily charts show: DAILY_DAYS back from the newest candle."""
-    if not candles.height:
-        return ""
-    newest = candles["date"].cast(pl.Date).max()
-    return str(newest - dt.timedelta(days=DAILY_DAYS - 1))
-
-
-def _since(frame: pl.DataFrame, start: str, column: str = "date") -> pl.DataFrame:
-    """Rows of `frame` on or after ISO day `start` (dates held as dates or as strings)."""
-    if not frame.height or column not in frame.columns:
-        return frame
-    return frame.filter(pl.col(column).cast(pl.String) >= start)
-
-
-def _closed_weeks(weekly: pl.DataFrame, candles: pl.DataFrame) -> pl.DataFrame:
-    """Weekly candles of weeks that ended by the newest day (the current one is in the daily chart)."""
-    if not weekly.height or not candles.height:
-        return weekly
-    newest = candles["date"].cast(pl.Date).max()
-    return weekly.filter(pl.col("week").cast(pl.Date) + dt.timedelta(days=6) <= newest)
 
 
 def _img(path: Path, out: Path, alt: str) -> str:
@@ -309,20 +282,20 @@ def _subject_section(
     the Dagster UI too, when `thumbnail` names one); the daily chart from day `start` on."""
     title = f"{subject} — {label}".strip(" —")
     changes = mine("changepoints")
-    behaviour = _since(mine("behaviour"), start)
+    behaviour = since(mine("behaviour"), start)
     # a release is a CLI row and a model row: one marker
     releases = mine("releases").unique(["first_seen", "new_version"], maintain_order=True)
     daily = candle_chart(
-        _since(mine("candles"), start),
-        _since(changes, start),
-        _since(releases, start, "first_seen"),
+        since(mine("candles"), start),
+        since(changes, start),
+        since(releases, start, "first_seen"),
         title,
-        monitor=_since(mine("monitor"), start),
-        alarms=_since(mine("alarms"), start),
+        monitor=since(mine("monitor"), start),
+        alarms=since(mine("alarms"), start),
         behaviour=behaviour,
     )
     weekly = candle_chart(
-        _closed_weeks(mine("weekly"), mine("candles")),
+        closed_weeks(mine("weekly"), mine("candles")),
         changes,
         releases.clear(),
         f"{subject}: weekly candles, all history (closed weeks)",
