@@ -33,7 +33,10 @@ def _session_home() -> Path:
 os.environ["CANDLEBENCH_HOME"] = str(_session_home())
 os.environ.pop("CANDLEBENCH_CONFIG", None)
 
+from needs import unavailable  # noqa: E402 (tests/ is on sys.path)
+
 from pipeline.grading import Grader  # noqa: E402
+from pipeline.sandbox import DEMO_IMAGE  # noqa: E402
 from pipeline.sandbox.process import ProcessSandbox  # noqa: E402
 from pipeline.tasks.demo import DemoSuite  # noqa: E402
 
@@ -65,3 +68,17 @@ def demo_home(tmp_path_factory) -> Path:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def docker_client():
+    """docker-py's client of this machine's daemon, with the demo image present."""
+    try:
+        import docker
+
+        found = docker.from_env(timeout=60)
+        found.ping()
+        found.images.get(DEMO_IMAGE)
+    except Exception as err:  # docker raises several unrelated types here
+        unavailable(f"Docker daemon or {DEMO_IMAGE} not available: {err}", ".ci/docker.sh")
+    return found

@@ -11,11 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from needs import unavailable  # tests/ is on sys.path
 
 from pipeline.config import ConfigError, load_config
 from pipeline.orchestration.pools import SANDBOX_POOL, WAREHOUSE_POOL, size_pools
-from pipeline.sandbox import DEMO_IMAGE
 
 DAY = dt.date(2026, 11, 20)
 
@@ -94,20 +92,9 @@ def test_most_at_once():
     assert most_at_once([(0, 3), (1, 2), (1.5, 4)]) == 3
 
 
-@pytest.fixture(scope="module")
-def client():
-    try:
-        import docker
-
-        found = docker.from_env(timeout=30)
-        found.ping()
-        found.images.get(DEMO_IMAGE)
-    except Exception as err:  # docker raises several unrelated types here
-        unavailable(f"Docker daemon or {DEMO_IMAGE} not available: {err}")
-    return found
-
-
-def _partition(tmp_path: Path, monkeypatch, client, workers: int) -> tuple[list[tuple[float, float]], list]:
+def _partition(
+    tmp_path: Path, monkeypatch, docker_client, workers: int
+) -> tuple[list[tuple[float, float]], list]:
     """One date x subject partition run (attempts, then grading in Docker) with `workers`; the
     lifetimes of the sandbox containers this process started meanwhile, and the verdicts."""
     from pipeline.definitions import defs
@@ -128,7 +115,7 @@ def _partition(tmp_path: Path, monkeypatch, client, workers: int) -> tuple[list[
         )
     assert result.success
     until = int(time.time()) + 1
-    events = client.events(
+    events = docker_client.events(
         since=since,
         until=until,
         decode=True,
@@ -151,9 +138,9 @@ def _partition(tmp_path: Path, monkeypatch, client, workers: int) -> tuple[list[
     return [(began[c], ended[c]) for c in began], verdicts
 
 
-def test_grading_containers_of_a_partition_run_side_by_side(tmp_path, monkeypatch, client):
-    serial, serial_verdicts = _partition(tmp_path / "one", monkeypatch, client, workers=1)
-    fanned, fanned_verdicts = _partition(tmp_path / "four", monkeypatch, client, workers=4)
+def test_grading_containers_of_a_partition_run_side_by_side(tmp_path, monkeypatch, docker_client):
+    serial, serial_verdicts = _partition(tmp_path / "one", monkeypatch, docker_client, workers=1)
+    fanned, fanned_verdicts = _partition(tmp_path / "four", monkeypatch, docker_client, workers=4)
     assert len(serial) == len(fanned) >= 4  # a container per distinct (task, patch)
     assert most_at_once(serial) == 1
     assert 2 <= most_at_once(fanned) <= 4

@@ -33,20 +33,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def local():
-    try:
-        import docker
-
-        client = docker.from_env(timeout=60)
-        client.ping()
-        client.images.get(DEMO_IMAGE)
-    except Exception as err:  # docker raises several unrelated types here
-        unavailable(f"Docker daemon or {DEMO_IMAGE} not available: {err}", ".ci/docker.sh")
-    return client
-
-
-@pytest.fixture(scope="module")
-def remote(local):
+def remote(docker_client):
     """A second dockerd on 127.0.0.1:<port>, empty, its own data and exec roots; stopped and
     deleted after the module."""
     import docker
@@ -88,14 +75,14 @@ def remote(local):
         log.unlink(missing_ok=True)
 
 
-def test_a_run_copies_its_trees_in_and_back(remote, local, tmp_path):
+def test_a_run_copies_its_trees_in_and_back(remote, docker_client, tmp_path):
     from pipeline.sandbox.docker import DockerSandbox
 
-    address, client = remote
-    assert client.images.list(name=DEMO_IMAGE) == []  # the remote daemon starts without it
+    address, far = remote
+    assert far.images.list(name=DEMO_IMAGE) == []  # the remote daemon starts without it
     sandbox = DockerSandbox(docker_host=address)
     assert sandbox.daemon.remote
-    assert sandbox.image_id == client.images.get(DEMO_IMAGE).id  # sent by docker save | load
+    assert sandbox.image_id == far.images.get(DEMO_IMAGE).id  # sent by docker save | load
     work, workspace = tmp_path / "work", tmp_path / "workspace"
     (work / "pkg").mkdir(parents=True)
     (work / "pkg" / "keep.py").write_text("x = 1\n")
@@ -120,8 +107,8 @@ def test_a_run_copies_its_trees_in_and_back(remote, local, tmp_path):
     assert not (work / "escape").exists()  # an absolute link is not extracted on the host
     assert (workspace / "plan.txt").read_text() == "from the workspace\n"
     # nothing left behind on the remote daemon
-    assert client.volumes.list(filters={"label": VOLUME_LABEL}) == []
-    assert client.containers.list(all=True, filters={"label": "candlebench.sandbox"}) == []
+    assert far.volumes.list(filters={"label": VOLUME_LABEL}) == []
+    assert far.containers.list(all=True, filters={"label": "candlebench.sandbox"}) == []
 
 
 def _grade(tmp_path: Path, monkeypatch, **fields) -> tuple[list, float]:
@@ -154,41 +141,41 @@ def _events(client, started: float, kind: str) -> list[dict]:
     return [e for e in found if e["timeNano"] / 1e9 >= started]
 
 
-def test_a_partition_graded_on_the_remote_host(remote, local, tmp_path, monkeypatch):
+def test_a_partition_graded_on_the_remote_host(remote, docker_client, tmp_path, monkeypatch):
     from pipeline.sandbox.daemon import _OWNER, OWNER_LABEL
 
-    address, client = remote
+    address, far = remote
     here, began = _grade(tmp_path / "local", monkeypatch)
-    there, started = _grade(tmp_path / "remote", monkeypatch, docker_host=address)
+    there, started = _grade(tmp_path / "remote", monkeypatch, docker_host=address)  # verdicts
     print(f"partition graded: local daemon {started - began:.1f} s, remote {time.time() - started:.1f} s")
     print(sorted({outcome for _, outcome, _ in here}))
     assert there == here and len(here) == 10  # the same verdicts, for the same reasons
 
     created = {
         e["id"]
-        for e in _events(client, started, "container")
+        for e in _events(far, started, "container")
         if e["Action"] == "create" and e["Actor"]["Attributes"].get(OWNER_LABEL) == _OWNER
     }
     assert len(created) >= 4  # a container per distinct (task, patch) ran there
     mounted_app = {
         e["Actor"]["Attributes"].get("container")
-        for e in _events(client, started, "volume")
+        for e in _events(far, started, "volume")
         if e["Action"] == "mount" and e["Actor"]["Attributes"].get("destination") == "/app"
     }
     assert created <= mounted_app  # each one's /app a copied volume, not a path of this disk
     mine_here = [
         e
-        for e in _events(local, started, "container")
+        for e in _events(docker_client, started, "container")
         if e["Action"] == "create" and e["Actor"]["Attributes"].get(OWNER_LABEL) == _OWNER
     ]
     assert mine_here == []  # none ran on this machine's daemon meanwhile
-    assert client.volumes.list(filters={"label": VOLUME_LABEL}) == []
+    assert far.volumes.list(filters={"label": VOLUME_LABEL}) == []
 
 
 FIXTURE = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "swe-bench-pro"
 
 
-def test_a_swe_bench_pro_instance_graded_on_the_remote_host(remote, local, tmp_path):
+def test_a_swe_bench_pro_instance_graded_on_the_remote_host(remote, docker_client, tmp_path):
     """The real Pro instance's gold patch on the remote daemon: its image sent there, its /app
     exported from there, the work tree copied in and back; all 36 graded tests pass, as they do
     on this machine's daemon (tests/test_pro_fixture.py)."""
@@ -202,10 +189,10 @@ def test_a_swe_bench_pro_instance_graded_on_the_remote_host(remote, local, tmp_p
         unavailable(f"SWE-Bench-Pro fixture not found at {FIXTURE}", "CI has ../shared beside the clone")
     (task,) = load_rows(FIXTURE / "rows.jsonl")
     try:
-        local.images.get(pro_image(task))
+        docker_client.images.get(pro_image(task))
     except Exception:  # not built on this machine
         unavailable(f"image {pro_image(task)} missing: candlebench build-pro-image {FIXTURE}", ".ci/pro.sh")
-    address, client = remote
+    address, far = remote
 
     def grade(sandbox, home: Path):
         suite = RowSuite(FIXTURE / "rows.jsonl", home, daemon=sandbox.daemon)
@@ -230,6 +217,6 @@ def test_a_swe_bench_pro_instance_graded_on_the_remote_host(remote, local, tmp_p
     assert here.outcome == "resolved" and here.tests == verdict.tests
     assert verdict.outcome == "resolved", verdict.reason
     assert len(verdict.tests) == 36 and set(verdict.tests.values()) == {"PASSED"}
-    assert verdict.image_digest == client.images.get(pro_image(task)).id
+    assert verdict.image_digest == far.images.get(pro_image(task)).id
     assert not verdict.tampered
-    assert client.volumes.list(filters={"label": VOLUME_LABEL}) == []
+    assert far.volumes.list(filters={"label": VOLUME_LABEL}) == []
