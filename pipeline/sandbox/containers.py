@@ -30,6 +30,28 @@ def answering(method: Callable) -> Callable:
     return wrapped
 
 
+def untar_folder(stream, top: str, dest: Path, tar_filter, cap: int | None = None) -> None:
+    """Extract a folder `top` from a Docker archive stream (chunks) into `dest`, its contents at
+    `dest`'s top; `tar_filter` as tarfile's; past `cap` bytes the archive is refused."""
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
+        size = 0
+        for chunk in stream:
+            size += len(chunk)
+            if cap is not None and size > cap:
+                raise RuntimeError(f"the archive of {top} is larger than {cap >> 30} GiB")
+            spool.write(chunk)
+        spool.seek(0)
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=spool) as tar:
+            members = []
+            for member in tar.getmembers():
+                if member.name == top:
+                    continue
+                member.name = member.name.removeprefix(top + "/")
+                members.append(member)
+            tar.extractall(dest, members=members, filter=tar_filter)
+
+
 class ContainerRuns:
     """The container runs of `DockerDaemon` (which provides `client`, `answering`, `answers`,
     `_create`, `_remove`, `_kill`)."""
@@ -128,20 +150,7 @@ class ContainerRuns:
         container = self._create(image, ["true"], labels={}, timeout_s=600)
         try:
             stream, _ = container.get_archive(path)
-            with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
-                for chunk in stream:
-                    spool.write(chunk)
-                spool.seek(0)
-                dest.mkdir(parents=True, exist_ok=True)
-                with tarfile.open(fileobj=spool) as tar:
-                    prefix = Path(path).name + "/"
-                    members = []
-                    for member in tar.getmembers():
-                        if member.name == Path(path).name:
-                            continue
-                        member.name = member.name.removeprefix(prefix)
-                        members.append(member)
-                    tar.extractall(dest, members=members, filter="tar")
+            untar_folder(stream, Path(path).name, dest, "tar")
         finally:
             self._remove(container)
 

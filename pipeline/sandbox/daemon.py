@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.sandbox.base import ImageUnavailable, SandboxLost, SandboxUnavailable
 from pipeline.sandbox.containers import ContainerRuns
-from pipeline.sandbox.remote import VOLUME_LABEL, Binds, copied_mounts, is_remote, local_client, send_image
+from pipeline.sandbox.remote import VOLUME_LABEL, Binds, CopiedMounts, is_remote, local_client, send_image
 
 CONTAINER_LABEL = "candlebench.sandbox"
 
@@ -169,7 +169,7 @@ class DockerDaemon(ContainerRuns):
     def _mounts(self, image: str, volumes: dict[str, dict]):
         """A run's mounts: the host folders on a daemon sharing this disk, else copies (remote.py)."""
         if self.remote:
-            return copied_mounts(self.client, image, volumes, labels={OWNER_LABEL: _OWNER})
+            return CopiedMounts(self.client, image, volumes, labels={OWNER_LABEL: _OWNER})
         return Binds(volumes)
 
     def _remove(self, container) -> None:

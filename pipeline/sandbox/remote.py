@@ -19,8 +19,9 @@ import shutil
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
+
+from pipeline.sandbox.containers import untar_folder
 
 REMOTE_SCHEMES = ("tcp://", "ssh://", "http://", "https://")
 COPY_CAP_BYTES = 4 << 30  # a work tree copied back larger than this is the run's doing: refused
@@ -52,7 +53,6 @@ class CopiedMounts:
     volumes: dict[str, dict] = dataclasses.field(default_factory=dict)  # as the run passes them
     labels: dict[str, str] = dataclasses.field(default_factory=dict)  # the owner, for the reaper
     made: list[str] = dataclasses.field(default_factory=list)
-    copied_bytes: int = 0
 
     def named(self, skip_under: str = "/app/") -> dict[str, dict]:
         """Fill one volume per mounted folder; the run's `volumes` argument for them. Mounts of
@@ -83,7 +83,6 @@ class CopiedMounts:
             with tempfile.TemporaryFile() as spool:
                 with tarfile.open(fileobj=spool, mode="w") as tar:
                     tar.add(source, arcname=_STAGE)
-                self.copied_bytes += spool.tell()
                 spool.seek(0)
                 if not api.put_archive(filler, "/", spool):
                     raise RuntimeError(f"the remote daemon refused the copy of {source}")
@@ -98,42 +97,18 @@ class CopiedMounts:
                 continue
             stream, _ = self.client.api.get_archive(container_id, spec["bind"])
             dest = Path(source)
-            top = Path(spec["bind"]).name
-            with tempfile.TemporaryFile() as spool:
-                size = 0
-                for chunk in stream:
-                    size += len(chunk)
-                    if size > COPY_CAP_BYTES:
-                        raise RuntimeError(
-                            f"the run left more than {COPY_CAP_BYTES >> 30} GiB in {spec['bind']}"
-                        )
-                    spool.write(chunk)
-                self.copied_bytes += size
-                spool.seek(0)
-                for entry in dest.iterdir():
-                    if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry)
-                    else:
-                        entry.unlink()
-                with tarfile.open(fileobj=spool) as tar:
-                    members = []
-                    for member in tar.getmembers():
-                        if member.name == top:
-                            continue
-                        member.name = member.name.removeprefix(top + "/")
-                        members.append(member)
-                    tar.extractall(dest, members=members, filter=_no_escape)
+            for entry in dest.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            untar_folder(stream, Path(spec["bind"]).name, dest, _no_escape, cap=COPY_CAP_BYTES)
 
     def remove(self) -> None:
         for name in self.made:
             with contextlib.suppress(Exception):
                 self.client.volumes.get(name).remove(force=True)
         self.made.clear()
-
-
-def copied_mounts(client, image: str, volumes: Mapping[str, dict], labels: Mapping[str, str]) -> CopiedMounts:
-    """A remote run's mounts; `remove()` them when the run is over, whatever happened."""
-    return CopiedMounts(client, image, dict(volumes), dict(labels))
 
 
 @dataclasses.dataclass
