@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import duckdb
 import polars as pl
 
-from pipeline.report import html, write_report
+from pipeline.report import html, windows, write_report
 from pipeline.report.exports import flipped_latest
 from pipeline.report.tables import drill_down
 from pipeline.stats.warehouse import detect
@@ -146,18 +146,19 @@ def test_the_drill_down_from_one_group_by_matches_filtering_every_row(tmp_path):
 def test_daily_charts_show_their_window_and_weekly_ones_closed_weeks():
     days = pl.date_range(dt.date(2025, 1, 1), dt.date(2026, 11, 25), eager=True)  # a Wednesday last
     candles = pl.DataFrame({"subject": "s", "date": days, "rate": 0.5})
-    start = html.window_start(candles)
-    assert start == str(dt.date(2026, 11, 25) - dt.timedelta(days=html.DAILY_DAYS - 1))
-    shown = html.since(candles, start)
-    assert shown.height == html.DAILY_DAYS and str(shown["date"].min()) == start
+    start = windows.window_start(candles)
+    assert start == str(dt.date(2026, 11, 25) - dt.timedelta(days=windows.DAILY_DAYS - 1))
+    shown = windows.since(candles, start)
+    assert shown.height == windows.DAILY_DAYS and str(shown["date"].min()) == start
     changes = pl.DataFrame({"date": ["2025-03-01", start, "2026-11-20"]})  # dates as strings
-    assert html.since(changes, start)["date"].to_list() == [start, "2026-11-20"]
+    assert windows.since(changes, start)["date"].to_list() == [start, "2026-11-20"]
     weeks = pl.DataFrame({"week": [dt.date(2026, 11, 9), dt.date(2026, 11, 16), dt.date(2026, 11, 23)]})
-    assert html.closed_weeks(weeks, candles)["week"].to_list() == [
+    assert windows.closed_weeks(weeks, candles)["week"].to_list() == [
         dt.date(2026, 11, 9),
         dt.date(2026, 11, 16),
     ]
     sunday = candles.filter(pl.col("date") <= dt.date(2026, 11, 22))
-    assert html.closed_weeks(weeks, sunday)["week"].to_list() == [dt.date(2026, 11, 9), dt.date(2026, 11, 16)]
+    closed = [dt.date(2026, 11, 9), dt.date(2026, 11, 16)]
+    assert windows.closed_weeks(weeks, sunday)["week"].to_list() == closed
     closing = pl.DataFrame({"date": pl.date_range(dt.date(2026, 11, 1), dt.date(2026, 11, 29), eager=True)})
-    assert html.closed_weeks(weeks, closing).height == 3  # Sunday Nov 29 closes Nov 23's week
+    assert windows.closed_weeks(weeks, closing).height == 3  # Sunday Nov 29 closes Nov 23's week

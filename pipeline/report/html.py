@@ -40,7 +40,7 @@ from pipeline.report.tables import (
     verdict_markdown,
     verdict_table,
 )
-from pipeline.report.windows import DAILY_DAYS, closed_weeks, since, window_start  # noqa: F401
+from pipeline.report.windows import closed_weeks, since, window_start
 from pipeline.store import Warehouse
 
 STYLE = (
