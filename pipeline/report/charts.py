@@ -96,8 +96,9 @@ def candle_chart(
     smooth = 7 if days > 200 and period == "date" else 1
     candles = candles.with_columns(line=pl.col("rate").rolling_mean(smooth, min_samples=1))
     # at most one tick a day: a short history would otherwise repeat each date's label (6-hour ticks)
+    unit = "week" if period == "week" else "day"  # a weekly chart's tick per week, not per day
     axis = alt.Axis(
-        format="%b %d" if days < 200 else "%b %Y", tickCount={"interval": "day", "step": max(1, days // 12)}
+        format="%b %d" if days < 200 else "%b %Y", tickCount={"interval": unit, "step": max(1, days // 12)}
     )
     x = alt.X(f"{period}:T", title=None, axis=axis)
     y_scale = alt.Scale(domain=[0, 1])
